@@ -1,0 +1,129 @@
+# problemhook: a Kubernetes operator that turns Dynatrace and Guance problem
+# notifications into ProblemEvents and runs integrations for them.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+# Pinned tool versions. Tools are built from the Go module proxy into bin/,
+# one file per version, so that changing a pin rebuilds only that tool.
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+KUSTOMIZE_VERSION ?= v5.8.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+# The control plane that tests and `make run` use (built by hack/control-plane.sh).
+export KUBE_VERSION ?= v1.36.3
+export ETCD_VERSION ?= v3.6.8
+
+IMG ?= ghcr.io/problemhook/problemhook:latest
+# How long each fuzz target runs in `make test`; run longer by hand with
+# `make fuzz FUZZTIME=10m`.
+FUZZTIME ?= 10s
+
+LOCALBIN ?= $(CURDIR)/bin
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+ENVTEST_ASSETS = $(LOCALBIN)/k8s/$(KUBE_VERSION)-etcd-$(ETCD_VERSION)
+
+export GOTOOLCHAIN ?= local
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the RBAC ClusterRole from the markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:maxDescLen=1024 paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: fmt
+fmt: ## Run go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+# What `make manifests generate` writes.
+GENERATED_PATHS = config/crd/bases config/rbac/role.yaml $(wildcard api/*/zz_generated.deepcopy.go)
+generated-digest = find $(GENERATED_PATHS) -type f | sort | xargs sha256sum
+
+.PHONY: verify-generated
+verify-generated: $(CONTROLLER_GEN) ## Fail when generated files differ from what the markers generate.
+	@before="$$($(generated-digest))"; \
+	$(MAKE) --no-print-directory manifests generate >/dev/null; \
+	after="$$($(generated-digest))"; \
+	if [ "$$before" != "$$after" ]; then \
+		echo "Generated files were stale; 'make manifests generate' rewrote them:"; \
+		diff <(echo "$$before") <(echo "$$after") || true; exit 1; \
+	fi
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) verify-generated ## Run golangci-lint and check generated files.
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: test
+test: manifests generate envtest ## Run every test (unit and envtest) and each fuzz target briefly.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -p 1 -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+.PHONY: fuzz
+fuzz: ## Run each payload parser's fuzz target for FUZZTIME.
+	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseDynatrace$$' -fuzztime=$(FUZZTIME)
+	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseGuance$$' -fuzztime=$(FUZZTIME)
+
+.PHONY: envtest
+envtest: $(ENVTEST_ASSETS)/kube-apiserver ## Build kube-apiserver and etcd for tests into bin/k8s (cached).
+$(ENVTEST_ASSETS)/kube-apiserver:
+	hack/control-plane.sh >/dev/null
+
+##@ Build
+
+.PHONY: build
+build: manifests generate ## Build the manager binary into bin/manager.
+	go build -o $(LOCALBIN)/manager .
+
+.PHONY: run
+run: build envtest ## Run the manager: on the cluster of KUBECONFIG if reachable, else on an embedded control plane.
+	hack/control-plane.sh kube-apiserver etcd kubectl >/dev/null
+	ln -sf $(ENVTEST_ASSETS)/kubectl $(LOCALBIN)/kubectl
+	go build -o $(LOCALBIN)/local-run ./hack/localrun
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(LOCALBIN)/local-run --manager $(LOCALBIN)/manager
+
+.PHONY: docker-build
+docker-build: ## Build the manager image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+.PHONY: build-installer
+build-installer: manifests $(KUSTOMIZE) ## Render config/default into dist/install.yaml.
+	mkdir -p dist
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build config/default > dist/install.yaml
+
+##@ Tools
+
+$(CONTROLLER_GEN):
+	$(call go-install-tool,$@,sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+$(KUSTOMIZE):
+	$(call go-install-tool,$@,sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+
+$(GOLANGCI_LINT):
+	$(call go-install-tool,$@,github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+# go-install-tool installs package $(2) at version $(3) as the file $(1).
+define go-install-tool
+@set -e; mkdir -p $(LOCALBIN); tmp=$$(mktemp -d); \
+echo "Installing $(2)@$(3)"; \
+GOBIN=$$tmp go install $(2)@$(3); \
+mv $$tmp/$$(basename $(2)) $(1); rm -rf $$tmp
+endef

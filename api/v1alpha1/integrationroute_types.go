@@ -1,0 +1,334 @@
+package v1alpha1
+
+import (
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// IntegrationRouteSpec says which ProblemEvents a route matches and what it runs for them.
+type IntegrationRouteSpec struct {
+	// targets names the NotificationTargets in this namespace whose events
+	// the route sees. Empty means all of them.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
+	Targets []string `json:"targets,omitempty"`
+
+	// match selects events; every criterion given must hold.
+	// +optional
+	Match RouteMatch `json:"match,omitempty"`
+
+	// includeTestNotifications runs the route for test notifications of
+	// targets whose testNotifications policy is Run.
+	// +optional
+	IncludeTestNotifications bool `json:"includeTestNotifications,omitempty"`
+
+	// actions run in order for each matching event.
+	// +required
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Actions []Action `json:"actions"`
+
+	// comment posts the actions' results to the Dynatrace problem, when the
+	// target has a Dynatrace connection.
+	// +optional
+	Comment *CommentSpec `json:"comment,omitempty"`
+
+	// retry bounds how often a failed action is retried.
+	// +optional
+	Retry *RetryPolicy `json:"retry,omitempty"`
+}
+
+// RouteMatch selects ProblemEvents. Each list matches when the event has
+// one of its values; an empty list matches everything.
+type RouteMatch struct {
+	// states the event must be in.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2
+	States []ProblemState `json:"states,omitempty"`
+
+	// severities, e.g. AVAILABILITY, ERROR, PERFORMANCE, RESOURCE_CONTENTION,
+	// CUSTOM_ALERT, MONITORING_UNAVAILABLE for Dynatrace, or CRITICAL, ERROR,
+	// WARNING, INFO, NODATA, OK for Guance.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=64
+	Severities []string `json:"severities,omitempty"`
+
+	// impacts, e.g. APPLICATION, SERVICE, INFRASTRUCTURE, ENVIRONMENT.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=64
+	Impacts []string `json:"impacts,omitempty"`
+
+	// tags that must all be present on the event, as key:value or key.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=256
+	Tags []string `json:"tags,omitempty"`
+
+	// entityTypes of which at least one impacted entity must be, e.g. HOST, SERVICE.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=128
+	EntityTypes []string `json:"entityTypes,omitempty"`
+
+	// entityNames of which at least one impacted entity must have.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=256
+	EntityNames []string `json:"entityNames,omitempty"`
+
+	// managementZones of which the problem must be in at least one.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=256
+	ManagementZones []string `json:"managementZones,omitempty"`
+
+	// expression is a CEL expression over `problem` (the normalised problem,
+	// with the fields of a ProblemEvent's spec) that must be true,
+	// e.g. `problem.title.contains("CPU")`.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Expression string `json:"expression,omitempty"`
+}
+
+// Action is one thing a route does. Exactly one of job, twilio, dingtalk or http is set.
+// +kubebuilder:validation:XValidation:rule="[has(self.job), has(self.twilio), has(self.dingtalk), has(self.http)].filter(x, x).size() == 1",message="exactly one of job, twilio, dingtalk or http must be set"
+type Action struct {
+	// name of the action, unique in the route; it appears in status and Job names.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// job runs a Kubernetes Job, once per problem or once per impacted entity.
+	// +optional
+	Job *JobAction `json:"job,omitempty"`
+
+	// twilio sends an SMS through Twilio.
+	// +optional
+	Twilio *TwilioAction `json:"twilio,omitempty"`
+
+	// dingtalk sends a message to a DingTalk custom robot.
+	// +optional
+	DingTalk *DingTalkAction `json:"dingtalk,omitempty"`
+
+	// http calls an HTTP endpoint.
+	// +optional
+	HTTP *HTTPAction `json:"http,omitempty"`
+}
+
+// JobAction runs a Kubernetes Job. The problem reaches its containers as
+// environment variables (PROBLEM_ID, PROBLEM_TITLE, ENTITY_ID, ...), never
+// through a shell.
+type JobAction struct {
+	// perImpactedEntity runs one Job per impacted entity instead of one per problem.
+	// +optional
+	PerImpactedEntity bool `json:"perImpactedEntity,omitempty"`
+
+	// parallelism bounds how many of the event's Jobs for this action run at once.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Parallelism *int32 `json:"parallelism,omitempty"`
+
+	// template is the Job to create, a batch/v1 JobTemplateSpec. The
+	// operator checks it (the schema would make this CRD too large for
+	// `kubectl apply`) and reports problems in the route's Ready condition.
+	// +required
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	// +kubebuilder:pruning:PreserveUnknownFields
+	Template batchv1.JobTemplateSpec `json:"template"`
+}
+
+// TwilioAction sends an SMS to each recipient.
+// +kubebuilder:validation:XValidation:rule="has(self.from) != has(self.messagingServiceSID)",message="exactly one of from or messagingServiceSID must be set"
+type TwilioAction struct {
+	// credentialsSecretRef names a Secret with the keys accountSID and authToken.
+	// +required
+	CredentialsSecretRef LocalObjectReference `json:"credentialsSecretRef"`
+
+	// from is the sending number in E.164 form.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^\+[1-9][0-9]{6,14}$`
+	From string `json:"from,omitempty"`
+
+	// messagingServiceSID sends through a Twilio Messaging Service instead of a number.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^MG[0-9a-fA-F]{32}$`
+	MessagingServiceSID string `json:"messagingServiceSID,omitempty"`
+
+	// to lists the recipients in E.164 form.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:Pattern=`^\+[1-9][0-9]{6,14}$`
+	To []string `json:"to"`
+
+	// body is a text/template over the normalised problem.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1600
+	Body string `json:"body"`
+
+	// apiURL is Twilio's API base URL, for a regional edge or a proxy.
+	// +optional
+	// +kubebuilder:default="https://api.twilio.com"
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/?#]+(/[^\s?#]*)?$`
+	APIURL string `json:"apiURL,omitempty"`
+}
+
+// DingTalkMessageType is the message type of a DingTalk robot message.
+// +kubebuilder:validation:Enum=markdown;text
+type DingTalkMessageType string
+
+// DingTalkAction sends a message to a DingTalk custom robot.
+type DingTalkAction struct {
+	// urlSecretRef names the Secret key (default `url`) holding the robot's
+	// webhook URL with its access_token.
+	// +required
+	URLSecretRef SecretKeyReference `json:"urlSecretRef"`
+
+	// signSecretRef names the Secret key (default `secret`) holding the
+	// robot's signing secret, when it uses "additional signature" security.
+	// +optional
+	SignSecretRef *SecretKeyReference `json:"signSecretRef,omitempty"`
+
+	// msgType is the message type.
+	// +optional
+	// +kubebuilder:default=markdown
+	MsgType DingTalkMessageType `json:"msgType,omitempty"`
+
+	// title is a text/template for the markdown title.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Title string `json:"title,omitempty"`
+
+	// text is a text/template for the message.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=20000
+	Text string `json:"text"`
+}
+
+// HTTPAction calls an HTTP endpoint.
+// +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.urlSecretRef)",message="exactly one of url or urlSecretRef must be set"
+type HTTPAction struct {
+	// url to call.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/?#]+(/[^\s]*)?$`
+	URL string `json:"url,omitempty"`
+
+	// urlSecretRef names the Secret key (default `url`) holding the URL, when it carries a credential.
+	// +optional
+	URLSecretRef *SecretKeyReference `json:"urlSecretRef,omitempty"`
+
+	// method of the request.
+	// +optional
+	// +kubebuilder:default=POST
+	// +kubebuilder:validation:Enum=GET;POST;PUT;PATCH;DELETE
+	Method string `json:"method,omitempty"`
+
+	// headersSecretRef names a Secret whose keys and values are sent as headers.
+	// +optional
+	HeadersSecretRef *LocalObjectReference `json:"headersSecretRef,omitempty"`
+
+	// body is a text/template over the normalised problem.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	Body string `json:"body,omitempty"`
+}
+
+// CommentSpec controls the comment posted back to the Dynatrace problem.
+type CommentSpec struct {
+	// enabled posts the comment.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// RetryPolicy bounds the retries of a failed action.
+type RetryPolicy struct {
+	// limit is the number of retries after the first attempt.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=20
+	Limit *int32 `json:"limit,omitempty"`
+
+	// backoff is the wait before the first retry; it doubles with each further one.
+	// +optional
+	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	Backoff metav1.Duration `json:"backoff,omitempty"`
+}
+
+// IntegrationRouteStatus is the observed state of an IntegrationRoute.
+type IntegrationRouteStatus struct {
+	// observedGeneration is the generation of the spec this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// lastMatchTime is when the route last matched an event.
+	// +optional
+	LastMatchTime *metav1.Time `json:"lastMatchTime,omitempty"`
+
+	// lastMatchedEvent is the name of the ProblemEvent the route last matched.
+	// +optional
+	LastMatchedEvent string `json:"lastMatchedEvent,omitempty"`
+
+	// conditions describe the route's state; Ready says whether its templates
+	// compile and its Secrets exist.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// IntegrationRoute matches ProblemEvents and runs actions for them.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ir,categories=problemhook
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Last Match",type=date,JSONPath=`.status.lastMatchTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type IntegrationRoute struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec declares the route.
+	// +required
+	Spec IntegrationRouteSpec `json:"spec"`
+
+	// status is the observed state.
+	// +optional
+	Status IntegrationRouteStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// IntegrationRouteList is a list of IntegrationRoutes.
+type IntegrationRouteList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []IntegrationRoute `json:"items"`
+}

@@ -1,0 +1,246 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PayloadFormat names the shape of the notifications a target receives.
+// +kubebuilder:validation:Enum=Dynatrace;Guance
+type PayloadFormat string
+
+const (
+	// FormatDynatrace is the custom webhook payload of Dynatrace problem notifications.
+	FormatDynatrace PayloadFormat = "Dynatrace"
+	// FormatGuance is the event of a Guance/TrueWatch self-built notification target.
+	FormatGuance PayloadFormat = "Guance"
+)
+
+// TestNotificationPolicy says what happens to the test notification a sender
+// sends when its integration is saved.
+// +kubebuilder:validation:Enum=Record;Ignore;Run
+type TestNotificationPolicy string
+
+const (
+	// TestNotificationsRecord stores test notifications as ProblemEvents and runs no routes for them.
+	TestNotificationsRecord TestNotificationPolicy = "Record"
+	// TestNotificationsIgnore acknowledges test notifications without storing them.
+	TestNotificationsIgnore TestNotificationPolicy = "Ignore"
+	// TestNotificationsRun stores test notifications and runs the routes that include them.
+	TestNotificationsRun TestNotificationPolicy = "Run"
+)
+
+// NotificationTargetSpec declares a receiver endpoint.
+type NotificationTargetSpec struct {
+	// format is the payload format senders post: Dynatrace (custom webhook
+	// integration) or Guance (self-built notification target event).
+	// +required
+	Format PayloadFormat `json:"format"`
+
+	// auth says how senders authenticate: exactly one of basic, bearer or none.
+	// +required
+	Auth WebhookAuth `json:"auth"`
+
+	// dynatrace is an optional connection to the Dynatrace API, used to read
+	// problem details and to post results back as comments.
+	// +optional
+	Dynatrace *DynatraceConnection `json:"dynatrace,omitempty"`
+
+	// testNotifications says what to do with the test notification a sender
+	// posts when its integration is saved: Record stores it and runs nothing,
+	// Ignore acknowledges it without storing it, Run treats it like a problem.
+	// +optional
+	// +kubebuilder:default=Record
+	TestNotifications TestNotificationPolicy `json:"testNotifications,omitempty"`
+
+	// retention bounds how many ProblemEvents of this target are kept, and for how long.
+	// +optional
+	Retention *Retention `json:"retention,omitempty"`
+
+	// suspend stops the target from accepting notifications: senders get 503
+	// and retry later.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// WebhookAuth holds exactly one authentication mode.
+// +kubebuilder:validation:XValidation:rule="[has(self.basic), has(self.bearer), has(self.none)].filter(x, x).size() == 1",message="exactly one of basic, bearer or none must be set"
+type WebhookAuth struct {
+	// basic requires HTTP basic auth with the username and password held by a Secret.
+	// +optional
+	Basic *BasicAuth `json:"basic,omitempty"`
+
+	// bearer requires an `Authorization: Bearer <token>` header with the token held by a Secret.
+	// +optional
+	Bearer *BearerAuth `json:"bearer,omitempty"`
+
+	// none accepts unauthenticated notifications. Use it only on trusted networks.
+	// +optional
+	None *NoAuth `json:"none,omitempty"`
+}
+
+// BasicAuth references the Secret that holds basic-auth credentials.
+type BasicAuth struct {
+	// secretRef names a Secret in the target's namespace with the keys
+	// `username` and `password`.
+	// +required
+	SecretRef LocalObjectReference `json:"secretRef"`
+}
+
+// BearerAuth references the Secret that holds a bearer token.
+type BearerAuth struct {
+	// secretRef names a Secret in the target's namespace and the key that
+	// holds the token (default `token`).
+	// +required
+	SecretRef SecretKeyReference `json:"secretRef"`
+}
+
+// NoAuth is the explicit opt-out of authentication.
+type NoAuth struct{}
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	// name of the object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// SecretKeyReference names a key of a Secret in the same namespace.
+type SecretKeyReference struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key in the Secret's data. Each field that uses a SecretKeyReference
+	// documents its default.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
+}
+
+// DynatraceConnection is a connection to a Dynatrace environment's API.
+type DynatraceConnection struct {
+	// url of the environment: https://<env-id>.live.dynatrace.com (SaaS),
+	// https://<host>/e/<env-id> (Managed) or https://<activegate>:9999/e/<env-id>
+	// (ActiveGate). /api/v2 is appended.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/?#]+(/[^\s?#]*)?$`
+	URL string `json:"url"`
+
+	// tokenSecretRef names the Secret key holding an API token (default key
+	// `token`) with the problems.read and, for comments, problems.write scopes.
+	// +required
+	TokenSecretRef SecretKeyReference `json:"tokenSecretRef"`
+
+	// caBundle is a PEM bundle of the certificate authorities to trust for
+	// the API, for Managed clusters and ActiveGates with a private CA.
+	// +optional
+	// +kubebuilder:validation:MaxLength=262144
+	CABundle []byte `json:"caBundle,omitempty"`
+
+	// comments posts the results of a problem's integrations back to it as a comment.
+	// +optional
+	// +kubebuilder:default=true
+	Comments *bool `json:"comments,omitempty"`
+
+	// poll lists recent problems periodically, to catch up on notifications
+	// that never arrived. Absent means no polling.
+	// +optional
+	Poll *PollSpec `json:"poll,omitempty"`
+}
+
+// PollSpec sets how often, and how far back, problems are polled.
+type PollSpec struct {
+	// interval between two polls.
+	// +optional
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	Interval metav1.Duration `json:"interval,omitempty"`
+
+	// window is how far back each poll looks.
+	// +optional
+	// +kubebuilder:default="2h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	Window metav1.Duration `json:"window,omitempty"`
+}
+
+// Retention bounds the ProblemEvents a target keeps.
+type Retention struct {
+	// maxAge deletes events older than this.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+
+	// maxEvents keeps at most this many events, deleting the oldest first.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	MaxEvents *int32 `json:"maxEvents,omitempty"`
+}
+
+// NotificationTargetStatus is the observed state of a NotificationTarget.
+type NotificationTargetStatus struct {
+	// observedGeneration is the generation of the spec this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// webhookPath is the path senders post to on the receiver.
+	// +optional
+	WebhookPath string `json:"webhookPath,omitempty"`
+
+	// webhookURL is the in-cluster URL senders post to.
+	// +optional
+	WebhookURL string `json:"webhookURL,omitempty"`
+
+	// lastReceivedTime is when the last notification arrived. It is updated
+	// at most every few seconds, not on every request.
+	// +optional
+	LastReceivedTime *metav1.Time `json:"lastReceivedTime,omitempty"`
+
+	// conditions describe the target's state; Ready says whether it accepts notifications.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// NotificationTarget declares a receiver endpoint for problem notifications.
+// The operator serves it at /hooks/<namespace>/<name> on every replica.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=nt,categories=problemhook
+// +kubebuilder:printcolumn:name="Format",type=string,JSONPath=`.spec.format`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Last Received",type=date,JSONPath=`.status.lastReceivedTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it is used in label values"
+type NotificationTarget struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec declares the endpoint.
+	// +required
+	Spec NotificationTargetSpec `json:"spec"`
+
+	// status is the observed state.
+	// +optional
+	Status NotificationTargetStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// NotificationTargetList is a list of NotificationTargets.
+type NotificationTargetList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []NotificationTarget `json:"items"`
+}

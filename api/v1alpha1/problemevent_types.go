@@ -1,0 +1,319 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ProblemState is the state a notification reports.
+// +kubebuilder:validation:Enum=OPEN;RESOLVED
+type ProblemState string
+
+const (
+	// StateOpen is a problem that is open (or was merged with another).
+	StateOpen ProblemState = "OPEN"
+	// StateResolved is a problem that has ended.
+	StateResolved ProblemState = "RESOLVED"
+)
+
+// Bounds of a ProblemEvent's spec. The receiver truncates to them, so that
+// a large notification is stored (flagged as truncated) instead of refused.
+const (
+	MaxPayloadBytes     = 64 << 10
+	MaxTitleLength      = 1024
+	MaxMessageLength    = 8192
+	MaxTagCount         = 256
+	MaxEntityCount      = 256
+	MaxZoneCount        = 64
+	MaxShortFieldLength = 256
+	MaxURLLength        = 4096
+)
+
+// ProblemEventSpec is the normalised problem a notification carried.
+type ProblemEventSpec struct {
+	// target is the name of the NotificationTarget that received the event.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Target string `json:"target"`
+
+	// source is the sender's payload format.
+	// +required
+	Source PayloadFormat `json:"source"`
+
+	// problemID is the sender's id of the problem: the PID of a Dynatrace
+	// problem (use it with the API), the df_event_id of a Guance event.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	ProblemID string `json:"problemID"`
+
+	// displayID is the id people see, e.g. 1234 for Dynatrace's P-1234.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	DisplayID string `json:"displayID,omitempty"`
+
+	// state of the problem.
+	// +required
+	State ProblemState `json:"state"`
+
+	// title of the problem.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Title string `json:"title,omitempty"`
+
+	// message is the problem's text, when the sender gives one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=8192
+	Message string `json:"message,omitempty"`
+
+	// severity, e.g. AVAILABILITY or ERROR (Dynatrace), CRITICAL or WARNING (Guance).
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Severity string `json:"severity,omitempty"`
+
+	// impact level, e.g. APPLICATION, SERVICE, INFRASTRUCTURE, ENVIRONMENT.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Impact string `json:"impact,omitempty"`
+
+	// url links to the problem in the sender's UI.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	URL string `json:"url,omitempty"`
+
+	// tags of the affected entities, as key:value or key.
+	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=256
+	Tags []string `json:"tags,omitempty"`
+
+	// impactedEntities are the entities the problem impacts.
+	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	ImpactedEntities []ImpactedEntity `json:"impactedEntities,omitempty"`
+
+	// managementZones the problem is in.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=256
+	ManagementZones []string `json:"managementZones,omitempty"`
+
+	// receivedAt is when the receiver accepted the notification.
+	// +required
+	ReceivedAt metav1.Time `json:"receivedAt"`
+
+	// test is true for a sender's test notification.
+	// +optional
+	Test bool `json:"test,omitempty"`
+
+	// payload is the raw notification body, cut at 64 KiB.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	Payload string `json:"payload,omitempty"`
+
+	// truncated is true when the payload or a field was cut to fit its bound.
+	// +optional
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// ImpactedEntity is an entity a problem impacts.
+type ImpactedEntity struct {
+	// id of the entity, e.g. HOST-0123456789ABCDEF.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ID string `json:"id,omitempty"`
+
+	// name of the entity.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Name string `json:"name,omitempty"`
+
+	// type of the entity, e.g. HOST or SERVICE.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Type string `json:"type,omitempty"`
+}
+
+// EventPhase is where a ProblemEvent is in its processing.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Skipped
+type EventPhase string
+
+const (
+	// PhasePending means no action has started yet.
+	PhasePending EventPhase = "Pending"
+	// PhaseRunning means at least one action has not settled.
+	PhaseRunning EventPhase = "Running"
+	// PhaseSucceeded means every action succeeded.
+	PhaseSucceeded EventPhase = "Succeeded"
+	// PhaseFailed means every action settled and at least one failed.
+	PhaseFailed EventPhase = "Failed"
+	// PhaseSkipped means nothing ran: no route matched, or a test notification was only recorded.
+	PhaseSkipped EventPhase = "Skipped"
+)
+
+// ActionState is where one action is.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+type ActionState string
+
+// ActionStatus records one action run for an event (one per entity with fan-out).
+type ActionStatus struct {
+	// route is the IntegrationRoute the action belongs to.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Route string `json:"route"`
+
+	// action is the action's name in the route.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Action string `json:"action"`
+
+	// type of the action: Job, Twilio, DingTalk or HTTP.
+	// +required
+	// +kubebuilder:validation:Enum=Job;Twilio;DingTalk;HTTP
+	Type string `json:"type"`
+
+	// entity is the impacted entity this run is for, with per-entity fan-out.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Entity string `json:"entity,omitempty"`
+
+	// state of the run.
+	// +required
+	State ActionState `json:"state"`
+
+	// job is the name of the Job, for Job actions.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Job string `json:"job,omitempty"`
+
+	// exitCode of the Job's container, when it ended.
+	// +optional
+	ExitCode *int32 `json:"exitCode,omitempty"`
+
+	// attempts made so far.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// message says what happened, in a line.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+
+	// startTime of the first attempt.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the run settled.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+}
+
+// CommentStatus records the comment posted back to the Dynatrace problem.
+type CommentStatus struct {
+	// posted is true once the comment is stored by Dynatrace.
+	// +optional
+	Posted bool `json:"posted,omitempty"`
+
+	// time it was posted.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+
+	// message posted, or why posting failed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Message string `json:"message,omitempty"`
+}
+
+// ProblemDetails is a bounded summary of the problem read from the Dynatrace API.
+type ProblemDetails struct {
+	// displayID is the problem's display id, e.g. P-221194163.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	DisplayID string `json:"displayID,omitempty"`
+
+	// status is the problem's status in the API: OPEN or CLOSED.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Status string `json:"status,omitempty"`
+
+	// rootCause names the root-cause entity, when Dynatrace found one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	RootCause string `json:"rootCause,omitempty"`
+
+	// evidence lists the first pieces of evidence, one line each.
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=512
+	Evidence []string `json:"evidence,omitempty"`
+
+	// fetchedAt is when the details were read.
+	// +optional
+	FetchedAt *metav1.Time `json:"fetchedAt,omitempty"`
+}
+
+// ProblemEventStatus is the progress of a ProblemEvent's integrations.
+type ProblemEventStatus struct {
+	// observedGeneration is the generation of the spec this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase summarises the actions.
+	// +optional
+	Phase EventPhase `json:"phase,omitempty"`
+
+	// details summarises the problem as read from the Dynatrace API.
+	// +optional
+	Details *ProblemDetails `json:"details,omitempty"`
+
+	// actions records each action run.
+	// +optional
+	// +kubebuilder:validation:MaxItems=1024
+	Actions []ActionStatus `json:"actions,omitempty"`
+
+	// comment records the comment posted to the Dynatrace problem.
+	// +optional
+	Comment *CommentStatus `json:"comment,omitempty"`
+
+	// conditions describe the event's processing; Ready is True once every action has settled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ProblemEvent is one notification, stored before it was acknowledged.
+// The receiver creates it; users read it.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=pe,categories=problemhook
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.spec.state`
+// +kubebuilder:printcolumn:name="Problem",type=string,JSONPath=`.spec.displayID`
+// +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`
+// +kubebuilder:printcolumn:name="Severity",type=string,JSONPath=`.spec.severity`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.target`,priority=1
+// +kubebuilder:printcolumn:name="Test",type=boolean,JSONPath=`.spec.test`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.spec == oldSelf.spec",message="spec is immutable: it records a notification as received"
+type ProblemEvent struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the notification as received and normalised.
+	// +required
+	Spec ProblemEventSpec `json:"spec"`
+
+	// status is the progress of its integrations.
+	// +optional
+	Status ProblemEventStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ProblemEventList is a list of ProblemEvents.
+type ProblemEventList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ProblemEvent `json:"items"`
+}

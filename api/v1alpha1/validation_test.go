@@ -1,0 +1,188 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/controlplane"
+)
+
+// These tests hold the API server to the CRDs' validation: bad resources
+// are refused before any controller sees them.
+
+var k8s client.Client
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	env, err := controlplane.Start(controlplane.RepoRoot())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(v1.AddToScheme(scheme))
+	if k8s, err = client.New(env.Config, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "api-"}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+// expectRefused creates obj and expects the API server to refuse it as
+// invalid with a message containing want; an empty want expects success.
+func expectRefused(t *testing.T, obj client.Object, want string) {
+	t.Helper()
+	g := NewWithT(t)
+	err := k8s.Create(context.Background(), obj)
+	if want == "" {
+		g.Expect(err).NotTo(HaveOccurred())
+		return
+	}
+	g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want Invalid, got %v", err)
+	g.Expect(err.Error()).To(ContainSubstring(want))
+}
+
+func TestNotificationTargetValidation(t *testing.T) {
+	ns := newNamespace(t)
+	basic := &v1.BasicAuth{SecretRef: v1.LocalObjectReference{Name: "auth"}}
+	bearer := &v1.BearerAuth{SecretRef: v1.SecretKeyReference{Name: "auth"}}
+	cases := []struct {
+		name   string
+		mutate func(*v1.NotificationTarget)
+		want   string
+	}{
+		{"basic auth", func(*v1.NotificationTarget) {}, ""},
+		{"two auth modes", func(nt *v1.NotificationTarget) { nt.Spec.Auth.Bearer = bearer }, "exactly one of basic, bearer or none must be set"},
+		{"no auth mode", func(nt *v1.NotificationTarget) { nt.Spec.Auth.Basic = nil }, "exactly one of basic, bearer or none must be set"},
+		{"unknown format", func(nt *v1.NotificationTarget) { nt.Spec.Format = "Splunk" }, `spec.format: Unsupported value: "Splunk"`},
+		{"unknown test policy", func(nt *v1.NotificationTarget) { nt.Spec.TestNotifications = "Maybe" }, `spec.testNotifications: Unsupported value: "Maybe"`},
+		{"name longer than a label value", func(nt *v1.NotificationTarget) { nt.Name = strings.Repeat("a", 64) }, "metadata.name must be at most 63 characters"},
+		{"Dynatrace URL without scheme", func(nt *v1.NotificationTarget) {
+			nt.Spec.Dynatrace = &v1.DynatraceConnection{URL: "abc12345.live.dynatrace.com", TokenSecretRef: v1.SecretKeyReference{Name: "dt"}}
+		}, "spec.dynatrace.url"},
+		{"secret key with a slash", func(nt *v1.NotificationTarget) {
+			nt.Spec.Auth = v1.WebhookAuth{Bearer: &v1.BearerAuth{SecretRef: v1.SecretKeyReference{Name: "auth", Key: "../token"}}}
+		}, "spec.auth.bearer.secretRef.key"},
+		{"maxEvents zero", func(nt *v1.NotificationTarget) { nt.Spec.Retention = &v1.Retention{MaxEvents: new(int32)} }, "spec.retention.maxEvents"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			nt := &v1.NotificationTarget{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("target-%d", i)},
+				Spec:       v1.NotificationTargetSpec{Format: v1.FormatDynatrace, Auth: v1.WebhookAuth{Basic: basic}},
+			}
+			tc.mutate(nt)
+			expectRefused(t, nt, tc.want)
+		})
+	}
+
+	// Defaults.
+	g := NewWithT(t)
+	var got v1.NotificationTarget
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "target-0"}, &got)).To(Succeed())
+	g.Expect(got.Spec.TestNotifications).To(Equal(v1.TestNotificationsRecord))
+}
+
+func TestIntegrationRouteValidation(t *testing.T) {
+	ns := newNamespace(t)
+	job := &v1.JobAction{Template: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever,
+		Containers:    []corev1.Container{{Name: "legacy", Image: "registry.example/legacy:1", Args: []string{"--problem", "$(PROBLEM_DISPLAY_ID)"}}},
+	}}}}}
+	twilio := &v1.TwilioAction{CredentialsSecretRef: v1.LocalObjectReference{Name: "twilio"}, From: "+18652699000", To: []string{"+4917000000"}, Body: "{{.Title}}"}
+	cases := []struct {
+		name   string
+		mutate func(*v1.IntegrationRoute)
+		want   string
+	}{
+		{"a job action", func(*v1.IntegrationRoute) {}, ""},
+		{"no actions", func(ir *v1.IntegrationRoute) { ir.Spec.Actions = nil }, "spec.actions: Required value"},
+		{"an action of two kinds", func(ir *v1.IntegrationRoute) { ir.Spec.Actions[0].Twilio = twilio }, "exactly one of job, twilio, dingtalk or http must be set"},
+		{"an action of no kind", func(ir *v1.IntegrationRoute) { ir.Spec.Actions[0].Job = nil }, "exactly one of job, twilio, dingtalk or http must be set"},
+		{"an action name that is no DNS label", func(ir *v1.IntegrationRoute) { ir.Spec.Actions[0].Name = "Legacy_Tool" }, "spec.actions[0].name"},
+		{"two actions of one name", func(ir *v1.IntegrationRoute) { ir.Spec.Actions = append(ir.Spec.Actions, ir.Spec.Actions[0]) }, "Duplicate value"},
+		{"an SMS to a number that is not E.164", func(ir *v1.IntegrationRoute) {
+			tw := *twilio
+			tw.To = []string{"0170 000000"}
+			ir.Spec.Actions = []v1.Action{{Name: "sms", Twilio: &tw}}
+		}, "spec.actions[0].twilio.to[0]"},
+		{"an SMS from a number and a messaging service", func(ir *v1.IntegrationRoute) {
+			tw := *twilio
+			tw.MessagingServiceSID = "MG" + strings.Repeat("0", 32)
+			ir.Spec.Actions = []v1.Action{{Name: "sms", Twilio: &tw}}
+		}, "exactly one of from or messagingServiceSID must be set"},
+		{"an HTTP call with a URL and a URL Secret", func(ir *v1.IntegrationRoute) {
+			ir.Spec.Actions = []v1.Action{{Name: "itsm", HTTP: &v1.HTTPAction{URL: "https://itsm.example/api", URLSecretRef: &v1.SecretKeyReference{Name: "itsm"}}}}
+		}, "exactly one of url or urlSecretRef must be set"},
+		{"an unknown state", func(ir *v1.IntegrationRoute) { ir.Spec.Match.States = []v1.ProblemState{"CLOSED"} }, `Unsupported value: "CLOSED"`},
+		{"parallelism zero", func(ir *v1.IntegrationRoute) { ir.Spec.Actions[0].Job.Parallelism = new(int32) }, "spec.actions[0].job.parallelism"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ir := &v1.IntegrationRoute{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("route-%d", i)},
+				Spec:       v1.IntegrationRouteSpec{Actions: []v1.Action{{Name: "incident", Job: job.DeepCopy()}}},
+			}
+			tc.mutate(ir)
+			expectRefused(t, ir, tc.want)
+		})
+	}
+
+	// The Job template survives the round trip whole, although the CRD
+	// does not spell out its schema.
+	g := NewWithT(t)
+	var got v1.IntegrationRoute
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "route-0"}, &got)).To(Succeed())
+	g.Expect(got.Spec.Actions[0].Job.Template).To(Equal(job.Template))
+	g.Expect(*got.Spec.Actions[0].Job.Parallelism).To(Equal(int32(5)))
+}
+
+func TestProblemEventSpecIsImmutable(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	ev := &v1.ProblemEvent{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dynatrace-0123456789abcdef-open"},
+		Spec: v1.ProblemEventSpec{Target: "dynatrace", Source: v1.FormatDynatrace, ProblemID: "P1", State: v1.StateOpen,
+			ReceivedAt: metav1.Now()},
+	}
+	g.Expect(k8s.Create(ctx, ev)).To(Succeed())
+	ev.Spec.Title = "rewritten"
+	err := k8s.Update(ctx, ev)
+	g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want Invalid, got %v", err)
+	g.Expect(err.Error()).To(ContainSubstring("spec is immutable"))
+
+	bad := &v1.ProblemEvent{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bad"},
+		Spec:       v1.ProblemEventSpec{Target: "dynatrace", Source: v1.FormatDynatrace, ProblemID: "P1", State: "CLOSED", ReceivedAt: metav1.Now()},
+	}
+	expectRefused(t, bad, `spec.state: Unsupported value: "CLOSED"`)
+}

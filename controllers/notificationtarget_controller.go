@@ -1,0 +1,163 @@
+package controllers
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/secretref"
+	"github.com/problemhook/problemhook/webhookserver"
+)
+
+// targetSecretsIndex indexes NotificationTargets by the names of the Secrets they reference.
+const targetSecretsIndex = ".spec.secretNames"
+
+// DefaultDynatraceTokenKey is the Secret key of the Dynatrace API token when tokenSecretRef names none.
+const DefaultDynatraceTokenKey = "token"
+
+// NotificationTargetReconciler checks that a NotificationTarget's Secrets
+// resolve, publishes its webhook URL and reports whether it is Ready.
+type NotificationTargetReconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+	// ReceiverURL is the base URL senders reach the receiver at, e.g.
+	// http://problemhook-receiver.problemhook-system.svc:9292.
+	ReceiverURL string
+}
+
+// SetupWithManager registers the reconciler and the Secret index and watch
+// that make a created, fixed or rotated Secret take effect at once.
+func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &problemhookv1alpha1.NotificationTarget{}, targetSecretsIndex, func(o client.Object) []string {
+		return targetSecretNames(o.(*problemhookv1alpha1.NotificationTarget))
+	}); err != nil {
+		return fmt.Errorf("indexing NotificationTargets by Secret: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&problemhookv1alpha1.NotificationTarget{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.targetsForSecret)).
+		Complete(r)
+}
+
+// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile validates a NotificationTarget and reports it in its status.
+func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	var target problemhookv1alpha1.NotificationTarget
+	if err := r.Get(ctx, req.NamespacedName, &target); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	base := target.DeepCopy()
+	defer func() {
+		retErr = errors.Join(retErr, patchStatus(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status }))
+	}()
+
+	path := webhookserver.WebhookPath(target.Namespace, target.Name)
+	target.Status.ObservedGeneration = target.Generation
+	target.Status.WebhookPath = path
+	target.Status.WebhookURL = r.ReceiverURL + path
+
+	if target.Spec.Suspend {
+		setReady(&target.Status.Conditions, target.Generation, metav1.ConditionFalse, problemhookv1alpha1.ReasonSuspended, "Suspended: senders get 503 until spec.suspend is false")
+		return ctrl.Result{}, nil
+	}
+	if err := r.validate(ctx, &target); err != nil {
+		var refErr *secretref.Error
+		switch {
+		case errors.As(err, &refErr):
+			r.notReady(&target, refErr.Reason, refErr.Error())
+		case errors.Is(err, errInvalidCABundle):
+			r.notReady(&target, problemhookv1alpha1.ReasonInvalidCABundle, err.Error())
+		default:
+			return ctrl.Result{}, err // transient: the workqueue backs off
+		}
+		// The user must fix the target or its Secret; the Secret watch
+		// brings the target back here when they do.
+		return ctrl.Result{}, reconcile.TerminalError(err)
+	}
+	setReady(&target.Status.Conditions, target.Generation, metav1.ConditionTrue, problemhookv1alpha1.ReasonReady, "Receiving notifications at "+path)
+	return ctrl.Result{}, nil
+}
+
+var errInvalidCABundle = errors.New("spec.dynatrace.caBundle holds no PEM certificate")
+
+// validate resolves every Secret the target references, as the receiver
+// and the Dynatrace client will.
+func (r *NotificationTargetReconciler) validate(ctx context.Context, target *problemhookv1alpha1.NotificationTarget) error {
+	if _, err := webhookserver.LoadCredentials(ctx, r.Client, target); err != nil {
+		return err
+	}
+	dt := target.Spec.Dynatrace
+	if dt == nil {
+		return nil
+	}
+	if _, err := secretref.Value(ctx, r.Client, target.Namespace, dt.TokenSecretRef, DefaultDynatraceTokenKey, "spec.dynatrace.tokenSecretRef"); err != nil {
+		return err
+	}
+	if len(dt.CABundle) > 0 && !x509.NewCertPool().AppendCertsFromPEM(dt.CABundle) {
+		return errInvalidCABundle
+	}
+	return nil
+}
+
+func (r *NotificationTargetReconciler) notReady(target *problemhookv1alpha1.NotificationTarget, reason, msg string) {
+	setReady(&target.Status.Conditions, target.Generation, metav1.ConditionFalse, reason, msg)
+	r.Recorder.Eventf(target, nil, corev1.EventTypeWarning, reason, "Validate", msg)
+}
+
+// targetsForSecret maps a Secret to the targets in its namespace that reference it.
+func (r *NotificationTargetReconciler) targetsForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var targets problemhookv1alpha1.NotificationTargetList
+	if err := r.List(ctx, &targets, client.InNamespace(secret.GetNamespace()), client.MatchingFields{targetSecretsIndex: secret.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing NotificationTargets for Secret", "Secret", types.NamespacedName{Namespace: secret.GetNamespace(), Name: secret.GetName()})
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(targets.Items))
+	for i := range targets.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&targets.Items[i])})
+	}
+	return reqs
+}
+
+// targetSecretNames lists the Secrets a target references.
+func targetSecretNames(t *problemhookv1alpha1.NotificationTarget) []string {
+	var names []string
+	if b := t.Spec.Auth.Basic; b != nil {
+		names = append(names, b.SecretRef.Name)
+	}
+	if b := t.Spec.Auth.Bearer; b != nil {
+		names = append(names, b.SecretRef.Name)
+	}
+	if dt := t.Spec.Dynatrace; dt != nil {
+		names = append(names, dt.TokenSecretRef.Name)
+	}
+	return names
+}
+
+// setReady sets the Ready condition of an object of the given generation.
+func setReady(conds *[]metav1.Condition, generation int64, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(conds, metav1.Condition{
+		Type:               problemhookv1alpha1.ConditionReady,
+		Status:             status,
+		Reason:             reason,
+		Message:            msg,
+		ObservedGeneration: generation,
+	})
+}

@@ -1,0 +1,33 @@
+package controllers_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/controlplane"
+	"github.com/problemhook/problemhook/internal/manifests"
+)
+
+// The samples are what `make run` applies: they must stay valid, and their
+// targets must become Ready.
+func TestSamplesBecomeReady(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	objs, err := manifests.ReadDir(filepath.Join(controlplane.RepoRoot(), "config", "samples"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(manifests.Apply(ctx, restConfig, objs)).To(Succeed())
+
+	for _, name := range []string{"dynatrace", "guance"} {
+		expectReady(t, client.ObjectKey{Namespace: "problemhook-demo", Name: name}, metav1.ConditionTrue,
+			problemhookv1alpha1.ReasonReady, "Receiving notifications at /hooks/problemhook-demo/"+name)
+	}
+	var route problemhookv1alpha1.IntegrationRoute
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "problemhook-demo", Name: "legacy-incident"}, &route)).To(Succeed())
+	g.Expect(route.Spec.Actions[0].Job.Template.Spec.Template.Spec.Containers).To(HaveLen(1))
+}

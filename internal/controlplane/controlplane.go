@@ -1,0 +1,84 @@
+// Package controlplane starts a real kube-apiserver and etcd on this
+// machine, with problemhook's CRDs installed: for the tests, and for
+// `make run` when no cluster is reachable.
+package controlplane
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Environment is a running control plane.
+type Environment struct {
+	env *envtest.Environment
+	// Config is an admin's client configuration.
+	Config *rest.Config
+}
+
+// RepoRoot is the root of the problemhook source tree this package was built from.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Start starts etcd and kube-apiserver from the directory KUBEBUILDER_ASSETS
+// names (building them with hack/control-plane.sh when it is unset) and
+// installs the CRDs under config/crd/bases of root.
+func Start(root string) (*Environment, error) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		var err error
+		if assets, err = buildAssets(root); err != nil {
+			return nil, err
+		}
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w", assets, err)
+	}
+	return &Environment{env: env, Config: cfg}, nil
+}
+
+// Stop stops the API server and etcd and removes their data.
+func (e *Environment) Stop() error { return e.env.Stop() }
+
+// WriteKubeconfig writes a kubeconfig for an admin (system:masters) to path.
+func (e *Environment) WriteKubeconfig(path string) error {
+	user, err := e.env.AddUser(envtest.User{Name: "problemhook-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("adding admin user: %w", err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("rendering kubeconfig: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, kubeconfig, 0o600)
+}
+
+// buildAssets runs hack/control-plane.sh, which builds (once) and prints
+// the directory holding kube-apiserver and etcd.
+func buildAssets(root string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(filepath.Join(root, "hack", "control-plane.sh"))
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("building the control plane with hack/control-plane.sh: %w\n%s", err, stderr.String())
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}

@@ -1,0 +1,122 @@
+// Command manager runs problemhook: the receiver on every replica and the
+// reconcilers on the leader.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/webhookserver"
+)
+
+// The receiver Service that config/ deploys; senders reach targets through it.
+const receiverService = "problemhook-receiver"
+
+func main() {
+	var (
+		metricsAddr, probeAddr, receiverAddr, receiverURL string
+		leaderElect                                       bool
+		maxBodyBytes                                      int64
+		qps                                               float64
+		burst                                             int
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
+	flag.StringVar(&receiverAddr, "receiver-bind-address", webhookserver.DefaultAddr, "Address the notification receiver binds to.")
+	flag.StringVar(&receiverURL, "receiver-url", "", "Base URL senders reach the receiver at, shown in each target's status.webhookURL. "+
+		"Default: http://"+receiverService+".<POD_NAMESPACE>.svc:9292.")
+	flag.Int64Var(&maxBodyBytes, "receiver-max-body-bytes", webhookserver.DefaultMaxBodyBytes, "Largest notification body accepted; larger ones get 413.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader to run the reconcilers. Receivers run on every replica regardless.")
+	// The receiver's throughput is bounded by how fast it may create
+	// ProblemEvents: client-go's default of 5 QPS would cap it far below
+	// what the API server can store.
+	flag.Float64Var(&qps, "kube-api-qps", 200, "Client-side rate limit of requests to the API server, per second.")
+	flag.IntVar(&burst, "kube-api-burst", 400, "Client-side burst of requests to the API server.")
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+
+	if receiverURL == "" {
+		ns := os.Getenv("POD_NAMESPACE")
+		if ns == "" {
+			ns = "problemhook-system"
+		}
+		receiverURL = fmt.Sprintf("http://%s.%s.svc:9292", receiverService, ns)
+	}
+	if err := run(ctrl.SetupSignalHandler(), options{
+		metricsAddr: metricsAddr, probeAddr: probeAddr, receiverAddr: receiverAddr, receiverURL: receiverURL,
+		leaderElect: leaderElect, maxBodyBytes: maxBodyBytes, qps: float32(qps), burst: burst,
+	}); err != nil {
+		ctrl.Log.Error(err, "Manager stopped")
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	metricsAddr, probeAddr, receiverAddr, receiverURL string
+	leaderElect                                       bool
+	maxBodyBytes                                      int64
+	qps                                               float32
+	burst                                             int
+}
+
+func run(ctx context.Context, o options) error {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(problemhookv1alpha1.AddToScheme(scheme))
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = o.qps, o.burst
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:        o.probeAddr,
+		LeaderElection:                o.leaderElect,
+		LeaderElectionID:              "problemhook.problemhook.io",
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := (&controllers.NotificationTargetReconciler{
+		Client:      mgr.GetClient(),
+		Recorder:    mgr.GetEventRecorder("problemhook"),
+		ReceiverURL: o.receiverURL,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up NotificationTarget controller: %w", err)
+	}
+	receiver := &webhookserver.Receiver{
+		Addr:         o.receiverAddr,
+		Cache:        mgr.GetCache(),
+		Client:       mgr.GetClient(),
+		MaxBodyBytes: o.maxBodyBytes,
+	}
+	if err := mgr.Add(receiver); err != nil {
+		return fmt.Errorf("adding receiver: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	// A replica is ready once its receiver can take notifications.
+	if err := mgr.AddReadyzCheck("receiver", receiver.Ready); err != nil {
+		return err
+	}
+	ctrl.Log.Info("Starting manager", "receiver", o.receiverAddr, "receiverURL", o.receiverURL)
+	return mgr.Start(ctx)
+}

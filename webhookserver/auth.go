@@ -1,0 +1,90 @@
+package webhookserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/secretref"
+)
+
+// Secret keys of the auth modes.
+const (
+	BasicUsernameKey  = "username"
+	BasicPasswordKey  = "password"
+	DefaultBearerKey  = "token"
+	authRealm         = `realm="problemhook"`
+	bearerAuthPrefix  = "bearer "
+	basicAuthScheme   = "Basic " + authRealm + `, charset="UTF-8"`
+	bearerAuthScheme  = "Bearer " + authRealm
+	basicAuthField    = "spec.auth.basic.secretRef"
+	bearerAuthField   = "spec.auth.bearer.secretRef"
+	maxCredentialSize = 4096
+)
+
+// Credentials are what a sender must present to a NotificationTarget.
+// Only digests are kept, so that comparing them takes the same time
+// whatever the length of what the sender presented.
+type Credentials struct {
+	challenge string
+	username  [sha256.Size]byte
+	secret    [sha256.Size]byte
+	open      bool
+}
+
+// LoadCredentials reads the credentials target's auth references. A
+// missing Secret or key is a *secretref.Error naming the field.
+func LoadCredentials(ctx context.Context, r client.Reader, target *problemhookv1alpha1.NotificationTarget) (*Credentials, error) {
+	auth := target.Spec.Auth
+	switch {
+	case auth.Basic != nil:
+		v, err := secretref.Values(ctx, r, target.Namespace, auth.Basic.SecretRef.Name, basicAuthField, BasicUsernameKey, BasicPasswordKey)
+		if err != nil {
+			return nil, err
+		}
+		return &Credentials{
+			challenge: basicAuthScheme,
+			username:  sha256.Sum256(v[BasicUsernameKey]),
+			secret:    sha256.Sum256(v[BasicPasswordKey]),
+		}, nil
+	case auth.Bearer != nil:
+		token, err := secretref.Value(ctx, r, target.Namespace, auth.Bearer.SecretRef, DefaultBearerKey, bearerAuthField)
+		if err != nil {
+			return nil, err
+		}
+		return &Credentials{challenge: bearerAuthScheme, secret: sha256.Sum256(token)}, nil
+	default:
+		// The API server admits exactly one mode, so this is auth.none.
+		return &Credentials{open: true}, nil
+	}
+}
+
+// Allows reports whether req carries these credentials.
+func (c *Credentials) Allows(req *http.Request) bool {
+	if c.open {
+		return true
+	}
+	if c.challenge == bearerAuthScheme {
+		h := req.Header.Get("Authorization")
+		if len(h) <= len(bearerAuthPrefix) || len(h) > maxCredentialSize || !strings.EqualFold(h[:len(bearerAuthPrefix)], bearerAuthPrefix) {
+			return false
+		}
+		got := sha256.Sum256([]byte(strings.TrimSpace(h[len(bearerAuthPrefix):])))
+		return subtle.ConstantTimeCompare(got[:], c.secret[:]) == 1
+	}
+	user, pass, ok := req.BasicAuth()
+	if !ok {
+		return false
+	}
+	gotUser, gotPass := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	// Compare both, always, so that the time taken says nothing about which was wrong.
+	return subtle.ConstantTimeCompare(gotUser[:], c.username[:])&subtle.ConstantTimeCompare(gotPass[:], c.secret[:]) == 1
+}
+
+// Challenge is the WWW-Authenticate value of a 401 answer.
+func (c *Credentials) Challenge() string { return c.challenge }
