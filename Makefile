@@ -125,5 +125,5 @@ define go-install-tool
 @set -e; mkdir -p $(LOCALBIN); tmp=$$(mktemp -d); \
 echo "Installing $(2)@$(3)"; \
 GOBIN=$$tmp go install $(2)@$(3); \
-mv $$tmp/$$(basename $(2)) $(1); rm -rf $$tmp
+mv $$tmp/* $(1); rm -rf $$tmp
 endef

@@ -46,7 +46,7 @@ build_etcd() {
 
 build_kube() {
 	local pkgs=("$@")
-	log "building ${pkgs[*]} ${KUBE_VERSION} (about 3 minutes cold for the API server)"
+	log "building ${pkgs[*]} ${KUBE_VERSION} from k8s.io/kubernetes (a few minutes the first time, cached after)"
 	mkdir -p "${work}/kube"
 	cd "${work}/kube"
 	# k8s.io/kubernetes replaces its staging repositories with ./staging/...;

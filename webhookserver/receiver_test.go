@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/webhookserver"
@@ -227,9 +228,32 @@ func TestStoresEachFormat(t *testing.T) {
 	}
 }
 
+// notificationsTotal reads problemhook_receiver_notifications_total{result} from the metrics registry.
+func notificationsTotal(t *testing.T, result string) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "problemhook_receiver_notifications_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
 func TestDuplicatesMakeOneEvent(t *testing.T) {
 	g := NewWithT(t)
 	tg := newTarget(t, problemhookv1alpha1.FormatDynatrace)
+	created, duplicates := notificationsTotal(t, "created"), notificationsTotal(t, "duplicate")
 	for i := range 10 {
 		r := post(t, tg, minimalDynatrace)
 		if i == 0 {
@@ -241,6 +265,8 @@ func TestDuplicatesMakeOneEvent(t *testing.T) {
 		}
 	}
 	g.Expect(events(t, tg.ns)).To(HaveLen(1))
+	g.Expect(notificationsTotal(t, "created") - created).To(Equal(1.0))
+	g.Expect(notificationsTotal(t, "duplicate") - duplicates).To(Equal(9.0))
 }
 
 func TestOpenThenResolvedMakeTwoEvents(t *testing.T) {

@@ -1,0 +1,69 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/problemhook/problemhook/internal/scheme"
+)
+
+// TestEnv is what a test package's TestMain gets from RunTests.
+type TestEnv struct {
+	*Environment
+	// Client talks to the API server directly, never through a cache.
+	Client client.Client
+}
+
+// NewManager returns a manager for the control plane, with problemhook's
+// scheme and no metrics listener, for setup to add reconcilers to. RunTests
+// starts it.
+func (e *TestEnv) NewManager() (ctrl.Manager, error) {
+	return ctrl.NewManager(e.Config, ctrl.Options{Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"}})
+}
+
+// RunTests is a test package's TestMain: it starts a control plane, lets
+// setup prepare the package (returning a manager to run, or nil), runs the
+// tests, stops everything and returns the exit code. Logs show errors only,
+// unless TEST_VERBOSE is set: the logs of a passing run are noise.
+func RunTests(m *testing.M, setup func(ctx context.Context, env *TestEnv) (ctrl.Manager, error)) int {
+	level := zapcore.ErrorLevel
+	if os.Getenv("TEST_VERBOSE") != "" {
+		level = zapcore.DebugLevel
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(level)))
+
+	env, err := Start(RepoRoot())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	c, err := client.New(env.Config, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mgr, err := setup(ctx, &TestEnv{Environment: env, Client: c})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "setting up the tests:", err)
+		return 1
+	}
+	if mgr != nil {
+		go func() {
+			if err := mgr.Start(ctx); err != nil {
+				fmt.Fprintln(os.Stderr, "manager:", err)
+			}
+		}()
+	}
+	return m.Run()
+}
