@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,17 +25,18 @@ import (
 	"github.com/problemhook/problemhook/internal/manifests"
 )
 
-const (
-	receiverURL = "http://127.0.0.1:9292"
-	probeAddr   = "127.0.0.1:8081"
-)
-
 func main() {
-	manager := flag.String("manager", "bin/manager", "The manager binary to run.")
-	root := flag.String("root", ".", "The problemhook source tree (config/ is read from it).")
+	var lr localRun
+	flag.StringVar(&lr.manager, "manager", "bin/manager", "The manager binary to run.")
+	flag.StringVar(&lr.root, "root", ".", "The problemhook source tree: config/ is read from it.")
+	flag.StringVar(&lr.kubeconfig, "local-kubeconfig", filepath.Join("bin", "local", "kubeconfig"), "Where to write the kubeconfig of the embedded control plane.")
+	flag.StringVar(&lr.receiverAddr, "receiver-bind-address", "127.0.0.1:9292", "Where the manager's receiver listens.")
+	flag.StringVar(&lr.probeAddr, "health-probe-bind-address", "127.0.0.1:8081", "Where the manager's probes listen.")
+	flag.StringVar(&lr.metricsAddr, "metrics-bind-address", "127.0.0.1:8080", "Where the manager's metrics listen.")
 	flag.Parse()
+	lr.out = os.Stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, *manager, *root)
+	err := lr.run(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "local-run:", err)
@@ -42,39 +44,45 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, manager, root string) error {
-	if cfg, kubeconfig, ok := reachableCluster(); ok {
-		fmt.Printf("Using the cluster of %s\n", kubeconfig)
-		if err := apply(ctx, cfg, filepath.Join(root, "config", "crd", "bases")); err != nil {
+// localRun runs the manager in the foreground, on a cluster it finds or one it starts.
+type localRun struct {
+	manager, root, kubeconfig            string
+	receiverAddr, probeAddr, metricsAddr string
+	out                                  io.Writer
+}
+
+func (lr *localRun) run(ctx context.Context) error {
+	if cfg, kubeconfig, ok := lr.reachableCluster(); ok {
+		fmt.Fprintf(lr.out, "Using the cluster of %s\n", kubeconfig)
+		if err := apply(ctx, cfg, filepath.Join(lr.root, "config", "crd", "bases")); err != nil {
 			return err
 		}
-		return runManager(ctx, manager, kubeconfig, false)
+		return lr.runManager(ctx, kubeconfig, false)
 	}
 
-	fmt.Println("No reachable cluster: starting an embedded control plane (kube-apiserver and etcd)")
-	env, err := controlplane.Start(root)
+	fmt.Fprintln(lr.out, "No reachable cluster: starting an embedded control plane (kube-apiserver and etcd)")
+	env, err := controlplane.Start(lr.root)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		fmt.Println("Stopping the control plane")
+		fmt.Fprintln(lr.out, "Stopping the control plane")
 		if err := env.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "local-run: stopping the control plane:", err)
 		}
 	}()
-	kubeconfig := filepath.Join(root, "bin", "local", "kubeconfig")
-	if err := env.WriteKubeconfig(kubeconfig); err != nil {
+	if err := env.WriteKubeconfig(lr.kubeconfig); err != nil {
 		return err
 	}
-	if err := apply(ctx, env.Config, filepath.Join(root, "config", "samples")); err != nil {
+	if err := apply(ctx, env.Config, filepath.Join(lr.root, "config", "samples")); err != nil {
 		return err
 	}
-	return runManager(ctx, manager, kubeconfig, true)
+	return lr.runManager(ctx, lr.kubeconfig, true)
 }
 
 // reachableCluster loads the kubeconfig client-go would use and reports
 // whether its API server answers.
-func reachableCluster() (*rest.Config, string, bool) {
+func (lr *localRun) reachableCluster() (*rest.Config, string, bool) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	kubeconfig := os.Getenv("KUBECONFIG")
 	if kubeconfig == "" {
@@ -90,7 +98,7 @@ func reachableCluster() (*rest.Config, string, bool) {
 		return nil, "", false
 	}
 	if _, err := dc.ServerVersion(); err != nil {
-		fmt.Printf("The cluster of %s is not reachable (%v)\n", kubeconfig, err)
+		fmt.Fprintf(lr.out, "The cluster of %s is not reachable (%v)\n", kubeconfig, err)
 		return nil, "", false
 	}
 	return cfg, kubeconfig, true
@@ -106,25 +114,25 @@ func apply(ctx context.Context, cfg *rest.Config, dir string) error {
 }
 
 // runManager runs the manager in the foreground until ctx ends or it exits.
-func runManager(ctx context.Context, manager, kubeconfig string, local bool) error {
-	cmd := exec.Command(manager,
+func (lr *localRun) runManager(ctx context.Context, kubeconfig string, local bool) error {
+	cmd := exec.Command(lr.manager,
 		"--kubeconfig", kubeconfig,
-		"--receiver-bind-address", "127.0.0.1:9292",
-		"--receiver-url", receiverURL,
-		"--metrics-bind-address", "127.0.0.1:8080",
-		"--health-probe-bind-address", probeAddr,
+		"--receiver-bind-address", lr.receiverAddr,
+		"--receiver-url", "http://"+lr.receiverAddr,
+		"--metrics-bind-address", lr.metricsAddr,
+		"--health-probe-bind-address", lr.probeAddr,
 	)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Stdout, cmd.Stderr = lr.out, os.Stderr
 	// Its own process group: Ctrl-C reaches local-run, which stops the
 	// manager first and the control plane after it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", manager, err)
+		return fmt.Errorf("starting %s: %w", lr.manager, err)
 	}
 	var waitErr error
 	exited := make(chan struct{})
 	go func() { waitErr = cmd.Wait(); close(exited) }()
-	go announce(ctx, kubeconfig, local)
+	go lr.announce(ctx, kubeconfig, local)
 	select {
 	case <-exited:
 		return fmt.Errorf("manager exited: %w", waitErr)
@@ -142,9 +150,9 @@ func runManager(ctx context.Context, manager, kubeconfig string, local bool) err
 }
 
 // announce prints how to try problemhook once the receiver is ready.
-func announce(ctx context.Context, kubeconfig string, local bool) {
+func (lr *localRun) announce(ctx context.Context, kubeconfig string, local bool) {
 	for ctx.Err() == nil {
-		resp, err := http.Get("http://" + probeAddr + "/readyz")
+		resp, err := http.Get("http://" + lr.probeAddr + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -156,11 +164,12 @@ func announce(ctx context.Context, kubeconfig string, local bool) {
 	if ctx.Err() != nil {
 		return
 	}
+	receiverURL := "http://" + lr.receiverAddr
 	if !local {
-		fmt.Printf("\nproblemhook is receiving on %s/hooks/<namespace>/<target>.\n\n", receiverURL)
+		fmt.Fprintf(lr.out, "\nproblemhook is receiving on %s/hooks/<namespace>/<target>.\n\n", receiverURL)
 		return
 	}
-	fmt.Printf(`
+	fmt.Fprintf(lr.out, `
 problemhook is running on an embedded control plane. Send a notification:
 
   curl -u dynatrace:change-me -H 'Content-Type: application/json' \
