@@ -154,20 +154,20 @@ func (r *Receiver) receive(w http.ResponseWriter, req *http.Request) {
 	}
 	key := types.NamespacedName{Namespace: req.PathValue("namespace"), Name: req.PathValue("name")}
 	if !validTargetKey(key) {
-		r.reject(w, http.StatusNotFound, fmt.Sprintf("NotificationTarget %q not found", key.String()))
+		r.reject(w, req, http.StatusNotFound, fmt.Sprintf("NotificationTarget %q not found", key.String()))
 		return
 	}
 	if !r.synced.Load() {
-		r.unavailable(w, "receiver is starting: cache not synced")
+		r.unavailable(w, req, "receiver is starting: cache not synced")
 		return
 	}
 	var target problemhookv1alpha1.NotificationTarget
 	if err := r.Cache.Get(ctx, key, &target); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.reject(w, http.StatusNotFound, fmt.Sprintf("NotificationTarget %s not found", key))
+			r.reject(w, req, http.StatusNotFound, fmt.Sprintf("NotificationTarget %s not found", key))
 			return
 		}
-		r.unavailable(w, "reading NotificationTarget failed")
+		r.unavailable(w, req, "reading NotificationTarget failed")
 		return
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("NotificationTarget", klog.KObj(&target))
@@ -180,26 +180,26 @@ func (r *Receiver) receive(w http.ResponseWriter, req *http.Request) {
 		} else {
 			log.Error(err, "Reading credentials")
 		}
-		r.unavailable(w, fmt.Sprintf("NotificationTarget %s cannot check credentials: see its Ready condition", key))
+		r.unavailable(w, req, fmt.Sprintf("NotificationTarget %s cannot check credentials: see its Ready condition", key))
 		return
 	}
 	if !creds.Allows(req) {
 		w.Header().Set("WWW-Authenticate", creds.Challenge())
-		r.reject(w, http.StatusUnauthorized, "missing or wrong credentials")
+		r.reject(w, req, http.StatusUnauthorized, "missing or wrong credentials")
 		return
 	}
 	if target.Spec.Suspend {
-		r.unavailable(w, fmt.Sprintf("NotificationTarget %s is suspended", key))
+		r.unavailable(w, req, fmt.Sprintf("NotificationTarget %s is suspended", key))
 		return
 	}
 	if ready := meta.FindStatusCondition(target.Status.Conditions, problemhookv1alpha1.ConditionReady); ready == nil || ready.Status != metav1.ConditionTrue {
-		r.unavailable(w, fmt.Sprintf("NotificationTarget %s is not ready: see its Ready condition", key))
+		r.unavailable(w, req, fmt.Sprintf("NotificationTarget %s is not ready: see its Ready condition", key))
 		return
 	}
 
 	body, status, msg := r.readBody(w, req)
 	if status != 0 {
-		r.reject(w, status, msg)
+		r.reject(w, req, status, msg)
 		return
 	}
 	spec, err := payload.Parse(target.Spec.Format, body)
@@ -208,7 +208,7 @@ func (r *Receiver) receive(w http.ResponseWriter, req *http.Request) {
 		if errors.Is(err, payload.ErrNotJSON) {
 			status = http.StatusUnsupportedMediaType
 		}
-		r.reject(w, status, fmt.Sprintf("%s payload: %v", target.Spec.Format, err))
+		r.reject(w, req, status, fmt.Sprintf("%s payload: %v", target.Spec.Format, err))
 		return
 	}
 	now := r.now()
@@ -219,15 +219,15 @@ func (r *Receiver) receive(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	spec.ReceivedAt = metav1.NewTime(now)
-	r.store(ctx, w, &target, spec)
+	r.store(w, req, &target, spec)
 }
 
 // store creates the ProblemEvent and answers the sender.
-func (r *Receiver) store(ctx context.Context, w http.ResponseWriter, target *problemhookv1alpha1.NotificationTarget, spec *problemhookv1alpha1.ProblemEventSpec) {
+func (r *Receiver) store(w http.ResponseWriter, req *http.Request, target *problemhookv1alpha1.NotificationTarget, spec *problemhookv1alpha1.ProblemEventSpec) {
 	ev := NewProblemEvent(target, spec)
 	ref := client.ObjectKeyFromObject(ev).String()
-	log := ctrl.LoggerFrom(ctx).WithValues("ProblemEvent", klog.KObj(ev), "problemID", spec.ProblemID, "state", spec.State)
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	log := ctrl.LoggerFrom(req.Context()).WithValues("ProblemEvent", klog.KObj(ev), "problemID", spec.ProblemID, "state", spec.State)
+	ctx, cancel := context.WithTimeout(req.Context(), storeTimeout)
 	defer cancel()
 	err := r.Client.Create(ctx, ev)
 	switch {
@@ -244,7 +244,7 @@ func (r *Receiver) store(ctx context.Context, w http.ResponseWriter, target *pro
 		// server refuses for a reason the parser does not know: retrying
 		// would not help.
 		log.Error(err, "API server refused the ProblemEvent")
-		r.reject(w, http.StatusBadRequest, fmt.Sprintf("notification cannot be stored: %v", apierrors.ReasonForError(err)))
+		r.reject(w, req, http.StatusBadRequest, fmt.Sprintf("notification cannot be stored: %v", err))
 	default:
 		log.Error(err, "Storing notification failed")
 		notifications.WithLabelValues(resultFailed).Inc()
@@ -289,14 +289,17 @@ func validTargetKey(key types.NamespacedName) bool {
 		len(validation.IsDNS1123Subdomain(key.Name)) == 0
 }
 
-func (r *Receiver) reject(w http.ResponseWriter, status int, msg string) {
+// reject answers a notification that is refused.
+func (r *Receiver) reject(w http.ResponseWriter, req *http.Request, status int, msg string) {
 	notifications.WithLabelValues(resultRejected).Inc()
+	ctrl.LoggerFrom(req.Context()).V(1).Info("Refused notification", "path", req.URL.Path, "status", status, "reason", msg)
 	writeError(w, status, msg)
 }
 
 // unavailable answers 503 for a target that cannot take notifications now.
-func (r *Receiver) unavailable(w http.ResponseWriter, msg string) {
+func (r *Receiver) unavailable(w http.ResponseWriter, req *http.Request, msg string) {
 	notifications.WithLabelValues(resultRejected).Inc()
+	ctrl.LoggerFrom(req.Context()).V(1).Info("Refused notification for now", "path", req.URL.Path, "reason", msg)
 	r.retryLater(w, msg)
 }
 
