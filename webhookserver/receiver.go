@@ -140,67 +140,37 @@ func (r *Receiver) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: notifications are posted to /hooks/{namespace}/{name}")
+		r.refuse(w, req, refuse(http.StatusNotFound, "no such endpoint: notifications are posted to /hooks/{namespace}/{name}"))
 	})
 	return mux
 }
 
+// receive answers one notification.
 func (r *Receiver) receive(w http.ResponseWriter, req *http.Request) {
-	ctx := req.Context()
+	ans, ref := r.handle(w, req)
+	if ref != nil {
+		r.refuse(w, req, ref)
+		return
+	}
+	notifications.WithLabelValues(ans.Result).Inc()
+	writeJSON(w, ans.status, ans)
+}
+
+// handle takes a notification through the receiver's checks to the API
+// server, and says what to answer.
+func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) (*answer, *refusal) {
 	if req.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: notifications are POSTed", req.Method))
-		return
+		ref := refuse(http.StatusMethodNotAllowed, "method %s not allowed: notifications are POSTed", req.Method)
+		ref.header = http.Header{"Allow": {http.MethodPost}}
+		return nil, ref
 	}
-	key := types.NamespacedName{Namespace: req.PathValue("namespace"), Name: req.PathValue("name")}
-	if !validTargetKey(key) {
-		r.reject(w, req, http.StatusNotFound, fmt.Sprintf("NotificationTarget %q not found", key.String()))
-		return
+	target, ref := r.admit(req)
+	if ref != nil {
+		return nil, ref
 	}
-	if !r.synced.Load() {
-		r.unavailable(w, req, "receiver is starting: cache not synced")
-		return
-	}
-	var target problemhookv1alpha1.NotificationTarget
-	if err := r.Cache.Get(ctx, key, &target); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.reject(w, req, http.StatusNotFound, fmt.Sprintf("NotificationTarget %s not found", key))
-			return
-		}
-		r.unavailable(w, req, "reading NotificationTarget failed")
-		return
-	}
-	log := ctrl.LoggerFrom(ctx).WithValues("NotificationTarget", klog.KObj(&target))
-
-	creds, err := LoadCredentials(ctx, r.Cache, &target)
-	if err != nil {
-		var refErr *secretref.Error
-		if errors.As(err, &refErr) {
-			log.Info("Refusing notification: credentials unavailable", "reason", refErr.Reason, "field", refErr.Field)
-		} else {
-			log.Error(err, "Reading credentials")
-		}
-		r.unavailable(w, req, fmt.Sprintf("NotificationTarget %s cannot check credentials: see its Ready condition", key))
-		return
-	}
-	if !creds.Allows(req) {
-		w.Header().Set("WWW-Authenticate", creds.Challenge())
-		r.reject(w, req, http.StatusUnauthorized, "missing or wrong credentials")
-		return
-	}
-	if target.Spec.Suspend {
-		r.unavailable(w, req, fmt.Sprintf("NotificationTarget %s is suspended", key))
-		return
-	}
-	if ready := meta.FindStatusCondition(target.Status.Conditions, problemhookv1alpha1.ConditionReady); ready == nil || ready.Status != metav1.ConditionTrue {
-		r.unavailable(w, req, fmt.Sprintf("NotificationTarget %s is not ready: see its Ready condition", key))
-		return
-	}
-
-	body, status, msg := r.readBody(w, req)
-	if status != 0 {
-		r.reject(w, req, status, msg)
-		return
+	body, ref := r.readBody(w, req)
+	if ref != nil {
+		return nil, ref
 	}
 	spec, err := payload.Parse(target.Spec.Format, body)
 	if err != nil {
@@ -208,69 +178,109 @@ func (r *Receiver) receive(w http.ResponseWriter, req *http.Request) {
 		if errors.Is(err, payload.ErrNotJSON) {
 			status = http.StatusUnsupportedMediaType
 		}
-		r.reject(w, req, status, fmt.Sprintf("%s payload: %v", target.Spec.Format, err))
-		return
+		return nil, refuse(status, "%s payload: %v", target.Spec.Format, err)
 	}
 	now := r.now()
-	r.noteReceived(key, now)
+	r.noteReceived(client.ObjectKeyFromObject(target), now)
 	if spec.Test && target.Spec.TestNotifications == problemhookv1alpha1.TestNotificationsIgnore {
-		notifications.WithLabelValues(resultIgnored).Inc()
-		writeJSON(w, http.StatusOK, answer{Result: resultIgnored, Message: "test notification acknowledged and not stored (testNotifications: Ignore)"})
-		return
+		return &answer{status: http.StatusOK, Result: resultIgnored,
+			Message: "test notification acknowledged and not stored (testNotifications: Ignore)"}, nil
 	}
 	spec.ReceivedAt = metav1.NewTime(now)
-	r.store(w, req, &target, spec)
+	return r.store(req, target, spec)
 }
 
-// store creates the ProblemEvent and answers the sender.
-func (r *Receiver) store(w http.ResponseWriter, req *http.Request, target *problemhookv1alpha1.NotificationTarget, spec *problemhookv1alpha1.ProblemEventSpec) {
+// admit finds the target the request is for, checks the sender's
+// credentials and whether the target takes notifications now.
+func (r *Receiver) admit(req *http.Request) (*problemhookv1alpha1.NotificationTarget, *refusal) {
+	ctx := req.Context()
+	key := types.NamespacedName{Namespace: req.PathValue("namespace"), Name: req.PathValue("name")}
+	if !validTargetKey(key) {
+		return nil, refuse(http.StatusNotFound, "NotificationTarget %q not found", key.String())
+	}
+	if !r.synced.Load() {
+		return nil, refuse(http.StatusServiceUnavailable, "receiver is starting: cache not synced")
+	}
+	var target problemhookv1alpha1.NotificationTarget
+	if err := r.Cache.Get(ctx, key, &target); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, refuse(http.StatusNotFound, "NotificationTarget %s not found", key)
+		}
+		return nil, refuse(http.StatusServiceUnavailable, "reading NotificationTarget %s failed", key)
+	}
+	creds, err := LoadCredentials(ctx, r.Cache, &target)
+	if err != nil {
+		log := ctrl.LoggerFrom(ctx).WithValues("NotificationTarget", klog.KObj(&target))
+		var refErr *secretref.Error
+		if errors.As(err, &refErr) {
+			log.Info("Refusing notifications: credentials unavailable", "reason", refErr.Reason, "field", refErr.Field)
+		} else {
+			log.Error(err, "Reading credentials")
+		}
+		return nil, refuse(http.StatusServiceUnavailable, "NotificationTarget %s cannot check credentials: see its Ready condition", key)
+	}
+	if !creds.Allows(req) {
+		ref := refuse(http.StatusUnauthorized, "missing or wrong credentials")
+		ref.header = http.Header{"WWW-Authenticate": {creds.Challenge()}}
+		return nil, ref
+	}
+	if target.Spec.Suspend {
+		return nil, refuse(http.StatusServiceUnavailable, "NotificationTarget %s is suspended", key)
+	}
+	if !meta.IsStatusConditionTrue(target.Status.Conditions, problemhookv1alpha1.ConditionReady) {
+		return nil, refuse(http.StatusServiceUnavailable, "NotificationTarget %s is not ready: see its Ready condition", key)
+	}
+	return &target, nil
+}
+
+// store creates the ProblemEvent: a 2xx answer only once the API server has
+// stored it, or already had it.
+func (r *Receiver) store(req *http.Request, target *problemhookv1alpha1.NotificationTarget, spec *problemhookv1alpha1.ProblemEventSpec) (*answer, *refusal) {
 	ev := NewProblemEvent(target, spec)
-	ref := client.ObjectKeyFromObject(ev).String()
+	name := client.ObjectKeyFromObject(ev).String()
 	log := ctrl.LoggerFrom(req.Context()).WithValues("ProblemEvent", klog.KObj(ev), "problemID", spec.ProblemID, "state", spec.State)
 	ctx, cancel := context.WithTimeout(req.Context(), storeTimeout)
 	defer cancel()
 	err := r.Client.Create(ctx, ev)
 	switch {
 	case err == nil:
-		notifications.WithLabelValues(resultCreated).Inc()
 		log.V(1).Info("Stored notification")
-		writeJSON(w, http.StatusAccepted, answer{Result: resultCreated, ProblemEvent: ref})
+		return &answer{status: http.StatusAccepted, Result: resultCreated, ProblemEvent: name}, nil
 	case apierrors.IsAlreadyExists(err):
-		notifications.WithLabelValues(resultDuplicate).Inc()
 		log.V(1).Info("Acknowledged duplicate notification")
-		writeJSON(w, http.StatusOK, answer{Result: resultDuplicate, ProblemEvent: ref})
+		return &answer{status: http.StatusOK, Result: resultDuplicate, ProblemEvent: name}, nil
 	case apierrors.IsInvalid(err):
 		// The parser bounds every field, so this is a notification the API
 		// server refuses for a reason the parser does not know: retrying
 		// would not help.
 		log.Error(err, "API server refused the ProblemEvent")
-		r.reject(w, req, http.StatusBadRequest, fmt.Sprintf("notification cannot be stored: %v", err))
+		return nil, refuse(http.StatusBadRequest, "notification cannot be stored: %v", err)
 	default:
 		log.Error(err, "Storing notification failed")
-		notifications.WithLabelValues(resultFailed).Inc()
-		r.retryLater(w, "notification not stored: the API server is unavailable")
+		ref := refuse(http.StatusServiceUnavailable, "notification not stored: the API server is unavailable")
+		ref.result = resultFailed
+		return nil, ref
 	}
 }
 
-// readBody reads the bounded body. A non-zero status means it was refused.
-func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) ([]byte, int, string) {
+// readBody reads the bounded body.
+func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) ([]byte, *refusal) {
 	if ct := req.Header.Get("Content-Type"); ct != "" && !isJSONMediaType(ct) {
-		return nil, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q is not JSON: send application/json", ct)
+		return nil, refuse(http.StatusUnsupportedMediaType, "Content-Type %q is not JSON: send application/json", ct)
 	}
 	limit := r.maxBodyBytes()
-	tooLarge := fmt.Sprintf("body larger than %d bytes", limit)
 	if req.ContentLength > limit {
-		return nil, http.StatusRequestEntityTooLarge, tooLarge
+		return nil, refuse(http.StatusRequestEntityTooLarge, "body larger than %d bytes", limit)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, limit))
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			return nil, http.StatusRequestEntityTooLarge, tooLarge
+			return nil, refuse(http.StatusRequestEntityTooLarge, "body larger than %d bytes", limit)
 		}
-		return nil, http.StatusBadRequest, fmt.Sprintf("reading body: %v", err)
+		return nil, refuse(http.StatusBadRequest, "reading body: %v", err)
 	}
-	return body, 0, ""
+	return body, nil
 }
 
 func isJSONMediaType(ct string) bool {
@@ -289,39 +299,43 @@ func validTargetKey(key types.NamespacedName) bool {
 		len(validation.IsDNS1123Subdomain(key.Name)) == 0
 }
 
-// reject answers a notification that is refused.
-func (r *Receiver) reject(w http.ResponseWriter, req *http.Request, status int, msg string) {
-	notifications.WithLabelValues(resultRejected).Inc()
-	ctrl.LoggerFrom(req.Context()).V(1).Info("Refused notification", "path", req.URL.Path, "status", status, "reason", msg)
-	writeError(w, status, msg)
+// refusal is an answer other than 2xx. A 503 tells the sender to retry.
+type refusal struct {
+	status int
+	msg    string
+	header http.Header
+	// result is the metric's result label: rejected unless set.
+	result string
 }
 
-// unavailable answers 503 for a target that cannot take notifications now.
-func (r *Receiver) unavailable(w http.ResponseWriter, req *http.Request, msg string) {
-	notifications.WithLabelValues(resultRejected).Inc()
-	ctrl.LoggerFrom(req.Context()).V(1).Info("Refused notification for now", "path", req.URL.Path, "reason", msg)
-	r.retryLater(w, msg)
+func refuse(status int, format string, args ...any) *refusal {
+	return &refusal{status: status, msg: fmt.Sprintf(format, args...), result: resultRejected}
 }
 
-func (r *Receiver) retryLater(w http.ResponseWriter, msg string) {
-	retry := r.RetryAfter
-	if retry <= 0 {
-		retry = DefaultRetryAfter
+// refuse answers a refused notification.
+func (r *Receiver) refuse(w http.ResponseWriter, req *http.Request, ref *refusal) {
+	notifications.WithLabelValues(ref.result).Inc()
+	ctrl.LoggerFrom(req.Context()).V(1).Info("Refused notification", "path", req.URL.Path, "status", ref.status, "reason", ref.msg)
+	for k, v := range ref.header {
+		w.Header()[k] = v
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
-	writeError(w, http.StatusServiceUnavailable, msg)
+	if ref.status == http.StatusServiceUnavailable {
+		retry := r.RetryAfter
+		if retry <= 0 {
+			retry = DefaultRetryAfter
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+	}
+	writeJSON(w, ref.status, answer{Result: "error", Code: ref.status, Message: ref.msg})
 }
 
 // answer is the JSON body of every receiver response.
 type answer struct {
+	status       int
 	Result       string `json:"result,omitempty"`
 	ProblemEvent string `json:"problemEvent,omitempty"`
 	Code         int    `json:"code,omitempty"`
 	Message      string `json:"message,omitempty"`
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, answer{Result: "error", Code: status, Message: msg})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
