@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,12 +32,7 @@ func TestMakeRun(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("KUBECONFIG", filepath.Join(tmp, "no-such-kubeconfig"))
 
-	manager := filepath.Join(tmp, "manager")
-	build := exec.Command("go", "build", "-o", manager, ".")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	g.Expect(err).NotTo(HaveOccurred(), string(out))
-
+	manager := buildManager(t)
 	var stdout syncBuffer
 	lr := &localRun{
 		manager: manager, root: root, kubeconfig: filepath.Join(tmp, "kubeconfig"),
@@ -71,6 +69,69 @@ func TestMakeRun(t *testing.T) {
 		_, err := net.DialTimeout("tcp", addr, time.Second)
 		g.Expect(err).To(HaveOccurred(), "%s still listening", addr)
 	}
+}
+
+// TestMakeRunOnACluster: with a reachable KUBECONFIG, make run runs the
+// manager against that cluster, without samples.
+func TestMakeRunOnACluster(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env, err := controlplane.Start(controlplane.RepoRoot())
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = env.Stop() }()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	g.Expect(env.WriteKubeconfig(kubeconfig)).To(Succeed())
+	t.Setenv("KUBECONFIG", kubeconfig)
+
+	var stdout syncBuffer
+	lr := &localRun{
+		manager: buildManager(t), root: controlplane.RepoRoot(), kubeconfig: filepath.Join(t.TempDir(), "unused"),
+		receiverAddr: freeAddr(t), probeAddr: freeAddr(t), metricsAddr: freeAddr(t),
+		out: &stdout,
+	}
+	done := make(chan error, 1)
+	go func() { done <- lr.run(ctx) }()
+	g.Eventually(stdout.String).WithTimeout(60 * time.Second).Should(ContainSubstring("problemhook is receiving on http://" + lr.receiverAddr))
+	g.Expect(stdout.String()).To(HavePrefix("Using the cluster of " + kubeconfig))
+
+	// The manager serves a target created in that cluster.
+	c, err := client.New(env.Config, client.Options{Scheme: scheme.New()})
+	g.Expect(err).NotTo(HaveOccurred())
+	nt := &problemhookv1alpha1.NotificationTarget{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "open"},
+		Spec: problemhookv1alpha1.NotificationTargetSpec{Format: problemhookv1alpha1.FormatDynatrace,
+			Auth: problemhookv1alpha1.WebhookAuth{None: &problemhookv1alpha1.NoAuth{}}},
+	}
+	g.Expect(c.Create(ctx, nt)).To(Succeed())
+	g.Eventually(func() (int, error) {
+		resp, err := http.Post("http://"+lr.receiverAddr+"/hooks/default/open", "application/json",
+			strings.NewReader(`{"State":"OPEN","ProblemID":"1","PID":"1_1V2"}`))
+		if err != nil {
+			return 0, err
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode, nil
+	}).WithTimeout(10 * time.Second).Should(Equal(http.StatusAccepted))
+
+	var samples problemhookv1alpha1.NotificationTargetList
+	g.Expect(c.List(ctx, &samples, client.InNamespace("problemhook-demo"))).To(Succeed())
+	g.Expect(samples.Items).To(BeEmpty(), "samples are for the embedded control plane only")
+
+	cancel()
+	g.Eventually(done).WithTimeout(60 * time.Second).Should(Receive(BeNil()))
+}
+
+// buildManager builds the manager binary for a test.
+func buildManager(t *testing.T) string {
+	t.Helper()
+	manager := filepath.Join(t.TempDir(), "manager")
+	build := exec.Command("go", "build", "-o", manager, ".")
+	build.Dir = controlplane.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the manager: %v\n%s", err, out)
+	}
+	return manager
 }
 
 func freeAddr(t *testing.T) string {
