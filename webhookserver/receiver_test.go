@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -489,4 +490,21 @@ func TestLastReceivedTime(t *testing.T) {
 		// The receiver's write left the controller's status alone.
 		g.Expect(meta.IsStatusConditionTrue(nt.Status.Conditions, problemhookv1alpha1.ConditionReady)).To(BeTrue())
 	}).WithTimeout(5 * time.Second).Should(Succeed())
+}
+
+func TestStartingReceiverAnswers503(t *testing.T) {
+	g := NewWithT(t)
+	tg := newTarget(t, problemhookv1alpha1.FormatDynatrace)
+	// A receiver whose cache has not synced: it was never started.
+	starting := &webhookserver.Receiver{Cache: receiver.Cache, Client: receiver.Client}
+	g.Expect(starting.Ready(nil)).To(MatchError("receiver cache not synced"))
+	g.Expect(receiver.Ready(nil)).To(Succeed())
+
+	srv := httptest.NewServer(starting.Handler())
+	defer srv.Close()
+	r := send(t, request{url: srv.URL + webhookserver.WebhookPath(tg.ns, tg.name), body: minimalDynatrace, auth: basic(user, password)})
+	g.Expect(r.status).To(Equal(http.StatusServiceUnavailable))
+	g.Expect(r.body.Message).To(Equal("receiver is starting: cache not synced"))
+	g.Expect(r.header.Get("Retry-After")).To(Equal("5"))
+	g.Expect(events(t, tg.ns)).To(BeEmpty())
 }
