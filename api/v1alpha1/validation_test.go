@@ -33,11 +33,7 @@ func TestMain(m *testing.M) {
 
 func newNamespace(t *testing.T) string {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "api-"}}
-	if err := k8s.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
+	return controlplane.NewNamespace(t, k8s, "api")
 }
 
 // expectRefused creates obj and expects the API server to refuse it as
