@@ -21,53 +21,45 @@ import (
 // The receiver Service that config/ deploys; senders reach targets through it.
 const receiverService = "problemhook-receiver"
 
-func main() {
-	var (
-		metricsAddr, probeAddr, receiverAddr, receiverURL string
-		leaderElect                                       bool
-		maxBodyBytes                                      int64
-		qps                                               float64
-		burst                                             int
-	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
-	flag.StringVar(&receiverAddr, "receiver-bind-address", webhookserver.DefaultAddr, "Address the notification receiver binds to.")
-	flag.StringVar(&receiverURL, "receiver-url", "", "Base URL senders reach the receiver at, shown in each target's status.webhookURL. "+
-		"Default: http://"+receiverService+".<POD_NAMESPACE>.svc:9292.")
-	flag.Int64Var(&maxBodyBytes, "receiver-max-body-bytes", webhookserver.DefaultMaxBodyBytes, "Largest notification body accepted; larger ones get 413.")
-	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader to run the reconcilers. Receivers run on every replica regardless.")
-	// The receiver's throughput is bounded by how fast it may create
-	// ProblemEvents: client-go's default of 5 QPS would cap it far below
-	// what the API server can store.
-	flag.Float64Var(&qps, "kube-api-qps", 200, "Client-side rate limit of requests to the API server, per second.")
-	flag.IntVar(&burst, "kube-api-burst", 400, "Client-side burst of requests to the API server.")
-	opts := zap.Options{}
-	opts.BindFlags(flag.CommandLine)
-	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
-
-	if receiverURL == "" {
-		ns := os.Getenv("POD_NAMESPACE")
-		if ns == "" {
-			ns = "problemhook-system"
-		}
-		receiverURL = fmt.Sprintf("http://%s.%s.svc:9292", receiverService, ns)
-	}
-	if err := run(ctrl.SetupSignalHandler(), options{
-		metricsAddr: metricsAddr, probeAddr: probeAddr, receiverAddr: receiverAddr, receiverURL: receiverURL,
-		leaderElect: leaderElect, maxBodyBytes: maxBodyBytes, qps: float32(qps), burst: burst,
-	}); err != nil {
-		ctrl.Log.Error(err, "Manager stopped")
-		os.Exit(1)
-	}
-}
-
+// options are the manager's command-line settings.
 type options struct {
 	metricsAddr, probeAddr, receiverAddr, receiverURL string
 	leaderElect                                       bool
 	maxBodyBytes                                      int64
-	qps                                               float32
+	qps                                               float64
 	burst                                             int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
+	flag.StringVar(&o.receiverAddr, "receiver-bind-address", webhookserver.DefaultAddr, "Address the notification receiver binds to.")
+	flag.StringVar(&o.receiverURL, "receiver-url", "", "Base URL senders reach the receiver at, shown in each target's status.webhookURL. "+
+		"Default: http://"+receiverService+".<POD_NAMESPACE>.svc:9292.")
+	flag.Int64Var(&o.maxBodyBytes, "receiver-max-body-bytes", webhookserver.DefaultMaxBodyBytes, "Largest notification body accepted; larger ones get 413.")
+	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader to run the reconcilers. Receivers run on every replica regardless.")
+	// The receiver's throughput is bounded by how fast it may create
+	// ProblemEvents: client-go's default of 5 QPS would cap it far below
+	// what the API server can store.
+	flag.Float64Var(&o.qps, "kube-api-qps", 200, "Client-side rate limit of requests to the API server, per second.")
+	flag.IntVar(&o.burst, "kube-api-burst", 400, "Client-side burst of requests to the API server.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	if o.receiverURL == "" {
+		ns := os.Getenv("POD_NAMESPACE")
+		if ns == "" {
+			ns = "problemhook-system"
+		}
+		o.receiverURL = fmt.Sprintf("http://%s.%s.svc:9292", receiverService, ns)
+	}
+	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
+		ctrl.Log.Error(err, "Manager stopped")
+		os.Exit(1)
+	}
 }
 
 func run(ctx context.Context, o options) error {
@@ -75,7 +67,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	cfg.QPS, cfg.Burst = o.qps, o.burst
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
