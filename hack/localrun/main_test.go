@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"os/exec"
@@ -39,10 +40,7 @@ func TestMakeRun(t *testing.T) {
 		receiverAddr: freeAddr(t), probeAddr: freeAddr(t), metricsAddr: freeAddr(t),
 		out: &stdout,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- lr.run(ctx) }()
+	ctx, stop := start(t, lr)
 
 	// The printed curl, run as printed.
 	curl := regexp.MustCompile(`(?s)\n  (curl .*?/hooks/problemhook-demo/dynatrace)\n`)
@@ -62,8 +60,7 @@ func TestMakeRun(t *testing.T) {
 	g.Expect(events.Items).To(HaveLen(1))
 	g.Expect(events.Items[0].Spec.Title).To(Equal("CPU saturation"))
 
-	cancel()
-	g.Eventually(done).WithTimeout(60 * time.Second).Should(Receive(BeNil()))
+	g.Expect(stop()).To(Succeed())
 	// The manager and the API server are gone with it.
 	for _, addr := range []string{lr.receiverAddr, cfg.Host[len("https://"):]} {
 		_, err := net.DialTimeout("tcp", addr, time.Second)
@@ -79,7 +76,9 @@ func TestMakeRunOnACluster(t *testing.T) {
 	defer cancel()
 	env, err := controlplane.Start(controlplane.RepoRoot())
 	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = env.Stop() }()
+	// A cleanup, not a defer: cleanups run last-in first-out, so the
+	// manager stops before the API server it talks to.
+	t.Cleanup(func() { _ = env.Stop() })
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	g.Expect(env.WriteKubeconfig(kubeconfig)).To(Succeed())
 	t.Setenv("KUBECONFIG", kubeconfig)
@@ -90,8 +89,7 @@ func TestMakeRunOnACluster(t *testing.T) {
 		receiverAddr: freeAddr(t), probeAddr: freeAddr(t), metricsAddr: freeAddr(t),
 		out: &stdout,
 	}
-	done := make(chan error, 1)
-	go func() { done <- lr.run(ctx) }()
+	_, stop := start(t, lr)
 	g.Eventually(stdout.String).WithTimeout(60 * time.Second).Should(ContainSubstring("problemhook is receiving on http://" + lr.receiverAddr))
 	g.Expect(stdout.String()).To(HavePrefix("Using the cluster of " + kubeconfig))
 
@@ -118,8 +116,29 @@ func TestMakeRunOnACluster(t *testing.T) {
 	g.Expect(c.List(ctx, &samples, client.InNamespace("problemhook-demo"))).To(Succeed())
 	g.Expect(samples.Items).To(BeEmpty(), "samples are for the embedded control plane only")
 
-	cancel()
-	g.Eventually(done).WithTimeout(60 * time.Second).Should(Receive(BeNil()))
+	g.Expect(stop()).To(Succeed())
+}
+
+// start runs lr until the returned stop is called, or the test ends: a
+// failed test must not leave a control plane or a manager behind, and
+// both run in process groups of their own.
+func start(t *testing.T, lr *localRun) (context.Context, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var err error
+	stopped := make(chan struct{})
+	go func() { err = lr.run(ctx); close(stopped) }()
+	stop := func() error {
+		cancel()
+		select {
+		case <-stopped:
+			return err
+		case <-time.After(60 * time.Second):
+			return errors.New("local-run did not stop within 60s")
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	return ctx, stop
 }
 
 // buildManager builds the manager binary for a test.
