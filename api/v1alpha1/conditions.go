@@ -18,6 +18,37 @@ const (
 	ReasonInvalidCABundle = "InvalidCABundle"
 	// ReasonInvalidSpec means a field holds a value the API server could not refuse by itself.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonInvalidExpression means a route's match.expression does not compile.
+	ReasonInvalidExpression = "InvalidExpression"
+	// ReasonInvalidTemplate means a route's text template does not parse.
+	ReasonInvalidTemplate = "InvalidTemplate"
+	// ReasonInvalidJobTemplate means a route's Job template is not a valid Job.
+	ReasonInvalidJobTemplate = "InvalidJobTemplate"
+)
+
+// Reasons for a ProblemEvent's Ready condition, which is True once every
+// action has settled.
+const (
+	// ReasonProgressing means an action is pending or running.
+	ReasonProgressing = "Progressing"
+	// ReasonSucceeded means every action succeeded.
+	ReasonSucceeded = "Succeeded"
+	// ReasonFailed means an action failed.
+	ReasonFailed = "Failed"
+	// ReasonSkipped means nothing ran for the event.
+	ReasonSkipped = "Skipped"
+)
+
+// ConditionEnriched says whether a ProblemEvent's details were read from the
+// Dynatrace API. Its failure is recorded and does not hold back the actions.
+const ConditionEnriched = "Enriched"
+
+// Reasons for the Enriched condition.
+const (
+	// ReasonEnriched means status.details holds the problem as the API returned it.
+	ReasonEnriched = "Enriched"
+	// ReasonEnrichmentFailed means the API could not be read; the actions ran regardless.
+	ReasonEnrichmentFailed = "EnrichmentFailed"
 )
 
 // Labels the receiver puts on every ProblemEvent, so that events can be
@@ -29,4 +60,16 @@ const (
 	LabelState = "problemhook.io/state"
 	// LabelProblemID holds a hash of the problem id (problem ids are not valid label values).
 	LabelProblemID = "problemhook.io/problem-id"
+)
+
+// Labels and annotations problemhook puts on the Jobs it creates.
+const (
+	// LabelEvent holds the name of the ProblemEvent a Job runs for.
+	LabelEvent = "problemhook.io/event"
+	// LabelRoute holds the name of the IntegrationRoute a Job belongs to.
+	LabelRoute = "problemhook.io/route"
+	// LabelAction holds the name of the route's action a Job runs.
+	LabelAction = "problemhook.io/action"
+	// AnnotationEntity holds the impacted entity a per-entity Job runs for.
+	AnnotationEntity = "problemhook.io/entity"
 )

@@ -1,8 +1,8 @@
 package v1alpha1
 
 import (
-	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // IntegrationRouteSpec says which ProblemEvents a route matches and what it runs for them.
@@ -145,14 +145,23 @@ type JobAction struct {
 	// +kubebuilder:validation:Maximum=100
 	Parallelism *int32 `json:"parallelism,omitempty"`
 
+	// stopOnResolve deletes the Jobs of this action that are still running
+	// for a problem when its RESOLVED notification arrives, and does not
+	// start the ones that have not started yet.
+	// +optional
+	// +kubebuilder:default=true
+	StopOnResolve *bool `json:"stopOnResolve,omitempty"`
+
 	// template is the Job to create, a batch/v1 JobTemplateSpec. The
-	// operator checks it (the schema would make this CRD too large for
+	// operator checks it strictly, unknown fields included, with a
+	// server-side dry run (the schema would make this CRD too large for
 	// `kubectl apply`) and reports problems in the route's Ready condition.
+	// Unless the template says otherwise, the Job's backoffLimit is the
+	// route's retry limit.
 	// +required
-	// +kubebuilder:validation:Schemaless
 	// +kubebuilder:validation:Type=object
 	// +kubebuilder:pruning:PreserveUnknownFields
-	Template batchv1.JobTemplateSpec `json:"template"`
+	Template runtime.RawExtension `json:"template"`
 }
 
 // TwilioAction sends an SMS to each recipient.

@@ -26,6 +26,8 @@ const (
 	MaxZoneCount        = 64
 	MaxShortFieldLength = 256
 	MaxURLLength        = 4096
+	// MaxActionStatuses bounds status.actions: the runs of one event.
+	MaxActionStatuses = 1024
 )
 
 // ProblemEventSpec is the normalised problem a notification carried.
@@ -152,8 +154,35 @@ const (
 )
 
 // ActionState is where one action is.
-// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Stopped
 type ActionState string
+
+const (
+	// ActionPending has not started: an earlier action of its route, or
+	// the route's parallelism bound, holds it back.
+	ActionPending ActionState = "Pending"
+	// ActionRunning has started and not ended.
+	ActionRunning ActionState = "Running"
+	// ActionSucceeded ended well.
+	ActionSucceeded ActionState = "Succeeded"
+	// ActionFailed ended badly, after its retries.
+	ActionFailed ActionState = "Failed"
+	// ActionStopped was stopped, or never started, because the problem resolved.
+	ActionStopped ActionState = "Stopped"
+)
+
+// Settled reports whether the action has ended and will not change again.
+func (s ActionState) Settled() bool {
+	return s == ActionSucceeded || s == ActionFailed || s == ActionStopped
+}
+
+// Action types, as recorded in ActionStatus.Type.
+const (
+	ActionTypeJob      = "Job"
+	ActionTypeTwilio   = "Twilio"
+	ActionTypeDingTalk = "DingTalk"
+	ActionTypeHTTP     = "HTTP"
+)
 
 // ActionStatus records one action run for an event (one per entity with fan-out).
 type ActionStatus struct {
@@ -235,6 +264,40 @@ type ProblemDetails struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	Status string `json:"status,omitempty"`
+
+	// title of the problem.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Title string `json:"title,omitempty"`
+
+	// severity is the problem's severityLevel.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Severity string `json:"severity,omitempty"`
+
+	// impact is the problem's impactLevel.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Impact string `json:"impact,omitempty"`
+
+	// impactedEntities are the entities the problem impacts. A notification
+	// that carried none (the minimal payload) is routed and fanned out
+	// over these.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	ImpactedEntities []ImpactedEntity `json:"impactedEntities,omitempty"`
+
+	// managementZones the problem is in.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=256
+	ManagementZones []string `json:"managementZones,omitempty"`
+
+	// tags of the affected entities, as key:value or key.
+	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=256
+	Tags []string `json:"tags,omitempty"`
 
 	// rootCause names the root-cause entity, when Dynatrace found one.
 	// +optional

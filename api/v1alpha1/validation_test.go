@@ -2,6 +2,7 @@ package v1alpha1_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -93,10 +95,15 @@ func TestNotificationTargetValidation(t *testing.T) {
 
 func TestIntegrationRouteValidation(t *testing.T) {
 	ns := newNamespace(t)
-	job := &v1.JobAction{Template: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+	template := batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 		RestartPolicy: corev1.RestartPolicyNever,
 		Containers:    []corev1.Container{{Name: "legacy", Image: "registry.example/legacy:1", Args: []string{"--problem", "$(PROBLEM_DISPLAY_ID)"}}},
-	}}}}}
+	}}}}
+	raw, err := json.Marshal(template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := &v1.JobAction{Template: runtime.RawExtension{Raw: raw}}
 	twilio := &v1.TwilioAction{CredentialsSecretRef: v1.LocalObjectReference{Name: "twilio"}, From: "+18652699000", To: []string{"+4917000000"}, Body: "{{.Title}}"}
 	cases := []struct {
 		name   string
@@ -141,7 +148,10 @@ func TestIntegrationRouteValidation(t *testing.T) {
 	g := NewWithT(t)
 	var got v1.IntegrationRoute
 	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "route-0"}, &got)).To(Succeed())
-	g.Expect(got.Spec.Actions[0].Job.Template).To(Equal(job.Template))
+	var gotTemplate batchv1.JobTemplateSpec
+	g.Expect(json.Unmarshal(got.Spec.Actions[0].Job.Template.Raw, &gotTemplate)).To(Succeed())
+	g.Expect(gotTemplate).To(Equal(template))
+	g.Expect(*got.Spec.Actions[0].Job.StopOnResolve).To(BeTrue())
 	g.Expect(*got.Spec.Actions[0].Job.Parallelism).To(Equal(int32(5)))
 }
 
