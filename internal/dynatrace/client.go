@@ -1,0 +1,381 @@
+// Package dynatrace is a client of the Dynatrace Problems API v2: it reads
+// problems and their comments, and posts comments. Calls are retried when
+// Dynatrace asks for it (429) or fails on its side (5xx, network errors),
+// except that a comment is never posted twice.
+package dynatrace
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+const (
+	// DefaultTimeout is the default time allowed for one attempt of a call.
+	DefaultTimeout = 10 * time.Second
+	// DefaultMaxAttempts is the default number of attempts of a call.
+	DefaultMaxAttempts = 4
+	// DefaultMinBackoff is the default wait before the first retry after a
+	// server or network error.
+	DefaultMinBackoff = 500 * time.Millisecond
+	// DefaultMaxBackoff is the default longest wait between two attempts
+	// after server or network errors.
+	DefaultMaxBackoff = 10 * time.Second
+	// MaxResponseBytes is the largest response body the client reads.
+	MaxResponseBytes = 8 << 20
+
+	// defaultRetryAfter is the wait after a 429 that does not say how long.
+	defaultRetryAfter = time.Second
+	// maxRetryAfter caps the wait a Retry-After asks for.
+	maxRetryAfter = 60 * time.Second
+	userAgent     = "problemhook"
+	apiPath       = "/api/v2"
+)
+
+// Options configure a Client.
+type Options struct {
+	// URL is the environment URL: https://abc12345.live.dynatrace.com (SaaS),
+	// https://host/e/<environment-id> (Managed) or
+	// https://activegate:9999/e/<environment-id> (ActiveGate). A trailing
+	// slash is allowed; the client appends /api/v2/....
+	URL string
+	// Token is the API token, sent as "Authorization: Api-Token <token>". It
+	// needs problems.read, and problems.write to post comments.
+	Token string
+	// CABundle is an optional PEM bundle. When set, its certificates are the
+	// only roots trusted, e.g. for an ActiveGate with its own CA.
+	CABundle []byte
+	// HTTPClient is used instead of the client New builds, for tests. It
+	// excludes CABundle.
+	HTTPClient *http.Client
+	// Timeout is the time allowed for one attempt; default DefaultTimeout.
+	Timeout time.Duration
+	// MaxAttempts is the number of attempts of a call when the failure is
+	// retryable; default DefaultMaxAttempts.
+	MaxAttempts int
+	// MinBackoff is the wait before the first retry after a server or
+	// network error, doubled for each further retry up to MaxBackoff, with
+	// jitter; default DefaultMinBackoff.
+	MinBackoff time.Duration
+	// MaxBackoff caps the backoff; default DefaultMaxBackoff.
+	MaxBackoff time.Duration
+}
+
+// Client calls the Problems API v2 of one Dynatrace environment. It is safe
+// for concurrent use.
+type Client struct {
+	// base is the escaped URL of the API, ending in /api/v2.
+	base        string
+	token       string
+	http        *http.Client
+	timeout     time.Duration
+	maxAttempts int
+	minBackoff  time.Duration
+	maxBackoff  time.Duration
+	// sleep waits d or until ctx is done; tests replace it to record waits.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// New checks o and returns a Client. It refuses a URL that is not an
+// absolute http(s) URL with a host, or that has user info, a query, a
+// fragment or the /api/v2 path; an empty token; and a CA bundle without a
+// certificate. Its errors never contain the token.
+func New(o Options) (*Client, error) {
+	base, err := apiBase(o.URL)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkToken(o.Token); err != nil {
+		return nil, err
+	}
+	httpClient := o.HTTPClient
+	if httpClient == nil {
+		httpClient, err = newHTTPClient(o.CABundle)
+		if err != nil {
+			return nil, err
+		}
+	} else if len(o.CABundle) > 0 {
+		return nil, errors.New("dynatrace: CABundle and HTTPClient cannot both be set")
+	}
+	c := &Client{
+		base:        base,
+		token:       o.Token,
+		http:        httpClient,
+		timeout:     positiveOr(o.Timeout, DefaultTimeout),
+		maxAttempts: o.MaxAttempts,
+		minBackoff:  positiveOr(o.MinBackoff, DefaultMinBackoff),
+		maxBackoff:  positiveOr(o.MaxBackoff, DefaultMaxBackoff),
+		sleep:       sleep,
+	}
+	if c.maxAttempts <= 0 {
+		c.maxAttempts = DefaultMaxAttempts
+	}
+	c.maxBackoff = max(c.maxBackoff, c.minBackoff)
+	return c, nil
+}
+
+func positiveOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// apiBase checks the environment URL and returns the escaped URL of its API.
+func apiBase(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("dynatrace: parsing URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		return "", fmt.Errorf("dynatrace: URL %q must be an absolute http or https URL", u.Redacted())
+	case u.Host == "" || u.Hostname() == "":
+		return "", fmt.Errorf("dynatrace: URL %q has no host", u.Redacted())
+	case u.User != nil:
+		// The token has its own field; credentials in the URL would end up in errors.
+		return "", fmt.Errorf("dynatrace: URL %q must not contain user info", u.Redacted())
+	case u.RawQuery != "" || u.ForceQuery:
+		return "", fmt.Errorf("dynatrace: URL %q must not have a query", u.Redacted())
+	case strings.Contains(raw, "#"):
+		return "", fmt.Errorf("dynatrace: URL %q must not have a fragment", u.Redacted())
+	}
+	path := strings.TrimRight(u.EscapedPath(), "/")
+	if strings.HasSuffix(path, apiPath) {
+		return "", fmt.Errorf("dynatrace: URL %q must be the environment URL, without %s", u.Redacted(), apiPath)
+	}
+	return u.Scheme + "://" + u.Host + path + apiPath, nil
+}
+
+// checkToken refuses a token that cannot be sent in a header. The token is
+// never part of the message.
+func checkToken(token string) error {
+	if token == "" {
+		return errors.New("dynatrace: token is empty")
+	}
+	for i := range len(token) {
+		if c := token[i]; c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("dynatrace: token contains a space or a control or non-ASCII character at offset %d", i)
+		}
+	}
+	return nil
+}
+
+// newHTTPClient builds a client with bounded dial and handshake times that
+// trusts only caBundle when it is set, and does not follow redirects: the
+// API does not redirect, so a redirect means the URL is wrong.
+func newHTTPClient(caBundle []byte) (*http.Client, error) {
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(caBundle) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(caBundle) {
+			return nil, errors.New("dynatrace: CA bundle contains no PEM certificate")
+		}
+		tlsConfig.RootCAs = pool
+	}
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       tlsConfig,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{
+		Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}, nil
+}
+
+// call is one API call: what to send, and whether sending it twice is safe.
+type call struct {
+	method string
+	path   []string // elements after /api/v2, escaped when joined
+	query  url.Values
+	body   any // sent as JSON when not nil
+	// idempotent calls are retried on every retryable failure, the others
+	// only on 429, which Dynatrace answers before doing anything.
+	idempotent bool
+}
+
+// escapedPath is the path under /api/v2. Each element is escaped on its own,
+// so that a problem id holding "/" or "../" stays one element.
+func (cl *call) escapedPath() string {
+	var b strings.Builder
+	for _, p := range cl.path {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(p))
+	}
+	return b.String()
+}
+
+// do makes the call, retrying as the call allows, and decodes the JSON answer
+// into out unless out is nil.
+func (c *Client) do(ctx context.Context, cl call, out any) error {
+	var body []byte
+	if cl.body != nil {
+		var err error
+		if body, err = json.Marshal(cl.body); err != nil {
+			return fmt.Errorf("encoding request body: %w", err)
+		}
+	}
+	endpoint := cl.method + " " + cl.escapedPath() // names the call in logs
+	target := c.base + cl.escapedPath()
+	if len(cl.query) > 0 {
+		target += "?" + cl.query.Encode()
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	for attempt := 1; ; attempt++ {
+		err := c.attempt(ctx, cl.method, target, body, out)
+		if err == nil {
+			return nil
+		}
+		if attempt >= c.maxAttempts || ctx.Err() != nil || !retryable(err, cl.idempotent) {
+			return gaveUp(err, attempt)
+		}
+		wait := c.wait(err, attempt)
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			// Waiting would outlive the caller: let it decide now.
+			return gaveUp(err, attempt)
+		}
+		log.V(1).Info("Retrying Dynatrace API call", "endpoint", endpoint, "attempt", attempt,
+			"status", statusOf(err), "wait", wait, "error", err.Error())
+		if c.sleep(ctx, wait) != nil {
+			return gaveUp(err, attempt)
+		}
+	}
+}
+
+func gaveUp(err error, attempts int) error {
+	if attempts == 1 {
+		return err
+	}
+	return fmt.Errorf("%w (gave up after %d attempts)", err, attempts)
+}
+
+// retryable says whether to try again after err.
+func retryable(err error, idempotent bool) bool {
+	if idempotent {
+		return IsRetryable(err)
+	}
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests
+}
+
+// wait is how long to wait before the attempt after attempt: what a 429 or
+// 503 asked for, else an exponential backoff with jitter, so that replicas
+// failing together do not retry together.
+func (c *Client) wait(err error, attempt int) time.Duration {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		switch {
+		case apiErr.RetryAfter > 0:
+			return min(apiErr.RetryAfter, maxRetryAfter)
+		case apiErr.StatusCode == http.StatusTooManyRequests:
+			return defaultRetryAfter
+		}
+	}
+	backoff := c.minBackoff
+	for i := 1; i < attempt && backoff < c.maxBackoff; i++ {
+		backoff *= 2
+	}
+	backoff = min(backoff, c.maxBackoff)
+	return backoff/2 + rand.N(backoff/2+1)
+}
+
+func statusOf(err error) int {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.StatusCode
+	}
+	return 0
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// attempt sends the request once, within the per-attempt timeout.
+func (c *Client) attempt(ctx context.Context, method, target string, body []byte, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var reader io.Reader
+	if body != nil {
+		reader = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, reader)
+	if err != nil {
+		return fmt.Errorf("building request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Authorization", "Api-Token "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return &transportError{err: err}
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return &transportError{err: fmt.Errorf("%s %s: reading response: %w", method, redactQuery(target), err)}
+	}
+	if len(data) > MaxResponseBytes {
+		return fmt.Errorf("%s %s: response larger than %d bytes", method, redactQuery(target), MaxResponseBytes)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return c.apiError(resp, data)
+	}
+	if out == nil {
+		return nil
+	}
+	if mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mediaType != "application/json" {
+		// Typically a proxy's login page: the URL is not the API's.
+		return fmt.Errorf("%s %s: got %d with Content-Type %q, want application/json: %s",
+			method, redactQuery(target), resp.StatusCode, resp.Header.Get("Content-Type"), c.excerpt(data))
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decoding response: %w", method, redactQuery(target), err)
+	}
+	return nil
+}
+
+// redactQuery drops the query: the path says enough in an error.
+func redactQuery(target string) string {
+	path, _, _ := strings.Cut(target, "?")
+	return path
+}
+
+// String names the client by its API URL, so that printing a client (or a
+// struct holding one) never shows the token.
+func (c *Client) String() string { return "dynatrace.Client(" + c.base + ")" }
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }
