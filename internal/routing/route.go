@@ -1,0 +1,247 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/google/cel-go/cel"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+)
+
+// FieldError is what is wrong with one field of an IntegrationRoute's spec.
+type FieldError struct {
+	// Field is the path of the field, e.g. spec.actions[2].twilio.body.
+	Field string
+	// Reason is the Ready condition's reason: ReasonInvalidExpression,
+	// ReasonInvalidTemplate or ReasonInvalidJobTemplate.
+	Reason string
+	// Err says what is wrong.
+	Err error
+}
+
+// Error returns "<field>: <err>".
+func (e *FieldError) Error() string {
+	return e.Field + ": " + e.Err.Error()
+}
+
+// Unwrap returns the underlying error.
+func (e *FieldError) Unwrap() error {
+	return e.Err
+}
+
+// FieldErrors returns the FieldErrors in err, which Compile returns alone or
+// joined, in the order of the spec's fields.
+func FieldErrors(err error) []*FieldError {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		var out []*FieldError
+		for _, e := range joined.Unwrap() {
+			out = append(out, FieldErrors(e)...)
+		}
+		return out
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return []*FieldError{fe}
+	}
+	return nil
+}
+
+// Route is an IntegrationRoute compiled: its match and its text templates. It
+// is safe for concurrent use.
+type Route struct {
+	targets []string
+	match   problemhookv1alpha1.RouteMatch
+	// impacts holds match.impacts in the form impactKey compares.
+	impacts []string
+	program cel.Program
+	// templates maps templateKey(action, field) to the parsed template.
+	templates map[string]*template.Template
+	// kinds maps each action's name to its kind: job, twilio, dingtalk or http.
+	kinds map[string]string
+}
+
+// Compile checks and compiles a route's spec. Its error is a *FieldError, or
+// errors.Join of several, naming the field: spec.match.expression when the CEL
+// expression does not compile or is not a bool; spec.actions[i].twilio.body,
+// .dingtalk.title, .dingtalk.text or .http.body when a text template does not
+// parse or names a field the problem lacks; spec.actions[i].job.template when
+// the Job template is not a strict batch/v1 JobTemplateSpec.
+func Compile(spec *problemhookv1alpha1.IntegrationRouteSpec) (*Route, error) {
+	if spec == nil {
+		return nil, errors.New("compiling route: no spec")
+	}
+	r := &Route{
+		targets:   slices.Clone(spec.Targets),
+		match:     *spec.Match.DeepCopy(),
+		templates: map[string]*template.Template{},
+		kinds:     map[string]string{},
+	}
+	for _, impact := range spec.Match.Impacts {
+		r.impacts = append(r.impacts, impactKey(impact))
+	}
+	var errs []error
+	if spec.Match.Expression != "" {
+		prg, err := compileExpression(spec.Match.Expression)
+		if err != nil {
+			errs = append(errs, &FieldError{
+				Field: "spec.match.expression", Reason: problemhookv1alpha1.ReasonInvalidExpression, Err: err,
+			})
+		}
+		r.program = prg
+	}
+	for i := range spec.Actions {
+		errs = append(errs, r.compileAction(i, &spec.Actions[i])...)
+	}
+	switch len(errs) {
+	case 0:
+		return r, nil
+	case 1:
+		return nil, errs[0]
+	default:
+		return nil, errors.Join(errs...)
+	}
+}
+
+// compileAction parses an action's templates, or decodes its Job template.
+func (r *Route) compileAction(i int, a *problemhookv1alpha1.Action) []error {
+	var errs []error
+	field := func(f string) string { return fmt.Sprintf("spec.actions[%d].%s", i, f) }
+	parse := func(name, text string) {
+		if text == "" {
+			return
+		}
+		t, err := parseTemplate(name, text)
+		if err != nil {
+			errs = append(errs, &FieldError{Field: field(name), Reason: problemhookv1alpha1.ReasonInvalidTemplate, Err: err})
+			return
+		}
+		r.templates[templateKey(a.Name, name)] = t
+	}
+	switch {
+	case a.Job != nil:
+		r.kinds[a.Name] = "job"
+		if _, err := JobTemplate(rawTemplate(&a.Job.Template)); err != nil {
+			errs = append(errs, &FieldError{Field: field("job.template"), Reason: problemhookv1alpha1.ReasonInvalidJobTemplate, Err: err})
+		}
+	case a.Twilio != nil:
+		r.kinds[a.Name] = "twilio"
+		parse("twilio.body", a.Twilio.Body)
+	case a.DingTalk != nil:
+		r.kinds[a.Name] = "dingtalk"
+		parse("dingtalk.title", a.DingTalk.Title)
+		parse("dingtalk.text", a.DingTalk.Text)
+	case a.HTTP != nil:
+		r.kinds[a.Name] = "http"
+		parse("http.body", a.HTTP.Body)
+	}
+	return errs
+}
+
+// Matches reports whether the problem comes from one of the route's targets
+// (any, when it names none) and meets every criterion of its match. It returns an error only when the CEL expression fails to evaluate,
+// e.g. when it exceeds its cost limit.
+func (r *Route) Matches(p *Problem) (bool, error) {
+	if p == nil {
+		return false, errors.New("matching route: no problem")
+	}
+	if len(r.targets) > 0 && !slices.Contains(r.targets, p.Target) {
+		return false, nil
+	}
+	m := &r.match
+	if len(m.States) > 0 && !slices.Contains(m.States, problemhookv1alpha1.ProblemState(p.State)) {
+		return false, nil
+	}
+	if len(m.Severities) > 0 && !slices.ContainsFunc(m.Severities, func(s string) bool { return strings.EqualFold(s, p.Severity) }) {
+		return false, nil
+	}
+	if len(r.impacts) > 0 && !slices.Contains(r.impacts, impactKey(p.Impact)) {
+		return false, nil
+	}
+	for _, want := range m.Tags {
+		if !hasTag(p.Tags, want) {
+			return false, nil
+		}
+	}
+	if len(m.ManagementZones) > 0 && !slices.ContainsFunc(p.ManagementZones, func(z string) bool { return slices.Contains(m.ManagementZones, z) }) {
+		return false, nil
+	}
+	if r.filtersEntities() && !slices.ContainsFunc(p.ImpactedEntities, r.entityMatches) {
+		return false, nil
+	}
+	if r.program == nil {
+		return true, nil
+	}
+	return evalExpression(r.program, p)
+}
+
+// Entities returns the impacted entities a per-entity Job action fans out
+// over: those that pass the route's entityTypes and entityNames, when it has
+// them, else all of them.
+func (r *Route) Entities(p *Problem) []Entity {
+	out := []Entity{}
+	if p == nil {
+		return out
+	}
+	for _, e := range p.ImpactedEntities {
+		if r.entityMatches(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (r *Route) filtersEntities() bool {
+	return len(r.match.EntityTypes) > 0 || len(r.match.EntityNames) > 0
+}
+
+// entityMatches reports whether an entity passes both entity criteria: a
+// route for HOST entities named web01 means one entity that is both.
+func (r *Route) entityMatches(e Entity) bool {
+	m := &r.match
+	if len(m.EntityTypes) > 0 && !slices.ContainsFunc(m.EntityTypes, func(t string) bool { return strings.EqualFold(t, e.Type) }) {
+		return false
+	}
+	return len(m.EntityNames) == 0 || slices.Contains(m.EntityNames, e.Name)
+}
+
+// impactKey is the form impact levels are compared in: the webhook says
+// SERVICE where the API says SERVICES, so a trailing S does not count.
+func impactKey(impact string) string {
+	return strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(impact)), "S")
+}
+
+// hasTag reports whether tags hold want: "key:value" matches that tag, "key"
+// matches the tag key or any key:value. Dynatrace prefixes some tags with a
+// context, as in [Kubernetes]app:shop; a wanted tag without such a prefix
+// matches the tag with it stripped.
+func hasTag(tags []string, want string) bool {
+	want = strings.TrimSpace(want)
+	bare := !strings.HasPrefix(want, "[")
+	keyOnly := !strings.Contains(want, ":")
+	for _, t := range tags {
+		t = strings.TrimSpace(t)
+		if bare {
+			t = stripContext(t)
+		}
+		if t == want || keyOnly && strings.HasPrefix(t, want+":") {
+			return true
+		}
+	}
+	return false
+}
+
+// stripContext removes a tag's [context] prefix.
+func stripContext(tag string) string {
+	if !strings.HasPrefix(tag, "[") {
+		return tag
+	}
+	if _, rest, ok := strings.Cut(tag, "]"); ok {
+		return strings.TrimSpace(rest)
+	}
+	return tag
+}
