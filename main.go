@@ -28,6 +28,7 @@ type options struct {
 	maxBodyBytes                                      int64
 	qps                                               float64
 	burst                                             int
+	eventWorkers                                      int
 }
 
 func main() {
@@ -44,6 +45,7 @@ func main() {
 	// what the API server can store.
 	flag.Float64Var(&o.qps, "kube-api-qps", 200, "Client-side rate limit of requests to the API server, per second.")
 	flag.IntVar(&o.burst, "kube-api-burst", 400, "Client-side burst of requests to the API server.")
+	flag.IntVar(&o.eventWorkers, "event-workers", 4, "How many ProblemEvents are worked on at once.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -85,6 +87,20 @@ func run(ctx context.Context, o options) error {
 		ReceiverURL: o.receiverURL,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up NotificationTarget controller: %w", err)
+	}
+	if err := (&controllers.IntegrationRouteReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("problemhook"),
+	}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up IntegrationRoute controller: %w", err)
+	}
+	if err := (&controllers.ProblemEventReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("problemhook"),
+		MaxConcurrentReconciles: o.eventWorkers,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up ProblemEvent controller: %w", err)
 	}
 	receiver := &webhookserver.Receiver{
 		Addr:         o.receiverAddr,

@@ -3,14 +3,21 @@ package controllers_test
 import (
 	"context"
 	"os"
+	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/controlplane"
+	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/scheme"
 )
 
 const receiverURL = "http://problemhook-receiver.problemhook-system.svc:9292"
@@ -28,10 +35,61 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return nil, err
 		}
-		return mgr, (&controllers.NotificationTargetReconciler{
+		if err := (&controllers.NotificationTargetReconciler{
 			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"), ReceiverURL: receiverURL,
+		}).SetupWithManager(ctx, mgr); err != nil {
+			return nil, err
+		}
+		return mgr, (&controllers.IntegrationRouteReconciler{
+			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"),
 		}).SetupWithManager(ctx, mgr)
 	}))
+}
+
+// startEventManager runs a ProblemEvent controller that sees only ns, and
+// returns a function that stops it as a crash or a rollout would. Each test
+// gets its own, so that a test can restart it.
+func startEventManager(t *testing.T, ns string) (stop func()) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:     scheme.New(),
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Controller: config.Controller{SkipNameValidation: new(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&controllers.ProblemEventReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("problemhook"),
+		NewDynatraceClient:      fastRetries,
+		MaxConcurrentReconciles: 2,
+	}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("event manager: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// fastRetries is a Dynatrace client that backs off for milliseconds, not
+// seconds, so that retry tests run fast.
+func fastRetries(o dynatrace.Options) (*dynatrace.Client, error) {
+	o.MinBackoff, o.MaxBackoff = time.Millisecond, 10*time.Millisecond
+	return dynatrace.New(o)
 }
 
 // newNamespace creates a namespace for one test.

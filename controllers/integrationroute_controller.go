@@ -1,0 +1,229 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/routing"
+	"github.com/problemhook/problemhook/internal/secretref"
+)
+
+// routeSecretsIndex indexes IntegrationRoutes by the names of the Secrets they reference.
+const routeSecretsIndex = ".spec.actions.secretNames"
+
+// Default Secret keys of the message actions.
+const (
+	TwilioAccountSIDKey     = "accountSID"
+	TwilioAuthTokenKey      = "authToken"
+	DefaultDingTalkURLKey   = "url"
+	DefaultDingTalkSignKey  = "secret"
+	DefaultHTTPURLSecretKey = "url"
+)
+
+// IntegrationRouteReconciler checks that an IntegrationRoute can run: its
+// expression and templates compile, its Job templates are Jobs the API
+// server accepts, and its Secrets exist. It reports this in Ready.
+type IntegrationRouteReconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+}
+
+// SetupWithManager registers the reconciler, and the Secret index and
+// watch that make a created or fixed Secret take effect at once.
+func (r *IntegrationRouteReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &problemhookv1alpha1.IntegrationRoute{}, routeSecretsIndex, func(o client.Object) []string {
+		return routeSecretNames(o.(*problemhookv1alpha1.IntegrationRoute))
+	}); err != nil {
+		return fmt.Errorf("indexing IntegrationRoutes by Secret: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&problemhookv1alpha1.IntegrationRoute{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.routesForSecret)).
+		Complete(r)
+}
+
+// +kubebuilder:rbac:groups=problemhook.io,resources=integrationroutes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=problemhook.io,resources=integrationroutes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=create
+
+// Reconcile validates an IntegrationRoute and reports it in its status.
+func (r *IntegrationRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	var ir problemhookv1alpha1.IntegrationRoute
+	if err := r.Get(ctx, req.NamespacedName, &ir); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	base := ir.DeepCopy()
+	defer func() {
+		retErr = errors.Join(retErr, patchStatus(ctx, r.Client, base, &ir, func(o *problemhookv1alpha1.IntegrationRoute) any { return o.Status }))
+	}()
+	ir.Status.ObservedGeneration = ir.Generation
+
+	reason, err := r.validate(ctx, &ir)
+	if err != nil && reason == "" {
+		return ctrl.Result{}, err // transient: the workqueue backs off
+	}
+	if err != nil {
+		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+		setReady(&ir.Status.Conditions, ir.Generation, metav1.ConditionFalse, reason, msg)
+		r.Recorder.Eventf(&ir, nil, corev1.EventTypeWarning, reason, "Validate", msg)
+		return ctrl.Result{}, reconcile.TerminalError(err)
+	}
+	setReady(&ir.Status.Conditions, ir.Generation, metav1.ConditionTrue, problemhookv1alpha1.ReasonReady,
+		fmt.Sprintf("Routes matching events to %d actions", len(ir.Spec.Actions)))
+	return ctrl.Result{}, nil
+}
+
+// validate checks the route as the ProblemEvent controller will use it. An
+// error with a reason is the user's to fix; one without is transient.
+func (r *IntegrationRouteReconciler) validate(ctx context.Context, ir *problemhookv1alpha1.IntegrationRoute) (string, error) {
+	if _, err := routing.Compile(&ir.Spec); err != nil {
+		var fe *routing.FieldError
+		if errors.As(err, &fe) {
+			return fe.Reason, err
+		}
+		return problemhookv1alpha1.ReasonInvalidSpec, err
+	}
+	if err := r.checkSecrets(ctx, ir); err != nil {
+		var refErr *secretref.Error
+		if errors.As(err, &refErr) {
+			return refErr.Reason, err
+		}
+		return "", err
+	}
+	for i := range ir.Spec.Actions {
+		a := &ir.Spec.Actions[i]
+		if a.Job == nil {
+			continue
+		}
+		if err := r.dryRunJob(ctx, ir, a); err != nil {
+			if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+				return problemhookv1alpha1.ReasonInvalidJobTemplate, fmt.Errorf("spec.actions[%d].job.template: %s", i, invalidJobMessage(err))
+			}
+			return "", fmt.Errorf("checking the Job template of action %s: %w", a.Name, err)
+		}
+	}
+	return "", nil
+}
+
+// dryRunJob has the API server validate the Job an action would create, as
+// it would create it, without storing it: every rule of batch/v1 applies,
+// including the ones no CRD schema could express.
+func (r *IntegrationRouteReconciler) dryRunJob(ctx context.Context, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.Action) error {
+	p := &routing.Problem{
+		Event: "dry-run", Namespace: ir.Namespace, Target: "dry-run", Source: string(problemhookv1alpha1.FormatDynatrace),
+		ProblemID: "dry-run", DisplayID: "0", State: string(problemhookv1alpha1.StateOpen), Title: "Dry run",
+		Tags: []string{}, ManagementZones: []string{},
+		ImpactedEntities: []routing.Entity{{ID: "HOST-0000000000000000", Name: "dry-run", Type: "HOST"}},
+	}
+	var entity *routing.Entity
+	if a.Job.PerImpactedEntity {
+		entity = &p.ImpactedEntities[0]
+	}
+	job, err := newJob(p, ir, a, entity)
+	if err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	job.GenerateName, job.Name = truncate(ir.Name, 40)+"-dry-run-", ""
+	return r.Create(ctx, job, client.DryRunAll)
+}
+
+// invalidJobMessage lists what the API server found wrong with a Job,
+// each cause with its field.
+func invalidJobMessage(err error) string {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Details == nil || len(status.Status().Details.Causes) == 0 {
+		return err.Error()
+	}
+	var causes []string
+	for _, c := range status.Status().Details.Causes {
+		if c.Field != "" {
+			causes = append(causes, c.Field+": "+c.Message)
+		} else {
+			causes = append(causes, c.Message)
+		}
+	}
+	return strings.Join(causes, "; ")
+}
+
+// checkSecrets resolves every Secret key the route's actions reference.
+func (r *IntegrationRouteReconciler) checkSecrets(ctx context.Context, ir *problemhookv1alpha1.IntegrationRoute) error {
+	ns := ir.Namespace
+	for i := range ir.Spec.Actions {
+		a := &ir.Spec.Actions[i]
+		field := fmt.Sprintf("spec.actions[%d]", i)
+		var err error
+		switch {
+		case a.Twilio != nil:
+			_, err = secretref.Values(ctx, r.Client, ns, a.Twilio.CredentialsSecretRef.Name, field+".twilio.credentialsSecretRef", TwilioAccountSIDKey, TwilioAuthTokenKey)
+		case a.DingTalk != nil:
+			_, err = secretref.Value(ctx, r.Client, ns, a.DingTalk.URLSecretRef, DefaultDingTalkURLKey, field+".dingtalk.urlSecretRef")
+			if s := a.DingTalk.SignSecretRef; err == nil && s != nil {
+				_, err = secretref.Value(ctx, r.Client, ns, *s, DefaultDingTalkSignKey, field+".dingtalk.signSecretRef")
+			}
+		case a.HTTP != nil:
+			if u := a.HTTP.URLSecretRef; u != nil {
+				_, err = secretref.Value(ctx, r.Client, ns, *u, DefaultHTTPURLSecretKey, field+".http.urlSecretRef")
+			}
+			if h := a.HTTP.HeadersSecretRef; err == nil && h != nil {
+				_, err = secretref.Values(ctx, r.Client, ns, h.Name, field+".http.headersSecretRef")
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// routesForSecret maps a Secret to the routes in its namespace that reference it.
+func (r *IntegrationRouteReconciler) routesForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var routes problemhookv1alpha1.IntegrationRouteList
+	if err := r.List(ctx, &routes, client.InNamespace(secret.GetNamespace()), client.MatchingFields{routeSecretsIndex: secret.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing IntegrationRoutes for Secret", "Secret", types.NamespacedName{Namespace: secret.GetNamespace(), Name: secret.GetName()})
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(routes.Items))
+	for i := range routes.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&routes.Items[i])})
+	}
+	return reqs
+}
+
+// routeSecretNames lists the Secrets a route references.
+func routeSecretNames(ir *problemhookv1alpha1.IntegrationRoute) []string {
+	var names []string
+	for _, a := range ir.Spec.Actions {
+		switch {
+		case a.Twilio != nil:
+			names = append(names, a.Twilio.CredentialsSecretRef.Name)
+		case a.DingTalk != nil:
+			names = append(names, a.DingTalk.URLSecretRef.Name)
+			if a.DingTalk.SignSecretRef != nil {
+				names = append(names, a.DingTalk.SignSecretRef.Name)
+			}
+		case a.HTTP != nil:
+			if a.HTTP.URLSecretRef != nil {
+				names = append(names, a.HTTP.URLSecretRef.Name)
+			}
+			if a.HTTP.HeadersSecretRef != nil {
+				names = append(names, a.HTTP.HeadersSecretRef.Name)
+			}
+		}
+	}
+	return names
+}

