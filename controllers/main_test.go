@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/scheme"
+	"github.com/problemhook/problemhook/webhookserver"
 )
 
 const receiverURL = "http://problemhook-receiver.problemhook-system.svc:9292"
@@ -46,10 +48,11 @@ func TestMain(m *testing.M) {
 	}))
 }
 
-// startEventManager runs a ProblemEvent controller that sees only ns, and
-// returns a function that stops it as a crash or a rollout would. Each test
-// gets its own, so that a test can restart it.
-func startEventManager(t *testing.T, ns string) (stop func()) {
+// startEventManager runs a ProblemEvent controller and a receiver that see
+// only ns, and returns a function that stops them as a crash or a rollout
+// would, and the receiver's URL. Each test gets its own, so that a test
+// can restart it.
+func startEventManager(t *testing.T, ns string) (stop func(), receiverURL string) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:     scheme.New(),
@@ -69,12 +72,18 @@ func startEventManager(t *testing.T, ns string) (stop func()) {
 	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
+	receiver := &webhookserver.Receiver{Addr: "127.0.0.1:0", Cache: mgr.GetCache(), Client: mgr.GetClient()}
+	if err := mgr.Add(receiver); err != nil {
+		t.Fatal(err)
+	}
+	server := httptest.NewServer(receiver.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
+			server.Close()
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("event manager: %v", err)
@@ -82,7 +91,7 @@ func startEventManager(t *testing.T, ns string) (stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	return stop, server.URL
 }
 
 // fastRetries is a Dynatrace client that backs off for milliseconds, not

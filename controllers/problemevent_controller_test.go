@@ -44,6 +44,8 @@ type fixture struct {
 	dt     *dynatracetest.Server
 	target *problemhookv1alpha1.NotificationTarget
 	stop   func()
+	// receiver is the base URL of a receiver that stores events in ns.
+	receiver string
 }
 
 func newFixture(t *testing.T, mutate ...func(*problemhookv1alpha1.NotificationTarget)) *fixture {
@@ -66,7 +68,7 @@ func newFixture(t *testing.T, mutate ...func(*problemhookv1alpha1.NotificationTa
 	}
 	f.create(nt)
 	f.target = nt
-	f.stop = startEventManager(t, f.ns)
+	f.stop, f.receiver = startEventManager(t, f.ns)
 	return f
 }
 
@@ -79,7 +81,7 @@ func (f *fixture) create(obj client.Object) {
 // a rollout would.
 func (f *fixture) restart() {
 	f.stop()
-	f.stop = startEventManager(f.t, f.ns)
+	f.stop, f.receiver = startEventManager(f.t, f.ns)
 }
 
 // jobTemplate is a Job action's template: one container running argv.
@@ -244,6 +246,42 @@ func richProblem() dynatrace.Problem {
 	}
 }
 
+// A notification posted to the receiver becomes Jobs for exactly the
+// matching routes, and Dynatrace gets one comment that says how they ended.
+func TestNotificationBecomesJobsAndAComment(t *testing.T) {
+	f := newFixture(t)
+	f.dt.AddProblem(richProblem())
+	f.route("legacy-incident", problemhookv1alpha1.RouteMatch{States: []problemhookv1alpha1.ProblemState{problemhookv1alpha1.StateOpen}},
+		jobAction(t, "incident", true, 5))
+	f.route("availability", problemhookv1alpha1.RouteMatch{Severities: []string{"AVAILABILITY"}}, jobAction(t, "page", false, 1))
+
+	// The payload of the old Python webhook's sample: the rest comes from the API.
+	body := `{"State":"OPEN","ProblemID":"1234","PID":"` + pid + `"}`
+	f.g.Eventually(func(g Gomega) {
+		req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, f.receiver+webhookserver.WebhookPath(f.ns, "dynatrace"), strings.NewReader(body))
+		g.Expect(err).NotTo(HaveOccurred())
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth("dynatrace", "secret")
+		resp, err := http.DefaultClient.Do(req)
+		g.Expect(err).NotTo(HaveOccurred())
+		defer func() { _ = resp.Body.Close() }()
+		g.Expect(resp.StatusCode).To(Equal(http.StatusAccepted))
+	}).WithTimeout(10*time.Second).Should(Succeed(), "the receiver answers 503 until its cache has synced")
+
+	for _, j := range f.waitJobs(2) {
+		f.g.Expect(j.Labels).To(HaveKeyWithValue(problemhookv1alpha1.LabelRoute, "legacy-incident"))
+		f.finishJob(&j, 0)
+	}
+	ev := &problemhookv1alpha1.ProblemEvent{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: webhookserver.EventName("dynatrace", pid, problemhookv1alpha1.StateOpen)}}
+	got := f.eventually(ev, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
+		g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhaseSucceeded))
+		g.Expect(ev.Status.Comment).NotTo(BeNil())
+	})
+	want := "problemhook ran Job legacy-incident/incident for 2 impacted entities: 2 succeeded\nProblemEvent " + f.ns + "/" + ev.Name
+	f.g.Expect(got.Status.Comment.Message).To(Equal(want))
+	f.g.Expect(f.dt.Comments(pid)).To(ConsistOf(And(HaveField("Content", want), HaveField("Context", "problemhook"))))
+}
+
 func TestMatchingRoutesRunJobsAndCommentOnce(t *testing.T) {
 	f := newFixture(t)
 	f.dt.AddProblem(richProblem())
@@ -349,7 +387,7 @@ func TestRestartResumesWithoutSecondJobOrComment(t *testing.T) {
 	// The manager dies while the Job runs; the Job ends meanwhile.
 	f.stop()
 	f.finishJob(&job, 0)
-	f.stop = startEventManager(t, f.ns)
+	f.stop, f.receiver = startEventManager(t, f.ns)
 	f.eventually(ev, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
 		g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhaseSucceeded))
 		g.Expect(ev.Status.Comment).NotTo(BeNil())
@@ -362,7 +400,7 @@ func TestRestartResumesWithoutSecondJobOrComment(t *testing.T) {
 	got := f.get(ev)
 	got.Status = problemhookv1alpha1.ProblemEventStatus{}
 	f.g.Expect(k8s.Status().Update(f.ctx, got)).To(Succeed())
-	f.stop = startEventManager(t, f.ns)
+	f.stop, f.receiver = startEventManager(t, f.ns)
 	got = f.eventually(ev, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
 		g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhaseSucceeded))
 		g.Expect(ev.Status.Comment).NotTo(BeNil())

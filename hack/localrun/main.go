@@ -17,12 +17,20 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/controlplane"
+	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
 	"github.com/problemhook/problemhook/internal/manifests"
+	"github.com/problemhook/problemhook/internal/scheme"
 )
 
 func main() {
@@ -49,7 +57,12 @@ type localRun struct {
 	manager, root, kubeconfig            string
 	receiverAddr, probeAddr, metricsAddr string
 	out                                  io.Writer
+	// dynatraceURL is the fake Dynatrace of the embedded control plane.
+	dynatraceURL string
 }
+
+// demoNamespace is where config/samples puts its objects.
+const demoNamespace = "problemhook-demo"
 
 func (lr *localRun) run(ctx context.Context) error {
 	if cfg, kubeconfig, ok := lr.reachableCluster(); ok {
@@ -77,7 +90,58 @@ func (lr *localRun) run(ctx context.Context) error {
 	if err := apply(ctx, env.Config, filepath.Join(lr.root, "config", "samples")); err != nil {
 		return err
 	}
+	dt, err := connectFakeDynatrace(ctx, env.Config)
+	if err != nil {
+		return err
+	}
+	defer dt.Close()
+	lr.dynatraceURL = dt.URL()
 	return lr.runManager(ctx, lr.kubeconfig, true)
+}
+
+// The problem the printed curl notifies, as the fake Dynatrace knows it.
+const (
+	demoPID   = "-6150203450926486413_1669823466223V2"
+	demoToken = "local-demo-token"
+)
+
+// connectFakeDynatrace starts an in-memory Dynatrace API that knows the
+// demo problem, and connects the sample target to it: the demo's events
+// are enriched from it and comment on it, as they would on a real one.
+func connectFakeDynatrace(ctx context.Context, cfg *rest.Config) (*dynatracetest.Server, error) {
+	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{})
+	dt.AddToken(demoToken, dynatracetest.ScopeRead, dynatracetest.ScopeWrite)
+	host := func(id, name string) dynatrace.EntityStub {
+		return dynatrace.EntityStub{EntityID: dynatrace.EntityID{ID: id, Type: "HOST"}, Name: name}
+	}
+	web01 := host("HOST-0000000000000001", "web01")
+	dt.AddProblem(dynatrace.Problem{
+		ProblemID: demoPID, DisplayID: "P-1234", Title: "CPU saturation", Status: "OPEN",
+		SeverityLevel: "RESOURCE_CONTENTION", ImpactLevel: "INFRASTRUCTURE",
+		StartTime: time.Now().Add(-5 * time.Minute).UnixMilli(), EndTime: -1,
+		ImpactedEntities: []dynatrace.EntityStub{web01, host("HOST-0000000000000002", "web02")},
+		RootCauseEntity:  &web01,
+		EntityTags:       []dynatrace.EntityTag{{Context: "CONTEXTLESS", Key: "env", Value: "prod", StringRepresentation: "env:prod"}},
+	})
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		dt.Close()
+		return nil, err
+	}
+	err = c.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: "dynatrace-api"},
+		StringData: map[string]string{"token": demoToken},
+	})
+	if err == nil {
+		target := &problemhookv1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: "dynatrace"}}
+		patch := fmt.Appendf(nil, `{"spec":{"dynatrace":{"url":%q,"tokenSecretRef":{"name":"dynatrace-api"}}}}`, dt.URL())
+		err = c.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch))
+	}
+	if err != nil {
+		dt.Close()
+		return nil, fmt.Errorf("connecting the sample target to the fake Dynatrace: %w", err)
+	}
+	return dt, nil
 }
 
 // reachableCluster loads the kubeconfig client-go would use and reports
@@ -173,14 +237,24 @@ func (lr *localRun) announce(ctx context.Context, kubeconfig string, local bool)
 problemhook is running on an embedded control plane. Send a notification:
 
   curl -u dynatrace:change-me -H 'Content-Type: application/json' \
-    -d '{"State":"OPEN","ProblemID":"1234","PID":"-6150203450926486413_1669823466223V2","ProblemTitle":"CPU saturation","ProblemSeverity":"RESOURCE_CONTENTION","ProblemImpact":"INFRASTRUCTURE"}' \
-    %s/hooks/problemhook-demo/dynatrace
+    -d '{"State":"OPEN","ProblemID":"1234","PID":"%[3]s","ProblemTitle":"CPU saturation","ProblemSeverity":"RESOURCE_CONTENTION","ProblemImpact":"INFRASTRUCTURE"}' \
+    %[1]s/hooks/problemhook-demo/dynatrace
 
-and see what it stored:
+and see what it stored, and the Jobs the sample route made for it (one per
+impacted entity):
 
-  bin/kubectl --kubeconfig %s get problemevents -A
+  bin/kubectl --kubeconfig %[2]s get problemevents -A
+  bin/kubectl --kubeconfig %[2]s -n problemhook-demo get pe -o yaml
+  bin/kubectl --kubeconfig %[2]s -n problemhook-demo get jobs
+
+The sample target reads the problem's details from a fake Dynatrace API at
+%[4]s, and comments there once the event's Jobs have ended. This control
+plane has no node, so its Jobs stay pending; on a real cluster they run.
+The fake's comments:
+
+  curl -H 'Authorization: Api-Token %[5]s' %[4]s/api/v2/problems/%[3]s/comments
 
 Ctrl-C stops the manager and the control plane.
 
-`, receiverURL, kubeconfig)
+`, receiverURL, kubeconfig, demoPID, lr.dynatraceURL, demoToken)
 }

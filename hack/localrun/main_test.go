@@ -15,6 +15,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,6 +60,24 @@ func TestMakeRun(t *testing.T) {
 	g.Expect(c.List(ctx, &events)).To(Succeed())
 	g.Expect(events.Items).To(HaveLen(1))
 	g.Expect(events.Items[0].Spec.Title).To(Equal("CPU saturation"))
+
+	// The event is enriched from the fake Dynatrace, and the sample route
+	// makes a Job per impacted entity that it named.
+	g.Eventually(func(g Gomega) {
+		var ev problemhookv1alpha1.ProblemEvent
+		g.Expect(c.Get(ctx, client.ObjectKeyFromObject(&events.Items[0]), &ev)).To(Succeed())
+		g.Expect(ev.Status.Details).NotTo(BeNil())
+		g.Expect(ev.Status.Details.DisplayID).To(Equal("P-1234"))
+		g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhaseRunning))
+		var jobs batchv1.JobList
+		g.Expect(c.List(ctx, &jobs, client.InNamespace("problemhook-demo"))).To(Succeed())
+		g.Expect(jobs.Items).To(HaveLen(2))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	comments := regexp.MustCompile(`\n  (curl -H 'Authorization: Api-Token [^\n]*/comments)\n`)
+	g.Expect(stdout.String()).To(MatchRegexp(comments.String()))
+	answer, err = exec.Command("sh", "-c", comments.FindStringSubmatch(stdout.String())[1]+" --silent --show-error --fail").CombinedOutput()
+	g.Expect(err).NotTo(HaveOccurred(), string(answer))
+	g.Expect(string(answer)).To(ContainSubstring(`"comments":[]`), "no comment while the Jobs are pending")
 
 	g.Expect(stop()).To(Succeed())
 	// The manager and the API server are gone with it.
