@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +19,41 @@ import (
 
 // defaultRetryLimit is RetryPolicy.limit's default, for routes that give no retry policy.
 const defaultRetryLimit = 5
+
+// DefaultJobTTL is how long a finished Job is kept, unless its template
+// says otherwise: long enough to read its logs, and its outcome is in the
+// ProblemEvent's status for as long as the event is kept.
+const DefaultJobTTL = 24 * time.Hour
+
+// restrict fills in what the template leaves unsaid of the restricted Pod
+// Security profile: non-root, the runtime's seccomp profile, no privilege
+// escalation, no capabilities. What the template sets is left as it is.
+func restrict(pod *corev1.PodSpec) {
+	if pod.SecurityContext == nil {
+		pod.SecurityContext = &corev1.PodSecurityContext{}
+	}
+	psc := pod.SecurityContext
+	if psc.RunAsNonRoot == nil {
+		psc.RunAsNonRoot = new(true)
+	}
+	if psc.SeccompProfile == nil {
+		psc.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	}
+	for _, containers := range [][]corev1.Container{pod.InitContainers, pod.Containers} {
+		for i := range containers {
+			if containers[i].SecurityContext == nil {
+				containers[i].SecurityContext = &corev1.SecurityContext{}
+			}
+			sc := containers[i].SecurityContext
+			if sc.AllowPrivilegeEscalation == nil {
+				sc.AllowPrivilegeEscalation = new(false)
+			}
+			if sc.Capabilities == nil {
+				sc.Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
+			}
+		}
+	}
+}
 
 // jobName is the deterministic name of the Job that runs action of route
 // for the event (and entity, with per-entity fan-out): a readable prefix
@@ -72,11 +108,16 @@ func newJob(p *routing.Problem, route *problemhookv1alpha1.IntegrationRoute, act
 		}
 		job.Spec.BackoffLimit = &limit
 	}
+	if job.Spec.TTLSecondsAfterFinished == nil {
+		ttl := int32(DefaultJobTTL.Seconds())
+		job.Spec.TTLSecondsAfterFinished = &ttl
+	}
 	env, err := problemEnv(p, entity)
 	if err != nil {
 		return nil, err
 	}
 	pod := &job.Spec.Template.Spec
+	restrict(pod)
 	for _, containers := range [][]corev1.Container{pod.InitContainers, pod.Containers} {
 		for i := range containers {
 			// Ours first, so that the template's own variables can refer

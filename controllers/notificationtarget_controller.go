@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -13,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -50,6 +52,9 @@ func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&problemhookv1alpha1.NotificationTarget{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.targetsForSecret)).
+		// A new event, or one whose actions settled, may put older ones
+		// past the target's retention.
+		Watches(&problemhookv1alpha1.ProblemEvent{}, handler.EnqueueRequestsFromMapFunc(targetOfEvent), builder.WithPredicates(retentionRelevant)).
 		Complete(r)
 }
 
@@ -69,6 +74,12 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 		retErr = errors.Join(retErr, patchStatus(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status }))
 	}()
 
+	recheck, err := r.enforceRetention(ctx, &target, time.Now())
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	res.RequeueAfter = recheck
+
 	path := webhookserver.WebhookPath(target.Namespace, target.Name)
 	target.Status.ObservedGeneration = target.Generation
 	target.Status.WebhookPath = path
@@ -76,7 +87,7 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 
 	if target.Spec.Suspend {
 		setReady(&target.Status.Conditions, target.Generation, metav1.ConditionFalse, problemhookv1alpha1.ReasonSuspended, "Suspended: senders get 503 until spec.suspend is false")
-		return ctrl.Result{}, nil
+		return res, nil
 	}
 	if err := r.validate(ctx, &target); err != nil {
 		var refErr *secretref.Error
@@ -89,11 +100,11 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 			return ctrl.Result{}, err // transient: the workqueue backs off
 		}
 		// The user must fix the target or its Secret; the Secret watch
-		// brings the target back here when they do.
-		return ctrl.Result{}, reconcile.TerminalError(err)
+		// brings the target back here when they do. Retention goes on.
+		return res, reconcile.TerminalError(err)
 	}
 	setReady(&target.Status.Conditions, target.Generation, metav1.ConditionTrue, problemhookv1alpha1.ReasonReady, "Receiving notifications at "+path)
-	return ctrl.Result{}, nil
+	return res, nil
 }
 
 var errInvalidCABundle = errors.New("spec.dynatrace.caBundle holds no PEM certificate")
@@ -160,4 +171,25 @@ func setReady(conds *[]metav1.Condition, generation int64, status metav1.Conditi
 		Message:            msg,
 		ObservedGeneration: generation,
 	})
+}
+
+// targetOfEvent maps a ProblemEvent to its NotificationTarget.
+func targetOfEvent(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[problemhookv1alpha1.LabelTarget]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+// retentionRelevant passes the event changes after which retention may
+// have something to delete: a new event, and an event that settled.
+var retentionRelevant = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		old, okOld := e.ObjectOld.(*problemhookv1alpha1.ProblemEvent)
+		ev, okNew := e.ObjectNew.(*problemhookv1alpha1.ProblemEvent)
+		return okOld && okNew && !settled(old) && settled(ev)
+	},
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
 }

@@ -631,3 +631,36 @@ func TestTestNotifications(t *testing.T) {
 		})
 	}
 }
+
+func TestJobsAreRestrictedWhereTheTemplateIsSilent(t *testing.T) {
+	f := newFixture(t, func(nt *problemhookv1alpha1.NotificationTarget) { nt.Spec.Dynatrace = nil })
+	f.route("silent", problemhookv1alpha1.RouteMatch{}, jobAction(t, "run", false, 1))
+	explicit := jobAction(t, "run", false, 1)
+	explicit.Job.Template = jobTemplate(t, func(j *batchv1.JobTemplateSpec) {
+		j.Spec.TTLSecondsAfterFinished = new(int32(60))
+		j.Spec.Template.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(int64(1000))}
+		j.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{
+			Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_BIND_SERVICE"}, Drop: []corev1.Capability{"ALL"}},
+		}
+	})
+	f.route("explicit", problemhookv1alpha1.RouteMatch{}, explicit)
+	f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: pid, DisplayID: "1234", State: problemhookv1alpha1.StateOpen})
+
+	byRoute := map[string]batchv1.Job{}
+	for _, j := range f.waitJobs(2) {
+		byRoute[j.Labels[problemhookv1alpha1.LabelRoute]] = j
+	}
+	silent := byRoute["silent"]
+	f.g.Expect(*silent.Spec.TTLSecondsAfterFinished).To(Equal(int32(controllers.DefaultJobTTL.Seconds())))
+	f.g.Expect(silent.Spec.Template.Spec.SecurityContext).To(Equal(&corev1.PodSecurityContext{
+		RunAsNonRoot: new(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}))
+	f.g.Expect(silent.Spec.Template.Spec.Containers[0].SecurityContext).To(Equal(&corev1.SecurityContext{
+		AllowPrivilegeEscalation: new(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}))
+	mine := byRoute["explicit"]
+	f.g.Expect(*mine.Spec.TTLSecondsAfterFinished).To(Equal(int32(60)))
+	f.g.Expect(*mine.Spec.Template.Spec.SecurityContext.RunAsUser).To(Equal(int64(1000)))
+	f.g.Expect(*mine.Spec.Template.Spec.SecurityContext.RunAsNonRoot).To(BeTrue())
+	f.g.Expect(mine.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add).To(ConsistOf(corev1.Capability("NET_BIND_SERVICE")))
+}

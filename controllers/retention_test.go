@@ -1,0 +1,85 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/webhookserver"
+)
+
+// TestRetention: a target keeps at most maxEvents events, none older than
+// maxAge, deleting the oldest first, and never one whose actions still run.
+func TestRetention(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "webhook-auth"},
+		Data: map[string][]byte{"username": []byte("u"), "password": []byte("p")}})).To(Succeed())
+	nt := basicTarget(ns)
+	g.Expect(k8s.Create(ctx, nt)).To(Succeed())
+
+	now := time.Now()
+	// Received 5h, 4h, ... 1h ago; the oldest still runs.
+	var names []string
+	for i := range 5 {
+		spec := &problemhookv1alpha1.ProblemEventSpec{
+			Source: problemhookv1alpha1.FormatDynatrace, ProblemID: fmt.Sprintf("P%d", i), State: problemhookv1alpha1.StateOpen,
+			ReceivedAt: metav1.NewTime(now.Add(-time.Duration(5-i) * time.Hour)),
+		}
+		ev := webhookserver.NewProblemEvent(nt, spec)
+		g.Expect(k8s.Create(ctx, ev)).To(Succeed())
+		ev.Status.Phase = problemhookv1alpha1.PhaseSucceeded
+		if i == 0 {
+			ev.Status.Phase = problemhookv1alpha1.PhaseRunning
+		}
+		g.Expect(k8s.Status().Update(ctx, ev)).To(Succeed())
+		names = append(names, ev.Name)
+	}
+	remaining := func(g Gomega) []string {
+		var list problemhookv1alpha1.ProblemEventList
+		g.Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+		var out []string
+		for _, ev := range list.Items {
+			out = append(out, ev.Name)
+		}
+		return out
+	}
+	setRetention := func(r *problemhookv1alpha1.Retention) {
+		t.Helper()
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(nt), nt)).To(Succeed())
+		nt.Spec.Retention = r
+		g.Expect(k8s.Update(ctx, nt)).To(Succeed())
+	}
+
+	// At most 3: the two oldest settled ones go; the running one stays.
+	setRetention(&problemhookv1alpha1.Retention{MaxEvents: new(int32(3))})
+	g.Eventually(remaining).Should(ConsistOf(names[0], names[3], names[4]))
+
+	// Nothing older than 90 minutes: only the newest stays, and the running one,
+	// once it has settled, goes too.
+	setRetention(&problemhookv1alpha1.Retention{MaxAge: &metav1.Duration{Duration: 90 * time.Minute}})
+	g.Eventually(remaining).Should(ConsistOf(names[0], names[4]))
+	var running problemhookv1alpha1.ProblemEvent
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: names[0]}, &running)).To(Succeed())
+	running.Status.Phase = problemhookv1alpha1.PhaseFailed
+	g.Expect(k8s.Status().Update(ctx, &running)).To(Succeed())
+	g.Eventually(remaining).Should(ConsistOf(names[4]))
+
+	// A new event brings retention back: with at most 1, the older one goes.
+	setRetention(&problemhookv1alpha1.Retention{MaxEvents: new(int32(1))})
+	fresh := webhookserver.NewProblemEvent(nt, &problemhookv1alpha1.ProblemEventSpec{
+		Source: problemhookv1alpha1.FormatDynatrace, ProblemID: "new", State: problemhookv1alpha1.StateOpen, ReceivedAt: metav1.Now(),
+	})
+	g.Expect(k8s.Create(ctx, fresh)).To(Succeed())
+	fresh.Status.Phase = problemhookv1alpha1.PhaseSkipped
+	g.Expect(k8s.Status().Update(ctx, fresh)).To(Succeed())
+	g.Eventually(remaining).Should(ConsistOf(fresh.Name))
+}
