@@ -13,7 +13,9 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 export KUBE_VERSION ?= v1.36.3
 export ETCD_VERSION ?= v3.6.8
 
-IMG ?= ghcr.io/problemhook/problemhook:latest
+# The release the image and dist/install.yaml are for.
+VERSION ?= 0.1.0
+IMG ?= ghcr.io/problemhook/problemhook:v$(VERSION)
 # How long each fuzz target runs in `make test`; run longer by hand with
 # `make fuzz FUZZTIME=10m`.
 FUZZTIME ?= 10s
@@ -40,6 +42,7 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the RBAC ClusterRole from the markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:maxDescLen=1024 paths="./..." output:crd:artifacts:config=config/crd/bases
+	go run ./hack/crdref -crds config/crd/bases -out docs/reference.md
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
@@ -53,17 +56,17 @@ fmt: ## Run go fmt.
 vet: ## Run go vet.
 	go vet ./...
 
-# What `make manifests generate` writes.
-GENERATED_PATHS = config/crd/bases config/rbac/role.yaml $(wildcard api/*/zz_generated.deepcopy.go)
+# What `make manifests generate build-installer` writes.
+GENERATED_PATHS = config/crd/bases config/rbac/role.yaml $(wildcard api/*/zz_generated.deepcopy.go) docs/reference.md dist/install.yaml
 generated-digest = find $(GENERATED_PATHS) -type f | sort | xargs sha256sum
 
 .PHONY: verify-generated
-verify-generated: $(CONTROLLER_GEN) ## Fail when generated files differ from what the markers generate.
+verify-generated: $(CONTROLLER_GEN) $(KUSTOMIZE) ## Fail when generated files differ from what the markers and config/ generate.
 	@before="$$($(generated-digest))"; \
-	$(MAKE) --no-print-directory manifests generate >/dev/null; \
+	$(MAKE) --no-print-directory manifests generate build-installer >/dev/null; \
 	after="$$($(generated-digest))"; \
 	if [ "$$before" != "$$after" ]; then \
-		echo "Generated files were stale; 'make manifests generate' rewrote them:"; \
+		echo "Generated files were stale; 'make manifests generate build-installer' rewrote them:"; \
 		diff <(echo "$$before") <(echo "$$after") || true; exit 1; \
 	fi
 
@@ -104,7 +107,7 @@ docker-build: ## Build the manager image (needs a Docker engine).
 	docker build -t $(IMG) .
 
 .PHONY: build-installer
-build-installer: manifests $(KUSTOMIZE) ## Render config/default into dist/install.yaml.
+build-installer: manifests $(KUSTOMIZE) ## Render config/default into dist/install.yaml, for `kubectl apply -f`.
 	mkdir -p dist
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default > dist/install.yaml

@@ -24,11 +24,13 @@ const receiverService = "problemhook-receiver"
 // options are the manager's command-line settings.
 type options struct {
 	metricsAddr, probeAddr, receiverAddr, receiverURL string
-	leaderElect                                       bool
-	maxBodyBytes                                      int64
-	qps                                               float64
-	burst                                             int
-	eventWorkers                                      int
+	// namespace is the manager's own: its leader election Lease lives there.
+	namespace    string
+	leaderElect  bool
+	maxBodyBytes int64
+	qps          float64
+	burst        int
+	eventWorkers int
 }
 
 func main() {
@@ -51,12 +53,12 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
+	o.namespace = os.Getenv("POD_NAMESPACE")
+	if o.namespace == "" {
+		o.namespace = "problemhook-system"
+	}
 	if o.receiverURL == "" {
-		ns := os.Getenv("POD_NAMESPACE")
-		if ns == "" {
-			ns = "problemhook-system"
-		}
-		o.receiverURL = fmt.Sprintf("http://%s.%s.svc:9292", receiverService, ns)
+		o.receiverURL = fmt.Sprintf("http://%s.%s.svc:9292", receiverService, o.namespace)
 	}
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "Manager stopped")
@@ -76,6 +78,7 @@ func run(ctx context.Context, o options) error {
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              "problemhook.problemhook.io",
+		LeaderElectionNamespace:       o.namespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {

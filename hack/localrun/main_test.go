@@ -34,11 +34,11 @@ func TestMakeRun(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("KUBECONFIG", filepath.Join(tmp, "no-such-kubeconfig"))
 
-	manager := buildManager(t)
+	manager := controlplane.BuildManager(t)
 	var stdout syncBuffer
 	lr := &localRun{
 		manager: manager, root: root, kubeconfig: filepath.Join(tmp, "kubeconfig"),
-		receiverAddr: freeAddr(t), probeAddr: freeAddr(t), metricsAddr: freeAddr(t),
+		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t),
 		out: &stdout,
 	}
 	ctx, stop := start(t, lr)
@@ -104,8 +104,8 @@ func TestMakeRunOnACluster(t *testing.T) {
 
 	var stdout syncBuffer
 	lr := &localRun{
-		manager: buildManager(t), root: controlplane.RepoRoot(), kubeconfig: filepath.Join(t.TempDir(), "unused"),
-		receiverAddr: freeAddr(t), probeAddr: freeAddr(t), metricsAddr: freeAddr(t),
+		manager: controlplane.BuildManager(t), root: controlplane.RepoRoot(), kubeconfig: filepath.Join(t.TempDir(), "unused"),
+		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t),
 		out: &stdout,
 	}
 	_, stop := start(t, lr)
@@ -158,28 +158,6 @@ func start(t *testing.T, lr *localRun) (context.Context, func() error) {
 	}
 	t.Cleanup(func() { _ = stop() })
 	return ctx, stop
-}
-
-// buildManager builds the manager binary for a test.
-func buildManager(t *testing.T) string {
-	t.Helper()
-	manager := filepath.Join(t.TempDir(), "manager")
-	build := exec.Command("go", "build", "-o", manager, ".")
-	build.Dir = controlplane.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the manager: %v\n%s", err, out)
-	}
-	return manager
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
 }
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader.

@@ -57,9 +57,17 @@ func (e *Environment) Stop() error { return e.env.Stop() }
 
 // WriteKubeconfig writes a kubeconfig for an admin (system:masters) to path.
 func (e *Environment) WriteKubeconfig(path string) error {
-	user, err := e.env.AddUser(envtest.User{Name: "problemhook-admin", Groups: []string{"system:masters"}}, nil)
+	return e.WriteUserKubeconfig(path, "problemhook-admin", "system:masters")
+}
+
+// WriteUserKubeconfig writes a kubeconfig for the user name in groups to
+// path. The API server authorizes it with RBAC like any other user: named
+// system:serviceaccount:<ns>:<sa>, in the groups system:serviceaccounts and
+// system:serviceaccounts:<ns>, it is that ServiceAccount.
+func (e *Environment) WriteUserKubeconfig(path, name string, groups ...string) error {
+	user, err := e.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
 	if err != nil {
-		return fmt.Errorf("adding admin user: %w", err)
+		return fmt.Errorf("adding user %s: %w", name, err)
 	}
 	kubeconfig, err := user.KubeConfig()
 	if err != nil {

@@ -3,7 +3,10 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"go.uber.org/zap/zapcore"
@@ -78,4 +81,27 @@ func NewNamespace(t *testing.T, c client.Client, prefix string) string {
 		t.Fatalf("creating a namespace: %v", err)
 	}
 	return ns.Name
+}
+
+// BuildManager builds the manager binary for a test and returns its path.
+func BuildManager(t *testing.T) string {
+	t.Helper()
+	manager := filepath.Join(t.TempDir(), "manager")
+	build := exec.Command("go", "build", "-o", manager, ".")
+	build.Dir = RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the manager: %v\n%s", err, out)
+	}
+	return manager
+}
+
+// FreeAddr returns a 127.0.0.1 address with a port free at the time of the call.
+func FreeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
 }
