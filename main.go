@@ -24,6 +24,7 @@ const receiverService = "problemhook-receiver"
 // options are the manager's command-line settings.
 type options struct {
 	metricsAddr, probeAddr, receiverAddr, receiverURL string
+	receiverCert, receiverKey                         string
 	// namespace is the manager's own: its leader election Lease lives there.
 	namespace    string
 	leaderElect  bool
@@ -40,6 +41,8 @@ func main() {
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", webhookserver.DefaultAddr, "Address the notification receiver binds to.")
 	flag.StringVar(&o.receiverURL, "receiver-url", "", "Base URL senders reach the receiver at, shown in each target's status.webhookURL. "+
 		"Default: http://"+receiverService+".<POD_NAMESPACE>.svc:9292.")
+	flag.StringVar(&o.receiverCert, "receiver-tls-cert-file", "", "Serve the receiver over HTTPS with this certificate (PEM), reloaded when it changes.")
+	flag.StringVar(&o.receiverKey, "receiver-tls-key-file", "", "The private key (PEM) of --receiver-tls-cert-file.")
 	flag.Int64Var(&o.maxBodyBytes, "receiver-max-body-bytes", webhookserver.DefaultMaxBodyBytes, "Largest notification body accepted; larger ones get 413.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader to run the reconcilers. Receivers run on every replica regardless.")
 	// The receiver's throughput is bounded by how fast it may create
@@ -58,7 +61,11 @@ func main() {
 		o.namespace = "problemhook-system"
 	}
 	if o.receiverURL == "" {
-		o.receiverURL = fmt.Sprintf("http://%s.%s.svc:9292", receiverService, o.namespace)
+		scheme := "http"
+		if o.receiverCert != "" {
+			scheme = "https"
+		}
+		o.receiverURL = fmt.Sprintf("%s://%s.%s.svc:9292", scheme, receiverService, o.namespace)
 	}
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "Manager stopped")
@@ -110,6 +117,8 @@ func run(ctx context.Context, o options) error {
 		Cache:        mgr.GetCache(),
 		Client:       mgr.GetClient(),
 		MaxBodyBytes: o.maxBodyBytes,
+		TLSCertFile:  o.receiverCert,
+		TLSKeyFile:   o.receiverKey,
 	}
 	if err := mgr.Add(receiver); err != nil {
 		return fmt.Errorf("adding receiver: %w", err)

@@ -99,8 +99,12 @@ func (r *ProblemEventReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	defer func() {
 		// The status is the only record of what ran: a reconcile that read
 		// an older one from the cache must not overwrite a newer one.
-		retErr = errors.Join(retErr, patchStatus(ctx, r.Client, base, &ev, func(e *problemhookv1alpha1.ProblemEvent) any { return e.Status },
-			client.MergeFromWithOptimisticLock{}))
+		err := patchStatus(ctx, r.Client, base, &ev, func(e *problemhookv1alpha1.ProblemEvent) any { return e.Status },
+			client.MergeFromWithOptimisticLock{})
+		if err == nil {
+			countSettled(base, &ev)
+		}
+		retErr = errors.Join(retErr, err)
 	}()
 	ev.Status.ObservedGeneration = ev.Generation
 

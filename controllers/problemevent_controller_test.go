@@ -20,6 +20,7 @@ import (
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
 	"github.com/problemhook/problemhook/webhookserver"
@@ -255,6 +256,14 @@ func TestNotificationBecomesJobsAndAComment(t *testing.T) {
 		jobAction(t, "incident", true, 5))
 	f.route("availability", problemhookv1alpha1.RouteMatch{Severities: []string{"AVAILABILITY"}}, jobAction(t, "page", false, 1))
 
+	jobsSucceeded := func() float64 {
+		return controlplane.MetricSum(t, "problemhook_actions_total", map[string]string{"type": "Job", "result": "succeeded"})
+	}
+	dynatraceCalls := func(endpoint, code string) float64 {
+		return controlplane.MetricSum(t, "problemhook_dynatrace_requests_total", map[string]string{"endpoint": endpoint, "code": code})
+	}
+	succeededBefore, postsBefore := jobsSucceeded(), dynatraceCalls("POST /problems/{problemId}/comments", "201")
+
 	// The payload of the old Python webhook's sample: the rest comes from the API.
 	body := `{"State":"OPEN","ProblemID":"1234","PID":"` + pid + `"}`
 	f.g.Eventually(func(g Gomega) {
@@ -280,6 +289,8 @@ func TestNotificationBecomesJobsAndAComment(t *testing.T) {
 	want := "problemhook ran Job legacy-incident/incident for 2 impacted entities: 2 succeeded\nProblemEvent " + f.ns + "/" + ev.Name
 	f.g.Expect(got.Status.Comment.Message).To(Equal(want))
 	f.g.Expect(f.dt.Comments(pid)).To(ConsistOf(And(HaveField("Content", want), HaveField("Context", "problemhook"))))
+	f.g.Expect(jobsSucceeded() - succeededBefore).To(Equal(2.0))
+	f.g.Expect(dynatraceCalls("POST /problems/{problemId}/comments", "201") - postsBefore).To(Equal(1.0))
 }
 
 func TestMatchingRoutesRunJobsAndCommentOnce(t *testing.T) {

@@ -20,15 +20,16 @@ import (
 // in front of the receiver. Each test works in a namespace of its own.
 var (
 	k8s      client.Client
+	env      *controlplane.TestEnv
 	receiver *webhookserver.Receiver
 	server   *httptest.Server
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTests(m, func(ctx context.Context, env *controlplane.TestEnv) (ctrl.Manager, error) {
-		k8s = env.Client
-		env.Config.QPS, env.Config.Burst = 200, 400
-		mgr, err := env.NewManager()
+	os.Exit(controlplane.RunTests(m, func(ctx context.Context, e *controlplane.TestEnv) (ctrl.Manager, error) {
+		k8s, env = e.Client, e
+		e.Config.QPS, e.Config.Burst = 200, 400
+		mgr, err := e.NewManager()
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ package webhookserver
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
@@ -63,6 +65,10 @@ type Receiver struct {
 	StatusInterval time.Duration
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
+	// TLSCertFile and TLSKeyFile, when set, make the receiver serve HTTPS
+	// with this certificate, reloaded when the files change (a mounted
+	// kubernetes.io/tls Secret that cert-manager renews).
+	TLSCertFile, TLSKeyFile string
 
 	synced atomic.Bool
 
@@ -94,6 +100,19 @@ func (r *Receiver) Start(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return logr.NewContext(context.Background(), log) },
 	}
+	if r.TLSCertFile != "" || r.TLSKeyFile != "" {
+		watcher, err := certwatcher.New(r.TLSCertFile, r.TLSKeyFile)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("loading the receiver's TLS certificate: %w", err)
+		}
+		go func() {
+			if err := watcher.Start(ctx); err != nil {
+				log.Error(err, "Watching the receiver's TLS certificate")
+			}
+		}()
+		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: watcher.GetCertificate})
+	}
 	go r.waitForSync(ctx, log)
 	go r.writeLastReceived(ctx, log)
 	go func() {
@@ -102,7 +121,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdownCtx)
 	}()
-	log.Info("Serving notifications", "address", ln.Addr().String())
+	log.Info("Serving notifications", "address", ln.Addr().String(), "tls", r.TLSCertFile != "")
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serving notifications: %w", err)
 	}
@@ -140,37 +159,48 @@ func (r *Receiver) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		r.refuse(w, req, refuse(http.StatusNotFound, "no such endpoint: notifications are posted to /hooks/{namespace}/{name}"))
+		r.answer(w, req, nil, nil, refuse(http.StatusNotFound, "no such endpoint: notifications are posted to /hooks/{namespace}/{name}"))
 	})
 	return mux
 }
 
 // receive answers one notification.
 func (r *Receiver) receive(w http.ResponseWriter, req *http.Request) {
-	ans, ref := r.handle(w, req)
+	target, ans, ref := r.handle(w, req)
+	r.answer(w, req, target, ans, ref)
+}
+
+// answer writes the answer, or the refusal, and counts it for target (nil
+// when the request named no target that exists).
+func (r *Receiver) answer(w http.ResponseWriter, req *http.Request, target *problemhookv1alpha1.NotificationTarget, ans *answer, ref *refusal) {
+	var namespace, name, format string
+	if target != nil {
+		namespace, name, format = target.Namespace, target.Name, string(target.Spec.Format)
+	}
 	if ref != nil {
+		notifications.WithLabelValues(namespace, name, format, ref.result).Inc()
 		r.refuse(w, req, ref)
 		return
 	}
-	notifications.WithLabelValues(ans.Result).Inc()
+	notifications.WithLabelValues(namespace, name, format, ans.Result).Inc()
 	writeJSON(w, ans.status, ans)
 }
 
 // handle takes a notification through the receiver's checks to the API
-// server, and says what to answer.
-func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) (*answer, *refusal) {
+// server, and says what to answer, and for which target.
+func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) (*problemhookv1alpha1.NotificationTarget, *answer, *refusal) {
 	if req.Method != http.MethodPost {
 		ref := refuse(http.StatusMethodNotAllowed, "method %s not allowed: notifications are POSTed", req.Method)
 		ref.header = http.Header{"Allow": {http.MethodPost}}
-		return nil, ref
+		return nil, nil, ref
 	}
 	target, ref := r.admit(req)
 	if ref != nil {
-		return nil, ref
+		return target, nil, ref
 	}
 	body, ref := r.readBody(w, req)
 	if ref != nil {
-		return nil, ref
+		return target, nil, ref
 	}
 	spec, err := payload.Parse(target.Spec.Format, body)
 	if err != nil {
@@ -178,20 +208,22 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) (*answer, *r
 		if errors.Is(err, payload.ErrNotJSON) {
 			status = http.StatusUnsupportedMediaType
 		}
-		return nil, refuse(status, "%s payload: %v", target.Spec.Format, err)
+		return target, nil, refuse(status, "%s payload: %v", target.Spec.Format, err)
 	}
 	now := r.now()
 	r.noteReceived(client.ObjectKeyFromObject(target), now)
 	if spec.Test && target.Spec.TestNotifications == problemhookv1alpha1.TestNotificationsIgnore {
-		return &answer{status: http.StatusOK, Result: resultIgnored,
+		return target, &answer{status: http.StatusOK, Result: resultIgnored,
 			Message: "test notification acknowledged and not stored (testNotifications: Ignore)"}, nil
 	}
 	spec.ReceivedAt = metav1.NewTime(now)
-	return r.store(req, target, spec)
+	ans, ref := r.store(req, target, spec)
+	return target, ans, ref
 }
 
 // admit finds the target the request is for, checks the sender's
-// credentials and whether the target takes notifications now.
+// credentials and whether the target takes notifications now. A refusal
+// comes with the target once it was found.
 func (r *Receiver) admit(req *http.Request) (*problemhookv1alpha1.NotificationTarget, *refusal) {
 	ctx := req.Context()
 	key := types.NamespacedName{Namespace: req.PathValue("namespace"), Name: req.PathValue("name")}
@@ -217,18 +249,18 @@ func (r *Receiver) admit(req *http.Request) (*problemhookv1alpha1.NotificationTa
 		} else {
 			log.Error(err, "Reading credentials")
 		}
-		return nil, refuse(http.StatusServiceUnavailable, "NotificationTarget %s cannot check credentials: see its Ready condition", key)
+		return &target, refuse(http.StatusServiceUnavailable, "NotificationTarget %s cannot check credentials: see its Ready condition", key)
 	}
 	if !creds.Allows(req) {
 		ref := refuse(http.StatusUnauthorized, "missing or wrong credentials")
 		ref.header = http.Header{"WWW-Authenticate": {creds.Challenge()}}
-		return nil, ref
+		return &target, ref
 	}
 	if target.Spec.Suspend {
-		return nil, refuse(http.StatusServiceUnavailable, "NotificationTarget %s is suspended", key)
+		return &target, refuse(http.StatusServiceUnavailable, "NotificationTarget %s is suspended", key)
 	}
 	if !meta.IsStatusConditionTrue(target.Status.Conditions, problemhookv1alpha1.ConditionReady) {
-		return nil, refuse(http.StatusServiceUnavailable, "NotificationTarget %s is not ready: see its Ready condition", key)
+		return &target, refuse(http.StatusServiceUnavailable, "NotificationTarget %s is not ready: see its Ready condition", key)
 	}
 	return &target, nil
 }
@@ -241,7 +273,9 @@ func (r *Receiver) store(req *http.Request, target *problemhookv1alpha1.Notifica
 	log := ctrl.LoggerFrom(req.Context()).WithValues("ProblemEvent", klog.KObj(ev), "problemID", spec.ProblemID, "state", spec.State)
 	ctx, cancel := context.WithTimeout(req.Context(), storeTimeout)
 	defer cancel()
+	start := time.Now()
 	err := r.Client.Create(ctx, ev)
+	storeDuration.Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:
 		log.V(1).Info("Stored notification")
@@ -314,7 +348,6 @@ func refuse(status int, format string, args ...any) *refusal {
 
 // refuse answers a refused notification.
 func (r *Receiver) refuse(w http.ResponseWriter, req *http.Request, ref *refusal) {
-	notifications.WithLabelValues(ref.result).Inc()
 	ctrl.LoggerFrom(req.Context()).V(1).Info("Refused notification", "path", req.URL.Path, "status", ref.status, "reason", ref.msg)
 	for k, v := range ref.header {
 		w.Header()[k] = v

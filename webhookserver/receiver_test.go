@@ -2,12 +2,22 @@ package webhookserver_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,9 +28,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/webhookserver"
 )
 
@@ -93,6 +103,8 @@ type reply struct {
 type request struct {
 	method, url, contentType, body string
 	auth                           func(*http.Request)
+	// client sends the request; http.DefaultClient when nil.
+	client *http.Client
 }
 
 func basic(u, p string) func(*http.Request) { return func(r *http.Request) { r.SetBasicAuth(u, p) } }
@@ -117,7 +129,11 @@ func send(t *testing.T, rq request) reply {
 	if rq.auth != nil {
 		rq.auth(req)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	c := rq.client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,32 +245,16 @@ func TestStoresEachFormat(t *testing.T) {
 	}
 }
 
-// notificationsTotal reads problemhook_receiver_notifications_total{result} from the metrics registry.
-func notificationsTotal(t *testing.T, result string) float64 {
+// notificationsTotal sums problemhook_receiver_notifications_total over the
+// series with the given labels.
+func notificationsTotal(t *testing.T, labels map[string]string) float64 {
 	t.Helper()
-	families, err := metrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "problemhook_receiver_notifications_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == result {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return controlplane.MetricSum(t, "problemhook_receiver_notifications_total", labels)
 }
 
 func TestDuplicatesMakeOneEvent(t *testing.T) {
 	g := NewWithT(t)
 	tg := newTarget(t, problemhookv1alpha1.FormatDynatrace)
-	created, duplicates := notificationsTotal(t, "created"), notificationsTotal(t, "duplicate")
 	for i := range 10 {
 		r := post(t, tg, minimalDynatrace)
 		if i == 0 {
@@ -266,8 +266,19 @@ func TestDuplicatesMakeOneEvent(t *testing.T) {
 		}
 	}
 	g.Expect(events(t, tg.ns)).To(HaveLen(1))
-	g.Expect(notificationsTotal(t, "created") - created).To(Equal(1.0))
-	g.Expect(notificationsTotal(t, "duplicate") - duplicates).To(Equal(9.0))
+	series := func(result string) map[string]string {
+		return map[string]string{"namespace": tg.ns, "target": tg.name, "format": "Dynatrace", "result": result}
+	}
+	g.Expect(notificationsTotal(t, series("created"))).To(Equal(1.0))
+	g.Expect(notificationsTotal(t, series("duplicate"))).To(Equal(9.0))
+
+	// A wrong password counts against the target; a target that does not
+	// exist against none, so that random paths make no new series.
+	unknown := notificationsTotal(t, map[string]string{"namespace": "", "target": "", "result": "rejected"})
+	g.Expect(send(t, request{method: http.MethodPost, url: tg.url(), body: minimalDynatrace, auth: basic("dynatrace", "wrong")}).status).To(Equal(http.StatusUnauthorized))
+	g.Expect(send(t, request{method: http.MethodPost, url: server.URL + "/hooks/" + tg.ns + "/nobody", body: minimalDynatrace}).status).To(Equal(http.StatusNotFound))
+	g.Expect(notificationsTotal(t, series("rejected"))).To(Equal(1.0))
+	g.Expect(notificationsTotal(t, map[string]string{"namespace": "", "target": "", "result": "rejected"}) - unknown).To(Equal(1.0))
 }
 
 func TestOpenThenResolvedMakeTwoEvents(t *testing.T) {
@@ -507,4 +518,87 @@ func TestStartingReceiverAnswers503(t *testing.T) {
 	g.Expect(r.body.Message).To(Equal("receiver is starting: cache not synced"))
 	g.Expect(r.header.Get("Retry-After")).To(Equal("5"))
 	g.Expect(events(t, tg.ns)).To(BeEmpty())
+}
+
+// TestTwoReplicasMakeOneEvent: every replica receives, each with its own
+// cache; the same notification delivered to both at once is still stored
+// once, and every delivery is acknowledged. The second replica serves
+// HTTPS with a certificate from files, as from a mounted Secret.
+func TestTwoReplicasMakeOneEvent(t *testing.T) {
+	g := NewWithT(t)
+	tg := newTarget(t, problemhookv1alpha1.FormatDynatrace)
+	certFile, keyFile, pool := selfSignedCert(t)
+	mgr, err := env.NewManager()
+	g.Expect(err).NotTo(HaveOccurred())
+	second := &webhookserver.Receiver{Addr: controlplane.FreeAddr(t), Cache: mgr.GetCache(), Client: mgr.GetClient(),
+		TLSCertFile: certFile, TLSKeyFile: keyFile}
+	g.Expect(mgr.Add(second)).To(Succeed())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("second replica: %v", err)
+		}
+	})
+	g.Eventually(func() error { return second.Ready(nil) }).Should(Succeed())
+	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+
+	const deliveries = 20
+	var wg sync.WaitGroup
+	results := make(chan reply, 2*deliveries)
+	for range deliveries {
+		for _, base := range []string{server.URL, "https://" + second.Addr} {
+			wg.Go(func() {
+				results <- send(t, request{url: base + webhookserver.WebhookPath(tg.ns, tg.name), body: minimalDynatrace,
+					auth: basic(user, password), client: tlsClient})
+			})
+		}
+	}
+	wg.Wait()
+	close(results)
+	count := map[string]int{}
+	for r := range results {
+		g.Expect(r.status).To(BeElementOf(http.StatusAccepted, http.StatusOK))
+		count[r.body.Result]++
+	}
+	g.Expect(count).To(Equal(map[string]int{"created": 1, "duplicate": 2*deliveries - 1}))
+	g.Expect(events(t, tg.ns)).To(HaveLen(1))
+}
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key to files,
+// and returns them with a pool that trusts the certificate.
+func selfSignedCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "problemhook-receiver"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return certFile, keyFile, pool
 }

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -129,10 +130,10 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 	g.Expect(env.WriteUserKubeconfig(kubeconfig, serviceAccount,
 		"system:serviceaccounts", "system:serviceaccounts:"+systemNamespace, "system:authenticated")).To(Succeed())
 
-	receiverAddr, probeAddr := controlplane.FreeAddr(t), controlplane.FreeAddr(t)
+	receiverAddr, probeAddr, metricsAddr := controlplane.FreeAddr(t), controlplane.FreeAddr(t), controlplane.FreeAddr(t)
 	var logs bytes.Buffer
 	cmd := exec.Command(controlplane.BuildManager(t), "--kubeconfig", kubeconfig, "--leader-elect",
-		"--receiver-bind-address", receiverAddr, "--health-probe-bind-address", probeAddr, "--metrics-bind-address", "0")
+		"--receiver-bind-address", receiverAddr, "--health-probe-bind-address", probeAddr, "--metrics-bind-address", metricsAddr)
 	cmd.Env = append(os.Environ(), "POD_NAMESPACE="+systemNamespace)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	g.Expect(cmd.Start()).To(Succeed())
@@ -215,6 +216,18 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		g.Expect(k8s.List(ctx, &recorded, client.InNamespace(ns))).To(Succeed())
 		g.Expect(recorded.Items).To(ContainElement(HaveField("Reason", "JobCreated")))
 	}).WithTimeout(30 * time.Second).Should(Succeed())
+	// The metrics endpoint counts what happened.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	g.Expect(err).NotTo(HaveOccurred())
+	exposition, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(exposition)).To(And(
+		ContainSubstring(`problemhook_receiver_notifications_total{format="Dynatrace",namespace="`+ns+`",result="created",target="dynatrace"} 1`),
+		ContainSubstring(`problemhook_actions_total{result="failed",type="Job"} 1`),
+		ContainSubstring(`problemhook_receiver_store_duration_seconds_count 1`),
+	))
+
 	var lease coordinationv1.Lease
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: systemNamespace, Name: "problemhook.problemhook.io"}, &lease)).To(Succeed())
 	g.Expect(logs.String()).NotTo(ContainSubstring("forbidden"))

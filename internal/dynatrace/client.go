@@ -18,10 +18,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 const (
@@ -205,6 +208,30 @@ func newHTTPClient(caBundle []byte) (*http.Client, error) {
 	}, nil
 }
 
+// requests counts the API's answers by endpoint and status code ("error"
+// when none came), one per attempt.
+var requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "problemhook_dynatrace_requests_total",
+	Help: "Requests to the Dynatrace API, one per attempt, by endpoint (e.g. GET /problems/{problemId}) and status code, or \"error\" when no answer came.",
+}, []string{"endpoint", "code"})
+
+func init() {
+	metrics.Registry.MustRegister(requests)
+}
+
+// endpoint names the call without its problem id, for metrics.
+func (cl *call) endpoint() string {
+	var b strings.Builder
+	b.WriteString(cl.method + " ")
+	for i, p := range cl.path {
+		if i == 1 && cl.path[0] == "problems" {
+			p = "{problemId}"
+		}
+		b.WriteString("/" + p)
+	}
+	return b.String()
+}
+
 // call is one API call: what to send, and whether sending it twice is safe.
 type call struct {
 	method string
@@ -244,7 +271,12 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 	}
 	log := logr.FromContextOrDiscard(ctx)
 	for attempt := 1; ; attempt++ {
-		err := c.attempt(ctx, cl.method, target, body, out)
+		status, err := c.attempt(ctx, cl.method, target, body, out)
+		code := "error"
+		if status != 0 {
+			code = strconv.Itoa(status)
+		}
+		requests.WithLabelValues(cl.endpoint(), code).Inc()
 		if err == nil {
 			return nil
 		}
@@ -320,17 +352,28 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// attempt sends the request once, within the per-attempt timeout.
-func (c *Client) attempt(ctx context.Context, method, target string, body []byte, out any) error {
+// attempt sends the request once, within the per-attempt timeout, and
+// returns the answer's status code, 0 when there was none.
+func (c *Client) attempt(ctx context.Context, method, target string, body []byte, out any) (int, error) {
+	resp, err := c.send(ctx, method, target, body)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	return resp.StatusCode, c.read(resp, method, target, out)
+}
+
+// send sends the request once, within the per-attempt timeout.
+func (c *Client) send(ctx context.Context, method, target string, body []byte) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	var reader io.Reader
 	if body != nil {
 		reader = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, reader)
 	if err != nil {
-		return fmt.Errorf("building request: %w", err)
+		cancel()
+		return nil, fmt.Errorf("building request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
@@ -340,9 +383,27 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return &transportError{err: err}
+		cancel()
+		return nil, &transportError{err: err}
 	}
-	defer func() { _ = resp.Body.Close() }()
+	// The timeout bounds reading the body too: cancel with the close.
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose ends a request's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	defer b.cancel()
+	return b.ReadCloser.Close()
+}
+
+// read reads and decodes an answer into out, unless out is nil.
+func (c *Client) read(resp *http.Response, method, target string, out any) error {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
 		return &transportError{err: fmt.Errorf("%s %s: reading response: %w", method, redactQuery(target), err)}
