@@ -165,22 +165,16 @@ func outcomeSummary(runs []problemhookv1alpha1.ActionStatus) string {
 		}
 		return "failed (" + truncate(a.Message, 200) + ")"
 	}
-	var succeeded, failed, stopped int
-	var codes []string
-	var reasons []string
+	n := countStates(runs)
+	succeeded, failed, stopped := n[problemhookv1alpha1.ActionSucceeded], n[problemhookv1alpha1.ActionFailed], n[problemhookv1alpha1.ActionStopped]
+	var codes, reasons []string
 	for _, a := range runs {
-		switch a.State {
-		case problemhookv1alpha1.ActionSucceeded:
-			succeeded++
-		case problemhookv1alpha1.ActionStopped:
-			stopped++
-		default:
-			failed++
-			if a.ExitCode != nil {
-				codes = append(codes, fmt.Sprint(*a.ExitCode))
-			} else if a.Message != "" {
-				reasons = append(reasons, a.Message)
-			}
+		switch {
+		case a.State != problemhookv1alpha1.ActionFailed:
+		case a.ExitCode != nil:
+			codes = append(codes, fmt.Sprint(*a.ExitCode))
+		case a.Message != "":
+			reasons = append(reasons, a.Message)
 		}
 	}
 	var parts []string

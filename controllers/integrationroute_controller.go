@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -53,7 +52,7 @@ func (r *IntegrationRouteReconciler) SetupWithManager(ctx context.Context, mgr c
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&problemhookv1alpha1.IntegrationRoute{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.routesForSecret)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(referencing(r.Client, &problemhookv1alpha1.IntegrationRouteList{}, routeSecretsIndex))).
 		Complete(r)
 }
 
@@ -188,20 +187,6 @@ func (r *IntegrationRouteReconciler) checkSecrets(ctx context.Context, ir *probl
 		}
 	}
 	return nil
-}
-
-// routesForSecret maps a Secret to the routes in its namespace that reference it.
-func (r *IntegrationRouteReconciler) routesForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
-	var routes problemhookv1alpha1.IntegrationRouteList
-	if err := r.List(ctx, &routes, client.InNamespace(secret.GetNamespace()), client.MatchingFields{routeSecretsIndex: secret.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing IntegrationRoutes for Secret", "Secret", types.NamespacedName{Namespace: secret.GetNamespace(), Name: secret.GetName()})
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(routes.Items))
-	for i := range routes.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&routes.Items[i])})
-	}
-	return reqs
 }
 
 // routeSecretNames lists the Secrets a route references.

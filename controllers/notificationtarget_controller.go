@@ -51,7 +51,7 @@ func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&problemhookv1alpha1.NotificationTarget{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.targetsForSecret)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(referencing(r.Client, &problemhookv1alpha1.NotificationTargetList{}, targetSecretsIndex))).
 		// A new event, or one whose actions settled, may put older ones
 		// past the target's retention.
 		Watches(&problemhookv1alpha1.ProblemEvent{}, handler.EnqueueRequestsFromMapFunc(targetOfEvent), builder.WithPredicates(retentionRelevant)).
@@ -131,20 +131,6 @@ func (r *NotificationTargetReconciler) validate(ctx context.Context, target *pro
 func (r *NotificationTargetReconciler) notReady(target *problemhookv1alpha1.NotificationTarget, reason, msg string) {
 	setReady(&target.Status.Conditions, target.Generation, metav1.ConditionFalse, reason, msg)
 	r.Recorder.Eventf(target, nil, corev1.EventTypeWarning, reason, "Validate", msg)
-}
-
-// targetsForSecret maps a Secret to the targets in its namespace that reference it.
-func (r *NotificationTargetReconciler) targetsForSecret(ctx context.Context, secret client.Object) []reconcile.Request {
-	var targets problemhookv1alpha1.NotificationTargetList
-	if err := r.List(ctx, &targets, client.InNamespace(secret.GetNamespace()), client.MatchingFields{targetSecretsIndex: secret.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing NotificationTargets for Secret", "Secret", types.NamespacedName{Namespace: secret.GetNamespace(), Name: secret.GetName()})
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(targets.Items))
-	for i := range targets.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&targets.Items[i])})
-	}
-	return reqs
 }
 
 // targetSecretNames lists the Secrets a target references.

@@ -594,21 +594,9 @@ func (r *ProblemEventReconciler) integrationRoute(ctx context.Context, namespace
 // summarise sets the event's phase and Ready condition from its actions,
 // and reports whether every action has settled.
 func summarise(ev *problemhookv1alpha1.ProblemEvent) bool {
-	var pending, running, succeeded, failed, stopped int
-	for _, a := range ev.Status.Actions {
-		switch a.State {
-		case problemhookv1alpha1.ActionPending:
-			pending++
-		case problemhookv1alpha1.ActionRunning:
-			running++
-		case problemhookv1alpha1.ActionSucceeded:
-			succeeded++
-		case problemhookv1alpha1.ActionStopped:
-			stopped++
-		default:
-			failed++
-		}
-	}
+	n := countStates(ev.Status.Actions)
+	pending, running, succeeded, failed, stopped := n[problemhookv1alpha1.ActionPending], n[problemhookv1alpha1.ActionRunning],
+		n[problemhookv1alpha1.ActionSucceeded], n[problemhookv1alpha1.ActionFailed], n[problemhookv1alpha1.ActionStopped]
 	counts := fmt.Sprintf("%d actions: %d succeeded, %d failed, %d stopped, %d running, %d pending", len(ev.Status.Actions), succeeded, failed, stopped, running, pending)
 	status, reason := metav1.ConditionFalse, problemhookv1alpha1.ReasonProgressing
 	switch {
@@ -623,6 +611,15 @@ func summarise(ev *problemhookv1alpha1.ProblemEvent) bool {
 	}
 	setReady(&ev.Status.Conditions, ev.Generation, status, reason, counts)
 	return status == metav1.ConditionTrue
+}
+
+// countStates counts runs by state.
+func countStates(runs []problemhookv1alpha1.ActionStatus) map[problemhookv1alpha1.ActionState]int {
+	n := map[problemhookv1alpha1.ActionState]int{}
+	for _, a := range runs {
+		n[a.State]++
+	}
+	return n
 }
 
 // actionGroup is the runs of one route, by action, in the route's order.

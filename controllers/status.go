@@ -3,9 +3,16 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
 // patchStatus writes obj's status when it differs from base's: one status
@@ -21,4 +28,22 @@ func patchStatus[T client.Object](ctx context.Context, c client.Client, base, ob
 		return nil
 	}
 	return client.IgnoreNotFound(c.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, opts...)))
+}
+
+// referencing maps a Secret to the objects in its namespace that reference
+// it, found in list's kind through a field index of referenced Secret names.
+func referencing(c client.Reader, list client.ObjectList, index string) handler.MapFunc {
+	return func(ctx context.Context, secret client.Object) []reconcile.Request {
+		l := list.DeepCopyObject().(client.ObjectList)
+		if err := c.List(ctx, l, client.InNamespace(secret.GetNamespace()), client.MatchingFields{index: secret.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Listing the objects that reference a Secret", "Secret", klog.KObj(secret), "list", fmt.Sprintf("%T", list))
+			return nil
+		}
+		var reqs []reconcile.Request
+		_ = meta.EachListItem(l, func(o runtime.Object) error {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o.(client.Object))})
+			return nil
+		})
+		return reqs
+	}
 }
