@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -69,6 +70,14 @@ func (r *ProblemEventReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		UpdateFunc:  func(event.UpdateEvent) bool { return false },
 		DeleteFunc:  func(event.DeleteEvent) bool { return false },
 		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+	// A deleted route's compiled form is dropped with it.
+	routes, err := mgr.GetCache().GetInformer(context.Background(), &problemhookv1alpha1.IntegrationRoute{})
+	if err != nil {
+		return fmt.Errorf("watching IntegrationRoutes: %w", err)
+	}
+	if _, err := routes.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: r.routes.forget}); err != nil {
+		return fmt.Errorf("watching IntegrationRoutes: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&problemhookv1alpha1.ProblemEvent{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -712,6 +721,20 @@ func (c *routeCache) get(ir *problemhookv1alpha1.IntegrationRoute) (*routing.Rou
 	}
 	c.routes[ir.UID] = compiledRoute{generation: ir.Generation, route: route, err: err}
 	return route, err
+}
+
+// forget drops a deleted route, given as the informer hands it over.
+func (c *routeCache) forget(obj any) {
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	ir, ok := obj.(*problemhookv1alpha1.IntegrationRoute)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.routes, ir.UID)
 }
 
 func ptrOr[T any](p *T, def T) T {
