@@ -56,7 +56,8 @@ type ProblemEventReconciler struct {
 	// MaxConcurrentReconciles bounds how many events are worked on at once.
 	MaxConcurrentReconciles int
 
-	routes routeCache
+	routes    routeCache
+	dynatrace dynatraceClients
 }
 
 // SetupWithManager registers the reconciler. It follows the Jobs it owns,
@@ -264,7 +265,7 @@ func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1al
 		return
 	}
 	problem, err := func() (*dynatrace.Problem, error) {
-		c, err := dynatraceClient(ctx, r.Client, r.NewDynatraceClient, target)
+		c, err := r.dynatrace.get(ctx, r.Client, r.NewDynatraceClient, target)
 		if err != nil {
 			return nil, err
 		}
@@ -527,7 +528,7 @@ func (r *ProblemEventReconciler) comment(ctx context.Context, ev *problemhookv1a
 		return err
 	}
 	text := commentText(ev, commenting)
-	c, err := dynatraceClient(ctx, r.Client, r.NewDynatraceClient, target)
+	c, err := r.dynatrace.get(ctx, r.Client, r.NewDynatraceClient, target)
 	if err != nil {
 		var refErr *secretref.Error
 		if errors.As(err, &refErr) {

@@ -468,6 +468,26 @@ func TestFanOutHonoursParallelismAndEnrichmentFailureBlocksNothing(t *testing.T)
 	f.g.Expect(got.Status.Comment.Message).To(ContainSubstring("404"))
 }
 
+// Events of one target share one Dynatrace client and its connections.
+func TestEventsOfATargetShareDynatraceConnections(t *testing.T) {
+	f := newFixture(t)
+	f.route("legacy", problemhookv1alpha1.RouteMatch{States: []problemhookv1alpha1.ProblemState{problemhookv1alpha1.StateResolved}}, jobAction(t, "incident", false, 1))
+	const problems = 10
+	var evs []*problemhookv1alpha1.ProblemEvent
+	for i := range problems {
+		p := richProblem()
+		p.ProblemID = fmt.Sprintf("%d_1V2", i)
+		f.dt.AddProblem(p)
+		// OPEN events match no route here: they are enriched, one at a time.
+		evs = append(evs, f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: p.ProblemID, State: problemhookv1alpha1.StateOpen}))
+		f.eventually(evs[i], phase(problemhookv1alpha1.PhaseSkipped))
+	}
+	for _, ev := range evs {
+		f.g.Expect(meta.IsStatusConditionTrue(f.get(ev).Status.Conditions, problemhookv1alpha1.ConditionEnriched)).To(BeTrue())
+	}
+	f.g.Expect(f.dt.Connections()).To(BeNumerically("<", problems/2), "connections are reused, not opened per event")
+}
+
 func TestDynatraceRateLimitsAndServerErrorsAreRetried(t *testing.T) {
 	f := newFixture(t)
 	f.dt.AddProblem(richProblem())

@@ -16,12 +16,14 @@ import (
 	"io"
 	"log"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/problemhook/problemhook/internal/dynatrace"
@@ -71,6 +73,8 @@ type Server struct {
 	envPath string
 	now     func() time.Time
 	srv     *httptest.Server
+	// connections counts the TCP connections clients opened.
+	connections atomic.Int64
 
 	mu       sync.Mutex
 	tokens   map[string][]string
@@ -110,6 +114,11 @@ func NewServer(o ServerOptions) *Server {
 	s.srv = httptest.NewUnstartedServer(s.Handler())
 	// Refused handshakes are expected in tests of certificates.
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.connections.Add(1)
+		}
+	}
 	if o.TLS {
 		cert, err := newCertificate()
 		if err != nil {
@@ -178,6 +187,10 @@ func (s *Server) FailNext(method, pathSuffix string, n int, status int, retryAft
 	defer s.mu.Unlock()
 	s.failures = append(s.failures, &failure{method: method, pathSuffix: pathSuffix, left: n, status: status, retryAfter: retryAfter})
 }
+
+// Connections returns how many connections clients have opened, so that a
+// test can tell whether a client reuses its connections.
+func (s *Server) Connections() int64 { return s.connections.Load() }
 
 // Requests returns every request received, in order.
 func (s *Server) Requests() []Request {
