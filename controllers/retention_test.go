@@ -54,9 +54,11 @@ func TestRetention(t *testing.T) {
 	}
 	setRetention := func(r *problemhookv1alpha1.Retention) {
 		t.Helper()
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(nt), nt)).To(Succeed())
+		// A merge patch carries no resourceVersion: the controller's own
+		// status writes cannot make it conflict.
+		base := nt.DeepCopy()
 		nt.Spec.Retention = r
-		g.Expect(k8s.Update(ctx, nt)).To(Succeed())
+		g.Expect(k8s.Patch(ctx, nt, client.MergeFrom(base))).To(Succeed())
 	}
 
 	// At most 3: the two oldest settled ones go; the running one stays.
@@ -69,8 +71,9 @@ func TestRetention(t *testing.T) {
 	g.Eventually(remaining).Should(ConsistOf(names[0], names[4]))
 	var running problemhookv1alpha1.ProblemEvent
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: names[0]}, &running)).To(Succeed())
+	base := running.DeepCopy()
 	running.Status.Phase = problemhookv1alpha1.PhaseFailed
-	g.Expect(k8s.Status().Update(ctx, &running)).To(Succeed())
+	g.Expect(k8s.Status().Patch(ctx, &running, client.MergeFrom(base))).To(Succeed())
 	g.Eventually(remaining).Should(ConsistOf(names[4]))
 
 	// A new event brings retention back: with at most 1, the older one goes.

@@ -216,17 +216,20 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		g.Expect(k8s.List(ctx, &recorded, client.InNamespace(ns))).To(Succeed())
 		g.Expect(recorded.Items).To(ContainElement(HaveField("Reason", "JobCreated")))
 	}).WithTimeout(30 * time.Second).Should(Succeed())
-	// The metrics endpoint counts what happened.
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	g.Expect(err).NotTo(HaveOccurred())
-	exposition, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(string(exposition)).To(And(
-		ContainSubstring(`problemhook_receiver_notifications_total{format="Dynatrace",namespace="`+ns+`",result="created",target="dynatrace"} 1`),
-		ContainSubstring(`problemhook_actions_total{result="failed",type="Job"} 1`),
-		ContainSubstring(`problemhook_receiver_store_duration_seconds_count 1`),
-	))
+	// The metrics endpoint counts what happened; a run is counted once its
+	// settling is stored, a moment after the status read above.
+	g.Eventually(func(g Gomega) {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		g.Expect(err).NotTo(HaveOccurred())
+		exposition, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(string(exposition)).To(And(
+			ContainSubstring(`problemhook_receiver_notifications_total{format="Dynatrace",namespace="`+ns+`",result="created",target="dynatrace"} 1`),
+			ContainSubstring(`problemhook_actions_total{result="failed",type="Job"} 1`),
+			ContainSubstring(`problemhook_receiver_store_duration_seconds_count 1`),
+		))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
 
 	var lease coordinationv1.Lease
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: systemNamespace, Name: "problemhook.problemhook.io"}, &lease)).To(Succeed())
