@@ -5,7 +5,6 @@
 package default_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -131,7 +130,7 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		"system:serviceaccounts", "system:serviceaccounts:"+systemNamespace, "system:authenticated")).To(Succeed())
 
 	receiverAddr, probeAddr, metricsAddr := controlplane.FreeAddr(t), controlplane.FreeAddr(t), controlplane.FreeAddr(t)
-	var logs bytes.Buffer
+	var logs controlplane.SyncBuffer
 	cmd := exec.Command(controlplane.BuildManager(t), "--kubeconfig", kubeconfig, "--leader-elect",
 		"--receiver-bind-address", receiverAddr, "--health-probe-bind-address", probeAddr, "--metrics-bind-address", metricsAddr)
 	cmd.Env = append(os.Environ(), "POD_NAMESPACE="+systemNamespace)

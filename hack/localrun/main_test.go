@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +33,7 @@ func TestMakeRun(t *testing.T) {
 	t.Setenv("KUBECONFIG", filepath.Join(tmp, "no-such-kubeconfig"))
 
 	manager := controlplane.BuildManager(t)
-	var stdout syncBuffer
+	var stdout controlplane.SyncBuffer
 	lr := &localRun{
 		manager: manager, root: root, kubeconfig: filepath.Join(tmp, "kubeconfig"),
 		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t),
@@ -102,7 +100,7 @@ func TestMakeRunOnACluster(t *testing.T) {
 	g.Expect(env.WriteKubeconfig(kubeconfig)).To(Succeed())
 	t.Setenv("KUBECONFIG", kubeconfig)
 
-	var stdout syncBuffer
+	var stdout controlplane.SyncBuffer
 	lr := &localRun{
 		manager: controlplane.BuildManager(t), root: controlplane.RepoRoot(), kubeconfig: filepath.Join(t.TempDir(), "unused"),
 		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t),
@@ -158,22 +156,4 @@ func start(t *testing.T, lr *localRun) (context.Context, func() error) {
 	}
 	t.Cleanup(func() { _ = stop() })
 	return ctx, stop
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
