@@ -111,17 +111,13 @@ func (r *ProblemEventReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		// an older one from the cache must not overwrite a newer one.
 		err := patchStatus(ctx, r.Client, base, &ev, func(e *problemhookv1alpha1.ProblemEvent) any { return e.Status },
 			client.MergeFromWithOptimisticLock{})
-		switch {
-		case err == nil:
+		if err == nil {
 			countSettled(base, &ev)
-		case apierrors.IsConflict(err):
-			// The cache held an older version. The newer one is on its way
-			// and queues this event again; what this reconcile did is
-			// found again from the Jobs and comments it left.
-			ctrl.LoggerFrom(ctx).V(1).Info("Status changed since it was read; reconciling the newer version")
-		default:
-			retErr = errors.Join(retErr, err)
 		}
+		// A conflict goes back to the queue as an error too: status
+		// changes do not pass the watch's predicate, so no newer
+		// version would bring the event back by itself.
+		retErr = errors.Join(retErr, err)
 	}()
 	ev.Status.ObservedGeneration = ev.Generation
 
