@@ -39,9 +39,6 @@ func (e *TestEnv) NewManager() (ctrl.Manager, error) {
 	return ctrl.NewManager(e.Config, ctrl.Options{Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"}})
 }
 
-// EventuallyTimeout is how long an Eventually waits unless it says otherwise.
-const EventuallyTimeout = 20 * time.Second
-
 // RunTests is a test package's TestMain: it starts a control plane, lets
 // setup prepare the package (returning a manager to run, or nil), runs the
 // tests, stops everything and returns the exit code. Logs show errors only,
@@ -54,7 +51,7 @@ func RunTests(m *testing.M, setup func(ctx context.Context, env *TestEnv) (ctrl.
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(level)))
 	// Reconciles on a shared two-core machine take longer than gomega's
 	// default second now and then; a test that waits for one waits longer.
-	gomega.SetDefaultEventuallyTimeout(EventuallyTimeout)
+	gomega.SetDefaultEventuallyTimeout(20 * time.Second)
 	gomega.SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
 
 	env, err := Start(RepoRoot())
