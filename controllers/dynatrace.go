@@ -161,15 +161,15 @@ func commentText(ev *problemhookv1alpha1.ProblemEvent, commenting map[string]boo
 	var b strings.Builder
 	for _, k := range order {
 		runs := groups[k]
-		fmt.Fprintf(&b, "problemhook ran %s %s/%s", runs[0].Type, k.route, k.action)
-		if runs[0].Entity != "" {
-			noun := "entities"
-			if len(runs) == 1 {
-				noun = "entity"
+		if runs[0].Type == problemhookv1alpha1.ActionTypeJob {
+			b.WriteString(jobLine(k.route, k.action, runs))
+		} else {
+			// A message is reported per recipient, as the old webhook
+			// did: "Mobile number has been notified: +49*****1234".
+			for _, a := range runs {
+				fmt.Fprintf(&b, "problemhook %s %s/%s: %s\n", a.Type, k.route, k.action, truncate(a.Message, 300))
 			}
-			fmt.Fprintf(&b, " for %d impacted %s", len(runs), noun)
 		}
-		b.WriteString(": " + outcomeSummary(runs) + "\n")
 		if b.Len() > maxCommentBytes {
 			b.WriteString("…\n")
 			break
@@ -177,6 +177,19 @@ func commentText(ev *problemhookv1alpha1.ProblemEvent, commenting map[string]boo
 	}
 	b.WriteString(commentMarker(ev))
 	return b.String()
+}
+
+// jobLine says how the Jobs of one action ended.
+func jobLine(route, action string, runs []problemhookv1alpha1.ActionStatus) string {
+	line := fmt.Sprintf("problemhook ran %s %s/%s", runs[0].Type, route, action)
+	if runs[0].Entity != "" {
+		noun := "entities"
+		if len(runs) == 1 {
+			noun = "entity"
+		}
+		line += fmt.Sprintf(" for %d impacted %s", len(runs), noun)
+	}
+	return line + ": " + outcomeSummary(runs) + "\n"
 }
 
 // maxCommentBytes bounds the comment, within what status.comment can hold.

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/routing"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
@@ -98,9 +99,15 @@ func (r *IntegrationRouteReconciler) validate(ctx context.Context, ir *problemho
 		return problemhookv1alpha1.ReasonInvalidSpec, err
 	}
 	if err := r.checkSecrets(ctx, ir); err != nil {
-		var refErr *secretref.Error
-		if errors.As(err, &refErr) {
+		var (
+			refErr *secretref.Error
+			fe     *routing.FieldError
+		)
+		switch {
+		case errors.As(err, &refErr):
 			return refErr.Reason, err
+		case errors.As(err, &fe):
+			return fe.Reason, err
 		}
 		return "", err
 	}
@@ -179,12 +186,25 @@ func (r *IntegrationRouteReconciler) checkSecrets(ctx context.Context, ir *probl
 				_, err = secretref.Value(ctx, r.Client, ns, *u, DefaultHTTPURLSecretKey, field+".http.urlSecretRef")
 			}
 			if h := a.HTTP.HeadersSecretRef; err == nil && h != nil {
-				_, err = secretref.Values(ctx, r.Client, ns, h.Name, field+".http.headersSecretRef")
+				err = checkHeaders(ctx, r.Client, ns, h.Name, field+".http.headersSecretRef")
 			}
 		}
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkHeaders checks that every key and value of a headers Secret can be
+// sent as an HTTP header.
+func checkHeaders(ctx context.Context, c client.Reader, namespace, name, field string) error {
+	data, err := secretref.Data(ctx, c, namespace, name, field)
+	if err != nil {
+		return err
+	}
+	if err := notify.CheckHeaders(data); err != nil {
+		return &routing.FieldError{Field: field, Reason: problemhookv1alpha1.ReasonInvalidSpec, Err: fmt.Errorf("Secret %s: %w", name, err)}
 	}
 	return nil
 }

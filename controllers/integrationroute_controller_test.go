@@ -72,10 +72,17 @@ func TestIntegrationRouteReady(t *testing.T) {
 		{"a Secret that does not exist", problemhookv1alpha1.RouteMatch{},
 			[]problemhookv1alpha1.Action{sms("twilio-missing")}, problemhookv1alpha1.ReasonSecretNotFound,
 			"spec.actions[0].twilio.credentialsSecretRef: Secret " + ns + "/twilio-missing not found"},
+		{"a headers Secret with a value no HTTP header can carry", problemhookv1alpha1.RouteMatch{},
+			[]problemhookv1alpha1.Action{{Name: "ticket", HTTP: &problemhookv1alpha1.HTTPAction{
+				URL: "https://itsm.example.com/api", HeadersSecretRef: &problemhookv1alpha1.LocalObjectReference{Name: "bad-headers"},
+			}}}, problemhookv1alpha1.ReasonInvalidSpec,
+			`spec.actions[0].http.headersSecretRef: Secret bad-headers: the value of key "X-Token" is not a valid HTTP header value`},
 	}
 	g := NewWithT(t)
 	g.Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "twilio"},
 		Data: map[string][]byte{"accountSID": []byte("AC0"), "authToken": []byte("t")}})).To(Succeed())
+	g.Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bad-headers"},
+		Data: map[string][]byte{"X-Token": []byte("two\nlines")}})).To(Succeed())
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ir := &problemhookv1alpha1.IntegrationRoute{
@@ -95,6 +102,6 @@ func TestIntegrationRouteReady(t *testing.T) {
 	// The missing Secret arrives: the route becomes Ready without an edit.
 	g.Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "twilio-missing"},
 		Data: map[string][]byte{"accountSID": []byte("AC0"), "authToken": []byte("t")}})).To(Succeed())
-	routeReady(t, &problemhookv1alpha1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("route-%d", len(cases)-1)}},
+	routeReady(t, &problemhookv1alpha1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("route-%d", len(cases)-2)}},
 		metav1.ConditionTrue, problemhookv1alpha1.ReasonReady)
 }

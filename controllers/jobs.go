@@ -102,10 +102,7 @@ func newJob(p *routing.Problem, route *problemhookv1alpha1.IntegrationRoute, act
 		job.Annotations = merged(job.Annotations, map[string]string{problemhookv1alpha1.AnnotationEntity: entity.ID})
 	}
 	if job.Spec.BackoffLimit == nil {
-		limit := int32(defaultRetryLimit)
-		if r := route.Spec.Retry; r != nil && r.Limit != nil {
-			limit = *r.Limit
-		}
+		limit, _ := retryPolicy(route)
 		job.Spec.BackoffLimit = &limit
 	}
 	if job.Spec.TTLSecondsAfterFinished == nil {

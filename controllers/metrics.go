@@ -15,8 +15,15 @@ var actions = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Action runs that ended, by type (Job, Twilio, DingTalk, HTTP) and result (succeeded, failed, stopped).",
 }, []string{"type", "result"})
 
+// messageAttempts counts the sends of message actions, by type and result
+// (sent, retryable, failed).
+var messageAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "problemhook_message_attempts_total",
+	Help: "Sends of Twilio, DingTalk and HTTP actions, by type and result (sent, retryable: will be tried again, failed).",
+}, []string{"type", "result"})
+
 func init() {
-	metrics.Registry.MustRegister(actions)
+	metrics.Registry.MustRegister(actions, messageAttempts)
 }
 
 // countSettled counts the runs that settled between base and ev, once

@@ -30,6 +30,7 @@ import (
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/routing"
 	"github.com/problemhook/problemhook/internal/secretref"
 	"github.com/problemhook/problemhook/webhookserver"
@@ -53,6 +54,9 @@ type ProblemEventReconciler struct {
 	Recorder  recorder.EventRecorder
 	// NewDynatraceClient builds Dynatrace clients; dynatrace.New when nil.
 	NewDynatraceClient DynatraceClientFunc
+	// Notifier sends the messages of Twilio, DingTalk and HTTP actions; a
+	// shared notify.Client when nil.
+	Notifier *notify.Client
 	// MaxConcurrentReconciles bounds how many events are worked on at once.
 	MaxConcurrentReconciles int
 
@@ -105,19 +109,18 @@ func (r *ProblemEventReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if !ev.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	base := ev.DeepCopy()
+	w := newStatusWriter(r.Client, &ev)
 	defer func() {
 		// The status is the only record of what ran: a reconcile that read
-		// an older one from the cache must not overwrite a newer one.
-		err := patchStatus(ctx, r.Client, base, &ev, func(e *problemhookv1alpha1.ProblemEvent) any { return e.Status },
-			client.MergeFromWithOptimisticLock{})
-		if err == nil {
-			countSettled(base, &ev)
-		}
+		// an older one from the cache must not overwrite a newer one. It
+		// is written even when the manager is stopping, since it may
+		// record messages that were sent.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusWriteTimeout)
+		defer cancel()
 		// A conflict goes back to the queue as an error too: status
 		// changes do not pass the watch's predicate, so no newer
 		// version would bring the event back by itself.
-		retErr = errors.Join(retErr, err)
+		retErr = errors.Join(retErr, w.write(ctx, &ev))
 	}()
 	ev.Status.ObservedGeneration = ev.Generation
 
@@ -133,11 +136,11 @@ func (r *ProblemEventReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if ev.Status.Phase == problemhookv1alpha1.PhaseSkipped {
 		return ctrl.Result{}, nil
 	}
-	if err := r.drive(ctx, &ev); err != nil {
+	if err := r.drive(ctx, w, &ev); err != nil {
 		return ctrl.Result{}, err
 	}
 	if !summarise(&ev) {
-		return ctrl.Result{}, nil
+		return ctrl.Result{RequeueAfter: nextAttempt(&ev)}, nil
 	}
 	return ctrl.Result{}, r.comment(ctx, &ev, target)
 }
@@ -210,6 +213,13 @@ func routeActions(ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Ro
 	var out []problemhookv1alpha1.ActionStatus
 	for _, a := range ir.Spec.Actions {
 		run := problemhookv1alpha1.ActionStatus{Route: ir.Name, Action: a.Name, Type: actionType(&a), State: problemhookv1alpha1.ActionPending}
+		if a.Twilio != nil {
+			for _, to := range a.Twilio.To {
+				run.Recipient = notify.MaskPhone(to)
+				out = append(out, run)
+			}
+			continue
+		}
 		if a.Job == nil || !a.Job.PerImpactedEntity {
 			out = append(out, run)
 			continue
@@ -306,7 +316,7 @@ func (r *ProblemEventReconciler) noteMatch(ctx context.Context, ir *problemhookv
 // drive starts, follows and stops the event's actions. Within a route the
 // actions run in order, each once the one before it has settled; routes
 // run side by side.
-func (r *ProblemEventReconciler) drive(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent) error {
+func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent) error {
 	resolvedBy, err := r.resolvedBy(ctx, ev)
 	if err != nil {
 		return err
@@ -322,7 +332,13 @@ func (r *ProblemEventReconciler) drive(ctx context.Context, ev *problemhookv1alp
 			action := findAction(ir, ev.Status.Actions[runs[0]].Action)
 			for _, i := range runs {
 				a := &ev.Status.Actions[i]
-				if a.State == problemhookv1alpha1.ActionRunning && a.Job != "" {
+				switch {
+				case a.State != problemhookv1alpha1.ActionRunning:
+				case a.Type != problemhookv1alpha1.ActionTypeJob:
+					// Claimed by a reconcile that did not record the outcome.
+					settle(a, problemhookv1alpha1.ActionFailed, outcomeUnknown)
+					r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageOutcomeUnknown", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, outcomeUnknown)
+				case a.Job != "":
 					if err := r.observeJob(ctx, ev, a); err != nil {
 						return err
 					}
@@ -334,7 +350,7 @@ func (r *ProblemEventReconciler) drive(ctx context.Context, ev *problemhookv1alp
 				}
 			}
 			if previousSettled {
-				if err := r.start(ctx, ev, p, ir, action, runs); err != nil {
+				if err := r.start(ctx, w, ev, p, ir, action, runs); err != nil {
 					return err
 				}
 			}
@@ -345,7 +361,10 @@ func (r *ProblemEventReconciler) drive(ctx context.Context, ev *problemhookv1alp
 }
 
 // start starts the pending runs of an action, within its parallelism.
-func (r *ProblemEventReconciler) start(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) error {
+func (r *ProblemEventReconciler) start(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) error {
+	if ir != nil && action != nil && action.Job == nil {
+		return r.sendMessages(ctx, w, ev, p, ir, action, runs)
+	}
 	running := int32(0)
 	for _, i := range runs {
 		if ev.Status.Actions[i].State == problemhookv1alpha1.ActionRunning {
@@ -363,7 +382,7 @@ func (r *ProblemEventReconciler) start(ctx context.Context, ev *problemhookv1alp
 		case action == nil:
 			settle(a, problemhookv1alpha1.ActionFailed, "IntegrationRoute "+a.Route+" no longer has an action "+a.Action)
 		case action.Job == nil:
-			settle(a, problemhookv1alpha1.ActionFailed, a.Type+" actions are not run by this version of problemhook")
+			settle(a, problemhookv1alpha1.ActionFailed, "IntegrationRoute "+a.Route+" action "+a.Action+" is no longer a Job action")
 		case running < ptrOr(action.Job.Parallelism, 5):
 			if err := r.startJob(ctx, ev, p, ir, action, a); err != nil {
 				return err

@@ -632,7 +632,7 @@ func TestActionsOfARouteRunInOrder(t *testing.T) {
 	f.g.Expect(got.Status.Actions[2]).To(And(
 		HaveField("Type", problemhookv1alpha1.ActionTypeTwilio),
 		HaveField("State", problemhookv1alpha1.ActionFailed),
-		HaveField("Message", "Twilio actions are not run by this version of problemhook"),
+		HaveField("Message", "IntegrationRoute legacy action sms: twilio.credentialsSecretRef: Secret "+f.ns+"/twilio not found"),
 	))
 }
 

@@ -13,6 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 )
 
 // patchStatus writes obj's status when it differs from base's: one status
@@ -46,4 +48,30 @@ func referencing(c client.Reader, list client.ObjectList, index string) handler.
 		})
 		return reqs
 	}
+}
+
+// statusWriter writes a ProblemEvent's status from a reconcile, possibly
+// more than once: before a message leaves, and at the end. Each write
+// carries the resourceVersion of the last one, so a status computed from
+// a stale read is refused instead of overwriting a newer one.
+type statusWriter struct {
+	client client.Client
+	base   *problemhookv1alpha1.ProblemEvent
+}
+
+func newStatusWriter(c client.Client, ev *problemhookv1alpha1.ProblemEvent) *statusWriter {
+	return &statusWriter{client: c, base: ev.DeepCopy()}
+}
+
+// write stores ev's status if it changed since the last write, and counts
+// the runs that settled in it.
+func (w *statusWriter) write(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent) error {
+	err := patchStatus(ctx, w.client, w.base, ev, func(e *problemhookv1alpha1.ProblemEvent) any { return e.Status },
+		client.MergeFromWithOptimisticLock{})
+	if err != nil {
+		return err
+	}
+	countSettled(w.base, ev)
+	w.base = ev.DeepCopy()
+	return nil
 }

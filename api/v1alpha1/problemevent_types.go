@@ -159,9 +159,12 @@ type ActionState string
 
 const (
 	// ActionPending has not started: an earlier action of its route, or
-	// the route's parallelism bound, holds it back.
+	// the route's parallelism bound, holds it back; or a message run waits
+	// for its next attempt.
 	ActionPending ActionState = "Pending"
-	// ActionRunning has started and not ended.
+	// ActionRunning has started and not ended. A message action is Running
+	// only while its send is in flight: it is recorded as Running before the
+	// request leaves, so a run found Running after a restart is never sent again.
 	ActionRunning ActionState = "Running"
 	// ActionSucceeded ended well.
 	ActionSucceeded ActionState = "Succeeded"
@@ -210,6 +213,12 @@ type ActionStatus struct {
 	// +required
 	State ActionState `json:"state"`
 
+	// recipient is who a message run is for: the masked phone number of a
+	// Twilio run, e.g. +49*****1234.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Recipient string `json:"recipient,omitempty"`
+
 	// job is the name of the Job, for Job actions.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
@@ -227,6 +236,11 @@ type ActionStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
+
+	// nextAttemptTime is when a message run that failed with a retryable
+	// error is tried again.
+	// +optional
+	NextAttemptTime *metav1.Time `json:"nextAttemptTime,omitempty"`
 
 	// startTime of the first attempt.
 	// +optional

@@ -68,6 +68,10 @@ func (in *ActionStatus) DeepCopyInto(out *ActionStatus) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.NextAttemptTime != nil {
+		in, out := &in.NextAttemptTime, &out.NextAttemptTime
+		*out = (*in).DeepCopy()
+	}
 	if in.StartTime != nil {
 		in, out := &in.StartTime, &out.StartTime
 		*out = (*in).DeepCopy()

@@ -40,6 +40,24 @@ func (e *Error) Error() string {
 // errors. A Secret or key that is missing is an *Error; any other failure
 // to read the Secret is returned wrapped, for the caller to retry.
 func Values(ctx context.Context, r client.Reader, namespace, name, field string, keys ...string) (map[string][]byte, error) {
+	data, err := Data(ctx, r, namespace, name, field)
+	if err != nil {
+		return nil, err
+	}
+	values := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		v := data[k]
+		if len(v) == 0 {
+			return nil, &Error{Field: field, Reason: problemhookv1alpha1.ReasonSecretKeyMissing, Secret: types.NamespacedName{Namespace: namespace, Name: name}, Key: k}
+		}
+		values[k] = v
+	}
+	return values, nil
+}
+
+// Data reads every key of the Secret name in namespace, e.g. one whose
+// keys are HTTP headers. field names the reference in errors, as in Values.
+func Data(ctx context.Context, r client.Reader, namespace, name, field string) (map[string][]byte, error) {
 	key := types.NamespacedName{Namespace: namespace, Name: name}
 	var secret corev1.Secret
 	if err := r.Get(ctx, key, &secret); err != nil {
@@ -48,15 +66,7 @@ func Values(ctx context.Context, r client.Reader, namespace, name, field string,
 		}
 		return nil, fmt.Errorf("reading Secret %s for %s: %w", key, field, err)
 	}
-	values := make(map[string][]byte, len(keys))
-	for _, k := range keys {
-		v := secret.Data[k]
-		if len(v) == 0 {
-			return nil, &Error{Field: field, Reason: problemhookv1alpha1.ReasonSecretKeyMissing, Secret: key, Key: k}
-		}
-		values[k] = v
-	}
-	return values, nil
+	return secret.Data, nil
 }
 
 // Value reads the key ref points to, or defaultKey when ref names none.

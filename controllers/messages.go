@@ -1,0 +1,349 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/notify"
+	"github.com/problemhook/problemhook/internal/routing"
+	"github.com/problemhook/problemhook/internal/secretref"
+)
+
+// Delivery of message actions (Twilio, DingTalk, HTTP).
+//
+// Each run (one per Twilio recipient, one for a DingTalk or HTTP action)
+// is sent at most once per attempt, and attempted again only after a
+// retryable failure:
+//
+//  1. The due runs of an action are recorded as Running, with their
+//     attempt counted, in a status write that carries the resourceVersion
+//     it was computed from. Only once that write is stored does a request
+//     leave. A reconcile working from a stale copy of the event has its
+//     write refused and sends nothing.
+//  2. The outcome is recorded: Succeeded, Failed, or Pending with a
+//     nextAttemptTime after a retryable failure (429, 5xx, timeouts),
+//     following the route's retry policy and the service's Retry-After.
+//  3. A run found Running when a reconcile begins was claimed by a manager
+//     that stopped before it recorded the outcome. Whether its message left
+//     cannot be known, so it is not sent again: it fails, saying so.
+//
+// So a crash can lose a message, never repeat one that was recorded as
+// sent or as in flight. A manager that is stopped (a rollout, a drained
+// node) finishes the sends under way and records them before it exits.
+
+const (
+	// defaultRetryBackoff is RetryPolicy.backoff's default, for a route
+	// that gives no retry policy.
+	defaultRetryBackoff = 10 * time.Second
+	// maxRetryWait bounds the wait before an attempt, whatever the
+	// backoff or a Retry-After asks.
+	maxRetryWait = time.Hour
+	// statusWriteTimeout bounds the status write that records outcomes
+	// when the reconcile's context has ended.
+	statusWriteTimeout = 30 * time.Second
+)
+
+// outcomeUnknown is the message of a run found in flight after a restart.
+const outcomeUnknown = "Outcome unknown: problemhook stopped while this message was being sent, before it recorded the answer; it is not sent again, so that nobody gets it twice"
+
+// send is one prepared message: everything read and rendered, ready to go.
+type send struct {
+	run  int
+	call func(context.Context) (notify.Result, error)
+}
+
+// sendMessages sends the runs of a message action that are due, records
+// them as Running before anything is sent, and records each outcome.
+func (r *ProblemEventReconciler) sendMessages(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) error {
+	now := time.Now()
+	var due []int
+	for _, i := range runs {
+		a := &ev.Status.Actions[i]
+		if a.State == problemhookv1alpha1.ActionPending && (a.NextAttemptTime == nil || !a.NextAttemptTime.After(now)) {
+			due = append(due, i)
+		}
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	compiled, err := r.routes.get(ir)
+	if err != nil {
+		for _, i := range due {
+			settle(&ev.Status.Actions[i], problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s is invalid: %v", ir.Name, err))
+		}
+		return nil
+	}
+	var sends []send
+	for _, i := range due {
+		a := &ev.Status.Actions[i]
+		call, err := r.prepare(ctx, ev, p, ir, compiled, action, a)
+		var refErr *secretref.Error
+		var prepErr *prepareError
+		switch {
+		case errors.As(err, &refErr) || errors.As(err, &prepErr):
+			settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %v", ir.Name, action.Name, err))
+		case err != nil:
+			return err
+		default:
+			sends = append(sends, send{run: i, call: call})
+		}
+	}
+	if len(sends) == 0 {
+		return nil
+	}
+
+	start := metav1.Now()
+	for _, s := range sends {
+		a := &ev.Status.Actions[s.run]
+		a.State, a.NextAttemptTime = problemhookv1alpha1.ActionRunning, nil
+		a.Attempts++
+		a.Message = fmt.Sprintf("Sending, attempt %d", a.Attempts)
+		if a.StartTime == nil {
+			a.StartTime = &start
+		}
+	}
+	if err := w.write(ctx, ev); err != nil {
+		return fmt.Errorf("recording the sends of IntegrationRoute %s action %s before making them: %w", ir.Name, action.Name, err)
+	}
+
+	// The sends are recorded as in flight: they finish, and their outcome
+	// is recorded, even when the manager is being stopped.
+	sendCtx := context.WithoutCancel(ctx)
+	results := make([]error, len(sends))
+	details := make([]notify.Result, len(sends))
+	var wg sync.WaitGroup
+	for k, s := range sends {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(sendCtx, notify.DefaultTimeout)
+			defer cancel()
+			details[k], results[k] = s.call(ctx)
+		})
+	}
+	wg.Wait()
+	for k, s := range sends {
+		r.recordOutcome(ctx, ev, ir, &ev.Status.Actions[s.run], details[k], results[k])
+	}
+	return nil
+}
+
+// prepareError is a message that cannot be sent as the route describes it.
+type prepareError struct{ msg string }
+
+func (e *prepareError) Error() string { return e.msg }
+
+// prepare reads the Secrets and renders the templates of one run. An error
+// that the user must fix is a *secretref.Error or a *prepareError.
+func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, action *problemhookv1alpha1.Action, a *problemhookv1alpha1.ActionStatus) (func(context.Context) (notify.Result, error), error) {
+	ns := ev.Namespace
+	render := func(field string) (string, error) {
+		s, err := compiled.Render(action.Name, field, p)
+		if err != nil {
+			return "", &prepareError{msg: err.Error()}
+		}
+		return s, nil
+	}
+	switch {
+	case action.Twilio != nil:
+		t := action.Twilio
+		to, err := recipientNumber(t.To, ev.Status.Actions, a)
+		if err != nil {
+			return nil, err
+		}
+		creds, err := secretref.Values(ctx, r.Client, ns, t.CredentialsSecretRef.Name, "twilio.credentialsSecretRef", TwilioAccountSIDKey, TwilioAuthTokenKey)
+		if err != nil {
+			return nil, err
+		}
+		body, err := render("twilio.body")
+		if err != nil {
+			return nil, err
+		}
+		m := notify.SMS{
+			APIURL: t.APIURL, AccountSID: string(creds[TwilioAccountSIDKey]), AuthToken: string(creds[TwilioAuthTokenKey]),
+			From: t.From, MessagingServiceSID: t.MessagingServiceSID, To: to, Body: body,
+		}
+		return func(ctx context.Context) (notify.Result, error) { return r.notifier().SendSMS(ctx, m) }, nil
+
+	case action.DingTalk != nil:
+		d := action.DingTalk
+		robot, err := secretref.Value(ctx, r.Client, ns, d.URLSecretRef, DefaultDingTalkURLKey, "dingtalk.urlSecretRef")
+		if err != nil {
+			return nil, err
+		}
+		m := notify.DingTalkMessage{URL: string(robot), MsgType: string(d.MsgType)}
+		if d.SignSecretRef != nil {
+			secret, err := secretref.Value(ctx, r.Client, ns, *d.SignSecretRef, DefaultDingTalkSignKey, "dingtalk.signSecretRef")
+			if err != nil {
+				return nil, err
+			}
+			m.Secret = string(secret)
+		}
+		if m.Title, err = render("dingtalk.title"); err != nil {
+			return nil, err
+		}
+		if m.Text, err = render("dingtalk.text"); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) (notify.Result, error) { return r.notifier().SendDingTalk(ctx, m) }, nil
+
+	case action.HTTP != nil:
+		h := action.HTTP
+		call := notify.Call{Method: h.Method, URL: h.URL, IdempotencyKey: fmt.Sprintf("%s/%s/%s", ev.UID, ir.Name, action.Name)}
+		if ref := h.URLSecretRef; ref != nil {
+			u, err := secretref.Value(ctx, r.Client, ns, *ref, DefaultHTTPURLSecretKey, "http.urlSecretRef")
+			if err != nil {
+				return nil, err
+			}
+			call.URL = string(u)
+			call.Where = fmt.Sprintf("the URL in Secret %s key %s", ref.Name, secretref.KeyOrDefault(*ref, DefaultHTTPURLSecretKey))
+		}
+		if ref := h.HeadersSecretRef; ref != nil {
+			values, err := secretref.Data(ctx, r.Client, ns, ref.Name, "http.headersSecretRef")
+			if err != nil {
+				return nil, err
+			}
+			if err := notify.CheckHeaders(values); err != nil {
+				return nil, &prepareError{msg: fmt.Sprintf("http.headersSecretRef: Secret %s: %v", ref.Name, err)}
+			}
+			call.Header = http.Header{}
+			for k, v := range values {
+				call.Header.Set(k, string(v))
+			}
+		}
+		var err error
+		if call.Body, err = render("http.body"); err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) (notify.Result, error) { return r.notifier().Do(ctx, call) }, nil
+	}
+	return nil, &prepareError{msg: "the action is not a message action"}
+}
+
+// recipientNumber finds the number a Twilio run is for. Status holds only
+// the masked number: the run is the k-th of its action with that mask, and
+// its number the k-th of the action's recipients with it.
+func recipientNumber(to []string, runs []problemhookv1alpha1.ActionStatus, a *problemhookv1alpha1.ActionStatus) (string, error) {
+	k := 0
+	for i := range runs {
+		if &runs[i] == a {
+			break
+		}
+		if runs[i].Route == a.Route && runs[i].Action == a.Action && runs[i].Recipient == a.Recipient {
+			k++
+		}
+	}
+	for _, number := range to {
+		if notify.MaskPhone(number) != a.Recipient {
+			continue
+		}
+		if k == 0 {
+			return number, nil
+		}
+		k--
+	}
+	return "", &prepareError{msg: fmt.Sprintf("recipient %s is no longer in twilio.to", a.Recipient)}
+}
+
+// recordOutcome records the answer to one send, and when a retryable
+// failure leaves attempts, when to try again.
+func (r *ProblemEventReconciler) recordOutcome(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, res notify.Result, err error) {
+	log := ctrl.LoggerFrom(ctx).WithValues("route", a.Route, "action", a.Action, "type", a.Type, "attempt", a.Attempts)
+	if a.Recipient != "" {
+		log = log.WithValues("recipient", a.Recipient)
+	}
+	if err == nil {
+		messageAttempts.WithLabelValues(a.Type, "sent").Inc()
+		settle(a, problemhookv1alpha1.ActionSucceeded, sentLine(a, res))
+		log.Info("Sent message")
+		r.Recorder.Eventf(ev, nil, corev1.EventTypeNormal, "MessageSent", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
+		return
+	}
+	what := err.Error()
+	if a.Recipient != "" {
+		what = a.Recipient + ": " + what
+	}
+	retryable, after := notify.IsRetryable(err)
+	limit, backoff := retryPolicy(ir)
+	if retryable && a.Attempts <= limit {
+		messageAttempts.WithLabelValues(a.Type, "retryable").Inc()
+		wait := min(max(backoffAfter(backoff, a.Attempts), after), maxRetryWait)
+		next := metav1.NewTime(time.Now().Add(wait).Truncate(time.Second))
+		a.State, a.NextAttemptTime = problemhookv1alpha1.ActionPending, &next
+		a.Message = truncate(fmt.Sprintf("Attempt %d of %d failed: %s; next attempt at %s", a.Attempts, limit+1, what, next.UTC().Format(time.RFC3339)), 1024)
+		log.Info("Sending message failed; will retry", "error", err.Error(), "retryAt", next.Time)
+		r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageRetrying", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
+		return
+	}
+	messageAttempts.WithLabelValues(a.Type, "failed").Inc()
+	msg := "Failed: " + what
+	if retryable {
+		msg = fmt.Sprintf("Failed after %d attempts: %s", a.Attempts, what)
+	}
+	settle(a, problemhookv1alpha1.ActionFailed, msg)
+	log.Info("Sending message failed", "error", err.Error())
+	r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageFailed", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
+}
+
+// sentLine says in status what a successful send did; for an SMS in the
+// words of the old webhook.
+func sentLine(a *problemhookv1alpha1.ActionStatus, res notify.Result) string {
+	if a.Type == problemhookv1alpha1.ActionTypeTwilio {
+		return "Mobile number has been notified: " + a.Recipient + " (" + res.Detail + ")"
+	}
+	return res.Detail
+}
+
+// retryPolicy returns a route's retry limit and first backoff.
+func retryPolicy(ir *problemhookv1alpha1.IntegrationRoute) (int32, time.Duration) {
+	limit, backoff := int32(defaultRetryLimit), defaultRetryBackoff
+	if rp := ir.Spec.Retry; rp != nil {
+		limit = ptrOr(rp.Limit, limit)
+		if rp.Backoff.Duration > 0 {
+			backoff = rp.Backoff.Duration
+		}
+	}
+	return limit, backoff
+}
+
+// backoffAfter is the wait after the given attempt failed: the first
+// backoff, doubled for each attempt after the first, at most maxRetryWait.
+func backoffAfter(first time.Duration, attempt int32) time.Duration {
+	wait := first
+	for i := int32(1); i < attempt && wait < maxRetryWait; i++ {
+		wait *= 2
+	}
+	return min(wait, maxRetryWait)
+}
+
+// nextAttempt is how long until the earliest retry of the event's message
+// runs is due, or 0 when none waits.
+func nextAttempt(ev *problemhookv1alpha1.ProblemEvent) time.Duration {
+	var next time.Duration
+	for _, a := range ev.Status.Actions {
+		if a.State != problemhookv1alpha1.ActionPending || a.NextAttemptTime == nil {
+			continue
+		}
+		d := max(time.Until(a.NextAttemptTime.Time), time.Millisecond)
+		if next == 0 || d < next {
+			next = d
+		}
+	}
+	return next
+}
+
+func (r *ProblemEventReconciler) notifier() *notify.Client {
+	if r.Notifier != nil {
+		return r.Notifier
+	}
+	return defaultNotifier
+}
+
+var defaultNotifier = &notify.Client{}
