@@ -204,7 +204,7 @@ func checkHeaders(ctx context.Context, c client.Reader, namespace, name, field s
 		return err
 	}
 	if err := notify.CheckHeaders(data); err != nil {
-		return &routing.FieldError{Field: field, Reason: problemhookv1alpha1.ReasonInvalidSpec, Err: fmt.Errorf("Secret %s: %w", name, err)}
+		return &routing.FieldError{Field: field, Reason: problemhookv1alpha1.ReasonInvalidSpec, Err: fmt.Errorf("%w (Secret %s)", err, name)}
 	}
 	return nil
 }

@@ -76,7 +76,7 @@ func TestIntegrationRouteReady(t *testing.T) {
 			[]problemhookv1alpha1.Action{{Name: "ticket", HTTP: &problemhookv1alpha1.HTTPAction{
 				URL: "https://itsm.example.com/api", HeadersSecretRef: &problemhookv1alpha1.LocalObjectReference{Name: "bad-headers"},
 			}}}, problemhookv1alpha1.ReasonInvalidSpec,
-			`spec.actions[0].http.headersSecretRef: Secret bad-headers: the value of key "X-Token" is not a valid HTTP header value`},
+			`spec.actions[0].http.headersSecretRef: the value of key "X-Token" is not a valid HTTP header value (Secret bad-headers)`},
 	}
 	g := NewWithT(t)
 	g.Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "twilio"},

@@ -211,7 +211,7 @@ func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1a
 				return nil, err
 			}
 			if err := notify.CheckHeaders(values); err != nil {
-				return nil, &prepareError{msg: fmt.Sprintf("http.headersSecretRef: Secret %s: %v", ref.Name, err)}
+				return nil, &prepareError{msg: fmt.Sprintf("http.headersSecretRef: %v (Secret %s)", err, ref.Name)}
 			}
 			call.Header = http.Header{}
 			for k, v := range values {

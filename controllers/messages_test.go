@@ -373,7 +373,7 @@ func TestMessageThatCannotBeBuiltFails(t *testing.T) {
 	m.g.Expect(got.Status.Actions).To(HaveExactElements(
 		HaveField("Message", And(HavePrefix(`IntegrationRoute a-template action page: rendering twilio.body of action "page": template: twilio.body:1:2: executing "twilio.body" at <index .Tags 5>: error calling index: index out of range: 5`))),
 		HaveField("Message", "IntegrationRoute b-secret action robot: dingtalk.urlSecretRef: Secret "+m.ns+"/no-such-robot not found"),
-		HaveField("Message", `IntegrationRoute c-headers action ticket: http.headersSecretRef: Secret bad-headers: the value of key "X-Token" is not a valid HTTP header value`),
+		HaveField("Message", `IntegrationRoute c-headers action ticket: http.headersSecretRef: the value of key "X-Token" is not a valid HTTP header value (Secret bad-headers)`),
 	))
 	for _, a := range got.Status.Actions {
 		m.g.Expect(a).To(And(HaveField("State", problemhookv1alpha1.ActionFailed), HaveField("Attempts", int32(0))))

@@ -269,7 +269,7 @@ func TestHTTPCall(t *testing.T) {
 			w.WriteHeader(status)
 		default:
 			w.WriteHeader(status)
-			io.WriteString(w, `{"error":"ticket queue\nclosed",   "id": 7}`)
+			_, _ = io.WriteString(w, `{"error":"ticket queue\nclosed",   "id": 7}`)
 		}
 	}))
 	defer endpoint.Close()

@@ -291,8 +291,8 @@ func (d *DingTalk) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var msg struct {
-		MsgType  string `json:"msgtype"`
-		Text     *struct{ Content string } `json:"text"`
+		MsgType  string                        `json:"msgtype"`
+		Text     *struct{ Content string }     `json:"text"`
 		Markdown *struct{ Title, Text string } `json:"markdown"`
 	}
 	dec := json.NewDecoder(r.Body)
