@@ -175,7 +175,7 @@ func (r *IntegrationRouteReconciler) checkSecrets(ctx context.Context, ir *probl
 		var err error
 		switch {
 		case a.Twilio != nil:
-			_, err = secretref.Values(ctx, r.Client, ns, a.Twilio.CredentialsSecretRef.Name, field+".twilio.credentialsSecretRef", TwilioAccountSIDKey, TwilioAuthTokenKey)
+			err = checkTwilioCredentials(ctx, r.Client, ns, a.Twilio.CredentialsSecretRef.Name, field+".twilio.credentialsSecretRef")
 		case a.DingTalk != nil:
 			_, err = secretref.Value(ctx, r.Client, ns, a.DingTalk.URLSecretRef, DefaultDingTalkURLKey, field+".dingtalk.urlSecretRef")
 			if s := a.DingTalk.SignSecretRef; err == nil && s != nil {
@@ -192,6 +192,20 @@ func (r *IntegrationRouteReconciler) checkSecrets(ctx context.Context, ir *probl
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkTwilioCredentials checks that a Twilio credentials Secret has both
+// keys, and an account SID of Twilio's form.
+func checkTwilioCredentials(ctx context.Context, c client.Reader, namespace, name, field string) error {
+	creds, err := secretref.Values(ctx, c, namespace, name, field, TwilioAccountSIDKey, TwilioAuthTokenKey)
+	if err != nil {
+		return err
+	}
+	if !notify.ValidAccountSID(string(creds[TwilioAccountSIDKey])) {
+		return &routing.FieldError{Field: field, Reason: problemhookv1alpha1.ReasonInvalidSpec,
+			Err: fmt.Errorf("key %s %s (Secret %s)", TwilioAccountSIDKey, notify.ErrAccountSID, name)}
 	}
 	return nil
 }

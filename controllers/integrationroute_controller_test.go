@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -42,13 +43,14 @@ func TestIntegrationRouteReady(t *testing.T) {
 			CredentialsSecretRef: problemhookv1alpha1.LocalObjectReference{Name: secret}, From: "+18652699000", To: []string{"+4917000000"}, Body: "{{.Title}}",
 		}}
 	}
-	cases := []struct {
+	type testCase struct {
 		name    string
 		match   problemhookv1alpha1.RouteMatch
 		actions []problemhookv1alpha1.Action
 		reason  string
 		message string
-	}{
+	}
+	cases := []testCase{
 		{"a valid route", problemhookv1alpha1.RouteMatch{Expression: `problem.impactedEntities.exists(e, e.type == "HOST")`},
 			[]problemhookv1alpha1.Action{jobAction(t, "incident", true, 5)}, problemhookv1alpha1.ReasonReady, "Routes matching events to 1 actions"},
 		{"an expression over a field the problem does not have", problemhookv1alpha1.RouteMatch{Expression: `problem.titel == "x"`},
@@ -72,6 +74,9 @@ func TestIntegrationRouteReady(t *testing.T) {
 		{"a Secret that does not exist", problemhookv1alpha1.RouteMatch{},
 			[]problemhookv1alpha1.Action{sms("twilio-missing")}, problemhookv1alpha1.ReasonSecretNotFound,
 			"spec.actions[0].twilio.credentialsSecretRef: Secret " + ns + "/twilio-missing not found"},
+		{"a Twilio Secret whose account SID is not one", problemhookv1alpha1.RouteMatch{},
+			[]problemhookv1alpha1.Action{sms("twilio-bad-sid")}, problemhookv1alpha1.ReasonInvalidSpec,
+			"spec.actions[0].twilio.credentialsSecretRef: key accountSID is not AC followed by 32 hexadecimal digits (Secret twilio-bad-sid)"},
 		{"a headers Secret with a value no HTTP header can carry", problemhookv1alpha1.RouteMatch{},
 			[]problemhookv1alpha1.Action{{Name: "ticket", HTTP: &problemhookv1alpha1.HTTPAction{
 				URL: "https://itsm.example.com/api", HeadersSecretRef: &problemhookv1alpha1.LocalObjectReference{Name: "bad-headers"},
@@ -80,7 +85,9 @@ func TestIntegrationRouteReady(t *testing.T) {
 	}
 	g := NewWithT(t)
 	g.Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "twilio"},
-		Data: map[string][]byte{"accountSID": []byte("AC0"), "authToken": []byte("t")}})).To(Succeed())
+		Data: map[string][]byte{"accountSID": []byte("AC0123456789abcdef0123456789abcdef"), "authToken": []byte("t")}})).To(Succeed())
+	g.Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "twilio-bad-sid"},
+		Data: map[string][]byte{"accountSID": []byte("SK0123456789abcdef0123456789abcdef"), "authToken": []byte("t")}})).To(Succeed())
 	g.Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bad-headers"},
 		Data: map[string][]byte{"X-Token": []byte("two\nlines")}})).To(Succeed())
 	for i, tc := range cases {
@@ -100,8 +107,9 @@ func TestIntegrationRouteReady(t *testing.T) {
 	}
 
 	// The missing Secret arrives: the route becomes Ready without an edit.
+	missing := slices.IndexFunc(cases, func(c testCase) bool { return c.reason == problemhookv1alpha1.ReasonSecretNotFound })
 	g.Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "twilio-missing"},
-		Data: map[string][]byte{"accountSID": []byte("AC0"), "authToken": []byte("t")}})).To(Succeed())
-	routeReady(t, &problemhookv1alpha1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("route-%d", len(cases)-2)}},
+		Data: map[string][]byte{"accountSID": []byte("AC0123456789abcdef0123456789abcdef"), "authToken": []byte("t")}})).To(Succeed())
+	routeReady(t, &problemhookv1alpha1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("route-%d", missing)}},
 		metav1.ConditionTrue, problemhookv1alpha1.ReasonReady)
 }

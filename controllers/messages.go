@@ -275,7 +275,7 @@ func (r *ProblemEventReconciler) recordOutcome(ctx context.Context, ev *problemh
 	if retryable && a.Attempts <= limit {
 		messageAttempts.WithLabelValues(a.Type, "retryable").Inc()
 		wait := min(max(backoffAfter(backoff, a.Attempts), after), maxRetryWait)
-		next := metav1.NewTime(time.Now().Add(wait).Truncate(time.Second))
+		next := metav1.NewTime(ceilSecond(time.Now().Add(wait)))
 		a.State, a.NextAttemptTime = problemhookv1alpha1.ActionPending, &next
 		a.Message = truncate(fmt.Sprintf("Attempt %d of %d failed: %s; next attempt at %s", a.Attempts, limit+1, what, next.UTC().Format(time.RFC3339)), 1024)
 		log.Info("Sending message failed; will retry", "error", err.Error(), "retryAt", next.Time)
@@ -321,6 +321,15 @@ func backoffAfter(first time.Duration, attempt int32) time.Duration {
 		wait *= 2
 	}
 	return min(wait, maxRetryWait)
+}
+
+// ceilSecond rounds t up to a whole second: status keeps times to the
+// second, and a retry must not come earlier than its wait.
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
 }
 
 // nextAttempt is how long until the earliest retry of the event's message

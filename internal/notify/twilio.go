@@ -31,6 +31,14 @@ type SMS struct {
 
 var accountSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
 
+// ErrAccountSID says what is wrong with an account SID, without its value.
+const ErrAccountSID = "is not AC followed by 32 hexadecimal digits"
+
+// ValidAccountSID reports whether sid has the form of a Twilio account SID.
+func ValidAccountSID(sid string) bool {
+	return accountSID.MatchString(sid)
+}
+
 // twilioMessage is the part of a Message resource problemhook reads.
 type twilioMessage struct {
 	SID          string `json:"sid"`
@@ -50,8 +58,8 @@ type twilioError struct {
 // answers 201 with the queued message; an error answer carries Twilio's
 // code and message, which the *Error repeats with phone numbers masked.
 func (c *Client) SendSMS(ctx context.Context, m SMS) (Result, error) {
-	if !accountSID.MatchString(m.AccountSID) {
-		return Result{}, permanent("The Twilio account SID is not AC followed by 32 hexadecimal digits")
+	if !ValidAccountSID(m.AccountSID) {
+		return Result{}, permanent("The Twilio account SID " + ErrAccountSID)
 	}
 	base := m.APIURL
 	if base == "" {
