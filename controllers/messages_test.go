@@ -380,3 +380,25 @@ func TestMessageThatCannotBeBuiltFails(t *testing.T) {
 	m.g.Expect([]int{m.twilio.Requests(), m.robot.Requests(), len(m.itsm.received())}).To(Equal([]int{0, 0, 0}))
 	m.expectNoSecrets(got)
 }
+
+// A route edited after the event was routed, so that an action became
+// another kind, does not make the recorded run as the new kind.
+func TestActionThatChangedKindIsNotRun(t *testing.T) {
+	m := newMessaging(t)
+	ir := m.route("legacy", problemhookv1alpha1.RouteMatch{}, jobAction(t, "first", false, 1), jobAction(t, "notify", false, 1))
+	ev := m.open()
+	first := m.waitJobs(1)[0]
+
+	m.stop()
+	m.g.Expect(k8s.Get(m.ctx, client.ObjectKeyFromObject(ir), ir)).To(Succeed())
+	ir.Spec.Actions[1] = m.http("notify")
+	m.g.Expect(k8s.Update(m.ctx, ir)).To(Succeed())
+	m.finishJob(&first, 0)
+	m.stop, m.receiver = startEventManager(t, m.ns)
+
+	got := m.eventually(ev, phase(problemhookv1alpha1.PhaseFailed))
+	m.g.Expect(got.Status.Actions[1]).To(And(HaveField("Type", "Job"), HaveField("State", problemhookv1alpha1.ActionFailed),
+		HaveField("Message", "IntegrationRoute legacy action notify is no longer a Job action")))
+	m.g.Expect(m.itsm.received()).To(BeEmpty())
+	m.g.Expect(m.jobs(m.g)).To(HaveLen(1))
+}

@@ -362,8 +362,20 @@ func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev 
 
 // start starts the pending runs of an action, within its parallelism.
 func (r *ProblemEventReconciler) start(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) error {
-	if ir != nil && action != nil && action.Job == nil {
-		return r.sendMessages(ctx, w, ev, p, ir, action, runs)
+	if ir != nil && action != nil {
+		// A route edited since the event was routed may have turned the
+		// action into another kind: its runs cannot be made as recorded.
+		if kind := actionType(action); kind != ev.Status.Actions[runs[0]].Type {
+			for _, i := range runs {
+				if a := &ev.Status.Actions[i]; a.State == problemhookv1alpha1.ActionPending {
+					settle(a, problemhookv1alpha1.ActionFailed, "IntegrationRoute "+a.Route+" action "+a.Action+" is no longer a "+a.Type+" action")
+				}
+			}
+			return nil
+		}
+		if action.Job == nil {
+			return r.sendMessages(ctx, w, ev, p, ir, action, runs)
+		}
 	}
 	running := int32(0)
 	for _, i := range runs {
@@ -381,8 +393,6 @@ func (r *ProblemEventReconciler) start(ctx context.Context, w *statusWriter, ev 
 			settle(a, problemhookv1alpha1.ActionFailed, "IntegrationRoute "+a.Route+" was deleted before the action started")
 		case action == nil:
 			settle(a, problemhookv1alpha1.ActionFailed, "IntegrationRoute "+a.Route+" no longer has an action "+a.Action)
-		case action.Job == nil:
-			settle(a, problemhookv1alpha1.ActionFailed, "IntegrationRoute "+a.Route+" action "+a.Action+" is no longer a Job action")
 		case running < ptrOr(action.Job.Parallelism, 5):
 			if err := r.startJob(ctx, ev, p, ir, action, a); err != nil {
 				return err
