@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -138,14 +139,10 @@ func (c *Client) do(req *http.Request, where string) (*answer, error) {
 // transportError describes a request that got no answer. The URL of a
 // *url.Error is dropped: it may carry a token.
 func transportError(err error, where string) *Error {
-	var (
-		urlErr interface{ Unwrap() error }
-		cause  = err
-	)
+	cause := err
+	var urlErr *url.Error
 	if errors.As(err, &urlErr) {
-		if inner := urlErr.Unwrap(); inner != nil {
-			cause = inner
-		}
+		cause = urlErr.Err
 	}
 	var (
 		unknownAuthority x509.UnknownAuthorityError

@@ -35,6 +35,16 @@ func expectSafe(g Gomega, texts ...string) {
 	}
 }
 
+// expectSendError checks a failed send: its message, whether and when it
+// may be retried, and that it shows no secret.
+func expectSendError(g Gomega, err error, message string, retryable bool, after time.Duration) {
+	g.ExpectWithOffset(1, err).To(MatchError(message))
+	gotRetryable, gotAfter := notify.IsRetryable(err)
+	g.ExpectWithOffset(1, gotRetryable).To(Equal(retryable))
+	g.ExpectWithOffset(1, gotAfter).To(Equal(after))
+	expectSafe(g, err.Error())
+}
+
 func sms(apiURL string) notify.SMS {
 	return notify.SMS{APIURL: apiURL, AccountSID: sid, AuthToken: authToken, From: "+18652699000", To: recipient, Body: "Problem P-1 opened"}
 }
@@ -114,12 +124,8 @@ func TestTwilio(t *testing.T) {
 			}
 			before := len(tw.Messages())
 			_, err := c.SendSMS(ctx, m)
-			g.Expect(err).To(MatchError(tc.message))
-			retryable, after := notify.IsRetryable(err)
-			g.Expect(retryable).To(Equal(tc.retryable))
-			g.Expect(after).To(Equal(tc.after))
+			expectSendError(g, err, tc.message, tc.retryable, tc.after)
 			g.Expect(tw.Messages()).To(HaveLen(before))
-			expectSafe(g, err.Error())
 		})
 	}
 }
@@ -220,12 +226,8 @@ func TestDingTalk(t *testing.T) {
 			}
 			before := len(robot.Messages())
 			_, err := client.SendDingTalk(ctx, m)
-			g.Expect(err).To(MatchError(tc.message))
-			retryable, after := notify.IsRetryable(err)
-			g.Expect(retryable).To(Equal(tc.retryable))
-			g.Expect(after).To(Equal(tc.after))
+			expectSendError(g, err, tc.message, tc.retryable, tc.after)
 			g.Expect(robot.Messages()).To(HaveLen(before))
-			expectSafe(g, err.Error())
 		})
 	}
 
