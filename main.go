@@ -112,6 +112,12 @@ func run(ctx context.Context, o options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up ProblemEvent controller: %w", err)
 	}
+	if err := (&controllers.PollReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("problemhook"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the catch-up poller: %w", err)
+	}
 	receiver := &webhookserver.Receiver{
 		Addr:         o.receiverAddr,
 		Cache:        mgr.GetCache(),

@@ -1,19 +1,14 @@
 package controllers
 
 import (
-	"context"
-	"crypto/sha256"
 	"fmt"
 	"strings"
-	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
-	"github.com/problemhook/problemhook/internal/secretref"
 )
 
 // CommentContext is the context of every comment problemhook posts; with
@@ -21,56 +16,7 @@ import (
 const CommentContext = "problemhook"
 
 // DynatraceClientFunc builds the client of a target's Dynatrace connection.
-type DynatraceClientFunc func(dynatrace.Options) (*dynatrace.Client, error)
-
-// dynatraceClients keeps one client per target, and with it one pool of
-// connections to its environment, replaced when the target's URL, CA
-// bundle or token changes. A client per call would open a connection per
-// event and leave it idle.
-type dynatraceClients struct {
-	mu       sync.Mutex
-	byTarget map[types.UID]cachedClient
-}
-
-type cachedClient struct {
-	fingerprint [sha256.Size]byte
-	client      *dynatrace.Client
-}
-
-// get returns the client of target's Dynatrace connection, reading its
-// token from the referenced Secret.
-func (c *dynatraceClients) get(ctx context.Context, r client.Reader, newClient DynatraceClientFunc, target *problemhookv1alpha1.NotificationTarget) (*dynatrace.Client, error) {
-	dt := target.Spec.Dynatrace
-	token, err := secretref.Value(ctx, r, target.Namespace, dt.TokenSecretRef, DefaultDynatraceTokenKey, "spec.dynatrace.tokenSecretRef")
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.New()
-	for _, part := range [][]byte{[]byte(dt.URL), token, dt.CABundle} {
-		h.Write(part)
-		h.Write([]byte{0})
-	}
-	var fingerprint [sha256.Size]byte
-	h.Sum(fingerprint[:0])
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cached, ok := c.byTarget[target.UID]; ok && cached.fingerprint == fingerprint {
-		return cached.client, nil
-	}
-	if newClient == nil {
-		newClient = dynatrace.New
-	}
-	dc, err := newClient(dynatrace.Options{URL: dt.URL, Token: string(token), CABundle: dt.CABundle})
-	if err != nil {
-		return nil, fmt.Errorf("connecting to Dynatrace for NotificationTarget %s/%s: %w", target.Namespace, target.Name, err)
-	}
-	if c.byTarget == nil {
-		c.byTarget = map[types.UID]cachedClient{}
-	}
-	c.byTarget[target.UID] = cachedClient{fingerprint: fingerprint, client: dc}
-	return dc, nil
-}
+type DynatraceClientFunc = dtconn.NewFunc
 
 // Bounds of the details summary, within the CRD's.
 const (

@@ -72,6 +72,11 @@ func startEventManager(t *testing.T, ns string) (stop func(), receiverURL string
 	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
+	if err := (&controllers.PollReconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"), NewDynatraceClient: fastRetries,
+	}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
 	receiver := &webhookserver.Receiver{Addr: "127.0.0.1:0", Cache: mgr.GetCache(), Client: mgr.GetClient()}
 	if err := mgr.Add(receiver); err != nil {
 		t.Fatal(err)

@@ -21,15 +21,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/secretref"
 	"github.com/problemhook/problemhook/webhookserver"
 )
 
 // targetSecretsIndex indexes NotificationTargets by the names of the Secrets they reference.
 const targetSecretsIndex = ".spec.secretNames"
-
-// DefaultDynatraceTokenKey is the Secret key of the Dynatrace API token when tokenSecretRef names none.
-const DefaultDynatraceTokenKey = "token"
 
 // NotificationTargetReconciler checks that a NotificationTarget's Secrets
 // resolve, publishes its webhook URL and reports whether it is Ready.
@@ -119,7 +117,7 @@ func (r *NotificationTargetReconciler) validate(ctx context.Context, target *pro
 	if dt == nil {
 		return nil
 	}
-	if _, err := secretref.Value(ctx, r.Client, target.Namespace, dt.TokenSecretRef, DefaultDynatraceTokenKey, "spec.dynatrace.tokenSecretRef"); err != nil {
+	if _, err := dtconn.Token(ctx, r.Client, target); err != nil {
 		return err
 	}
 	if len(dt.CABundle) > 0 && !x509.NewCertPool().AppendCertsFromPEM(dt.CABundle) {

@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/routing"
@@ -61,13 +62,14 @@ type ProblemEventReconciler struct {
 	MaxConcurrentReconciles int
 
 	routes    routeCache
-	dynatrace dynatraceClients
+	dynatrace *dtconn.Clients
 }
 
 // SetupWithManager registers the reconciler. It follows the Jobs it owns,
 // and the arrival of a RESOLVED event brings its OPEN event back, to stop
 // what still runs for the problem.
 func (r *ProblemEventReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.dynatrace = &dtconn.Clients{New: r.NewDynatraceClient}
 	resolvedCreated := predicate.Funcs{
 		CreateFunc: func(e event.CreateEvent) bool {
 			return e.Object.GetLabels()[problemhookv1alpha1.LabelState] == strings.ToLower(string(problemhookv1alpha1.StateResolved))
@@ -278,7 +280,7 @@ func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1al
 		return
 	}
 	problem, err := func() (*dynatrace.Problem, error) {
-		c, err := r.dynatrace.get(ctx, r.Client, r.NewDynatraceClient, target)
+		c, err := r.dynatrace.For(ctx, r.Client, target)
 		if err != nil {
 			return nil, err
 		}
@@ -560,7 +562,7 @@ func (r *ProblemEventReconciler) comment(ctx context.Context, ev *problemhookv1a
 		return err
 	}
 	text := commentText(ev, commenting)
-	c, err := r.dynatrace.get(ctx, r.Client, r.NewDynatraceClient, target)
+	c, err := r.dynatrace.For(ctx, r.Client, target)
 	if err != nil {
 		var refErr *secretref.Error
 		if errors.As(err, &refErr) {

@@ -51,6 +51,14 @@ const (
 	ReasonEnrichmentFailed = "EnrichmentFailed"
 )
 
+// Reasons of the Events the catch-up poller records on a NotificationTarget.
+const (
+	// ReasonPolled means a poll recorded problem states whose notifications had not arrived.
+	ReasonPolled = "Polled"
+	// ReasonPollFailed means a poll could not list the problems or record them.
+	ReasonPollFailed = "PollFailed"
+)
+
 // Labels the receiver puts on every ProblemEvent, so that events can be
 // selected by target, state and problem without reading their specs.
 const (

@@ -154,7 +154,11 @@ type DynatraceConnection struct {
 	Poll *PollSpec `json:"poll,omitempty"`
 }
 
-// PollSpec sets how often, and how far back, problems are polled.
+// PollSpec sets how often, and how far back, problems are polled. Each poll
+// covers the time since the last one ended, at most window, and stops two
+// minutes before now: Dynatrace's most recent minutes are not yet complete.
+// +kubebuilder:validation:XValidation:rule="duration(self.interval) >= duration('30s')",message="interval must be at least 30s: each poll is a call to the Dynatrace API, which is rate-limited"
+// +kubebuilder:validation:XValidation:rule="duration(self.window) >= duration(self.interval)",message="window must be at least interval, or problems between two polls are missed"
 type PollSpec struct {
 	// interval between two polls.
 	// +optional
@@ -163,7 +167,8 @@ type PollSpec struct {
 	// +kubebuilder:validation:Format=duration
 	Interval metav1.Duration `json:"interval,omitempty"`
 
-	// window is how far back each poll looks.
+	// window is how far back a poll looks at most: after an outage longer
+	// than window, problems that opened and ended before it are not caught up.
 	// +optional
 	// +kubebuilder:default="2h"
 	// +kubebuilder:validation:Type=string
@@ -205,11 +210,41 @@ type NotificationTargetStatus struct {
 	// +optional
 	LastReceivedTime *metav1.Time `json:"lastReceivedTime,omitempty"`
 
+	// poll reports the catch-up poller's last run, when spec.dynatrace.poll is set.
+	// +optional
+	Poll *PollStatus `json:"poll,omitempty"`
+
 	// conditions describe the target's state; Ready says whether it accepts notifications.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// PollStatus reports the catch-up poller's last run.
+type PollStatus struct {
+	// lastPollTime is when the last poll ran, whether or not it succeeded.
+	// +optional
+	LastPollTime *metav1.Time `json:"lastPollTime,omitempty"`
+
+	// coveredUntil is the end of the time frame the polls have covered
+	// without a gap; the next poll starts there.
+	// +optional
+	CoveredUntil *metav1.Time `json:"coveredUntil,omitempty"`
+
+	// listed is how many problems the last poll's time frame held.
+	// +optional
+	Listed int32 `json:"listed,omitempty"`
+
+	// recorded is how many ProblemEvents the last poll created: problem
+	// states whose notification had not arrived.
+	// +optional
+	Recorded int32 `json:"recorded,omitempty"`
+
+	// lastError says why the last poll failed; empty when it succeeded.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastError string `json:"lastError,omitempty"`
 }
 
 // NotificationTarget declares a receiver endpoint for problem notifications.
@@ -221,6 +256,7 @@ type NotificationTargetStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Last Received",type=date,JSONPath=`.status.lastReceivedTime`
+// +kubebuilder:printcolumn:name="Last Poll",type=date,JSONPath=`.status.poll.lastPollTime`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it is used in label values"
 type NotificationTarget struct {

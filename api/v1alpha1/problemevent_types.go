@@ -30,6 +30,18 @@ const (
 	MaxActionStatuses = 1024
 )
 
+// EventOrigin says how problemhook learned of a problem state.
+// +kubebuilder:validation:Enum=Notification;Poll
+type EventOrigin string
+
+const (
+	// OriginNotification is a notification the sender posted to the receiver.
+	OriginNotification EventOrigin = "Notification"
+	// OriginPoll is a problem state the catch-up poller found in the
+	// Dynatrace API because its notification never arrived.
+	OriginPoll EventOrigin = "Poll"
+)
+
 // ProblemEventSpec is the normalised problem a notification carried.
 type ProblemEventSpec struct {
 	// target is the name of the NotificationTarget that received the event.
@@ -107,6 +119,13 @@ type ProblemEventSpec struct {
 	// test is true for a sender's test notification.
 	// +optional
 	Test bool `json:"test,omitempty"`
+
+	// origin says how problemhook learned of the problem state: Notification
+	// (the default) when the sender posted it, Poll when the catch-up poller
+	// found it in the Dynatrace API. receivedAt is then when it was found,
+	// and payload is the problem as the API listed it.
+	// +optional
+	Origin EventOrigin `json:"origin,omitempty"`
 
 	// payload is the raw notification body, cut at 64 KiB.
 	// +optional
@@ -371,6 +390,7 @@ type ProblemEventStatus struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.target`,priority=1
 // +kubebuilder:printcolumn:name="Test",type=boolean,JSONPath=`.spec.test`,priority=1
+// +kubebuilder:printcolumn:name="Origin",type=string,JSONPath=`.spec.origin`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.spec == oldSelf.spec",message="spec is immutable: it records a notification as received"
 type ProblemEvent struct {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
@@ -52,6 +53,21 @@ func expectRefused(t *testing.T, obj client.Object, want string) {
 	g.Expect(err.Error()).To(ContainSubstring(want))
 }
 
+// polling is a Dynatrace connection that polls every interval over window.
+func polling(interval, window string) *v1.DynatraceConnection {
+	parse := func(s string) metav1.Duration {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			panic(err)
+		}
+		return metav1.Duration{Duration: d}
+	}
+	return &v1.DynatraceConnection{
+		URL: "https://abc12345.live.dynatrace.com", TokenSecretRef: v1.SecretKeyReference{Name: "dt"},
+		Poll: &v1.PollSpec{Interval: parse(interval), Window: parse(window)},
+	}
+}
+
 func TestNotificationTargetValidation(t *testing.T) {
 	ns := newNamespace(t)
 	basic := &v1.BasicAuth{SecretRef: v1.LocalObjectReference{Name: "auth"}}
@@ -74,6 +90,9 @@ func TestNotificationTargetValidation(t *testing.T) {
 			nt.Spec.Auth = v1.WebhookAuth{Bearer: &v1.BearerAuth{SecretRef: v1.SecretKeyReference{Name: "auth", Key: "../token"}}}
 		}, "spec.auth.bearer.secretRef.key"},
 		{"maxEvents zero", func(nt *v1.NotificationTarget) { nt.Spec.Retention = &v1.Retention{MaxEvents: new(int32)} }, "spec.retention.maxEvents"},
+		{"poll every minute over two hours", func(nt *v1.NotificationTarget) { nt.Spec.Dynatrace = polling("1m", "2h") }, ""},
+		{"poll more often than every 30s", func(nt *v1.NotificationTarget) { nt.Spec.Dynatrace = polling("10s", "2h") }, "interval must be at least 30s"},
+		{"poll window shorter than its interval", func(nt *v1.NotificationTarget) { nt.Spec.Dynatrace = polling("10m", "5m") }, "window must be at least interval"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

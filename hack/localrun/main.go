@@ -102,6 +102,7 @@ func (lr *localRun) run(ctx context.Context) error {
 // The problem the printed curl notifies, as the fake Dynatrace knows it.
 const (
 	demoPID   = "-6150203450926486413_1669823466223V2"
+	missedPID = "-4411822046282361020_1669820000000V2"
 	demoToken = "local-demo-token"
 )
 
@@ -115,13 +116,25 @@ func connectFakeDynatrace(ctx context.Context, cfg *rest.Config) (*dynatracetest
 		return dynatrace.EntityStub{EntityID: dynatrace.EntityID{ID: id, Type: "HOST"}, Name: name}
 	}
 	web01 := host("HOST-0000000000000001", "web01")
+	// It opens now: the poller covers only what is two minutes old, so the
+	// printed curl is what records it.
 	dt.AddProblem(dynatrace.Problem{
 		ProblemID: demoPID, DisplayID: "P-1234", Title: "CPU saturation", Status: "OPEN",
 		SeverityLevel: "RESOURCE_CONTENTION", ImpactLevel: "INFRASTRUCTURE",
-		StartTime: time.Now().Add(-5 * time.Minute).UnixMilli(), EndTime: -1,
+		StartTime: time.Now().UnixMilli(), EndTime: -1,
 		ImpactedEntities: []dynatrace.EntityStub{web01, host("HOST-0000000000000002", "web02")},
 		RootCauseEntity:  &web01,
 		EntityTags:       []dynatrace.EntityTag{{Context: "CONTEXTLESS", Key: "env", Value: "prod", StringRepresentation: "env:prod"}},
+	})
+	// A problem whose notifications never arrived: the poller records it
+	// as opened and resolved. The sample route does not match its severity.
+	checkout := dynatrace.EntityStub{EntityID: dynatrace.EntityID{ID: "SERVICE-00000000000000A1", Type: "SERVICE"}, Name: "checkout"}
+	dt.AddProblem(dynatrace.Problem{
+		ProblemID: missedPID, DisplayID: "P-1233", Title: "Response time degradation", Status: "CLOSED",
+		SeverityLevel: "PERFORMANCE", ImpactLevel: "SERVICES",
+		StartTime: time.Now().Add(-40 * time.Minute).UnixMilli(), EndTime: time.Now().Add(-10 * time.Minute).UnixMilli(),
+		ImpactedEntities: []dynatrace.EntityStub{checkout},
+		RootCauseEntity:  &checkout,
 	})
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
@@ -134,7 +147,7 @@ func connectFakeDynatrace(ctx context.Context, cfg *rest.Config) (*dynatracetest
 	})
 	if err == nil {
 		target := &problemhookv1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: "dynatrace"}}
-		patch := fmt.Appendf(nil, `{"spec":{"dynatrace":{"url":%q,"tokenSecretRef":{"name":"dynatrace-api"}}}}`, dt.URL())
+		patch := fmt.Appendf(nil, `{"spec":{"dynatrace":{"url":%q,"tokenSecretRef":{"name":"dynatrace-api"},"poll":{"interval":"1m","window":"2h"}}}}`, dt.URL())
 		err = c.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch))
 	}
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/scheme"
+	"github.com/problemhook/problemhook/webhookserver"
 )
 
 // TestMakeRun holds `make run` to what it promises: with no cluster it
@@ -55,9 +56,18 @@ func TestMakeRun(t *testing.T) {
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	g.Expect(err).NotTo(HaveOccurred())
 	var events problemhookv1alpha1.ProblemEventList
-	g.Expect(c.List(ctx, &events)).To(Succeed())
+	g.Expect(c.List(ctx, &events, client.MatchingLabels{problemhookv1alpha1.LabelProblemID: webhookserver.ProblemIDHash(demoPID)})).To(Succeed())
 	g.Expect(events.Items).To(HaveLen(1))
 	g.Expect(events.Items[0].Spec.Title).To(Equal("CPU saturation"))
+	// The problem whose notifications never arrived is caught up by polling.
+	g.Eventually(func(g Gomega) {
+		var missed problemhookv1alpha1.ProblemEventList
+		g.Expect(c.List(ctx, &missed, client.MatchingLabels{problemhookv1alpha1.LabelProblemID: webhookserver.ProblemIDHash(missedPID)})).To(Succeed())
+		g.Expect(missed.Items).To(HaveLen(2))
+		for _, ev := range missed.Items {
+			g.Expect(ev.Spec.Origin).To(Equal(problemhookv1alpha1.OriginPoll))
+		}
+	}).WithTimeout(30 * time.Second).Should(Succeed())
 
 	// The event is enriched from the fake Dynatrace, and the sample route
 	// makes a Job per impacted entity that it named.

@@ -1,0 +1,257 @@
+package controllers
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/dtconn"
+	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/payload"
+	"github.com/problemhook/problemhook/webhookserver"
+)
+
+// CompletenessDelay is how long Dynatrace needs before a time frame's
+// problems are all listed; a poll stops this long before now.
+const CompletenessDelay = 2 * time.Minute
+
+// pollRetry bounds the wait before a failed poll is tried again.
+const pollRetry = time.Minute
+
+// polls counts the catch-up polls, by result; polledEvents the problem
+// states they recorded because their notification never arrived.
+var (
+	polls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "problemhook_polls_total",
+		Help: "Catch-up polls of the Dynatrace problem list, by result (succeeded, failed).",
+	}, []string{"result"})
+	polledEvents = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "problemhook_poll_recorded_events_total",
+		Help: "ProblemEvents the catch-up poller created: problem states whose notification had not arrived.",
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(polls, polledEvents)
+}
+
+// PollReconciler catches up on notifications that never arrived: for each
+// Ready NotificationTarget with spec.dynatrace.poll it lists the problems
+// of the time frame since its last poll and records each problem state that
+// has no ProblemEvent yet, under the name the receiver would have given it.
+// A notification that arrives later is then a duplicate, and one that
+// arrived earlier makes the poller's create a no-op.
+type PollReconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+	// NewDynatraceClient builds Dynatrace clients; dynatrace.New when nil.
+	NewDynatraceClient DynatraceClientFunc
+	// Now returns the current time; time.Now when nil.
+	Now func() time.Time
+	// PageSize is the number of problems asked for per page; 500, the
+	// API's largest, when zero.
+	PageSize int
+
+	clientsOnce sync.Once
+	clients     *dtconn.Clients
+}
+
+// SetupWithManager registers the poller for the targets that poll.
+func (r *PollReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	polling := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		t, ok := o.(*problemhookv1alpha1.NotificationTarget)
+		return ok && pollSpec(t) != nil
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("poller").
+		For(&problemhookv1alpha1.NotificationTarget{}, builder.WithPredicates(polling)).
+		Complete(r)
+}
+
+// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=problemhook.io,resources=problemevents,verbs=create
+
+// Reconcile polls a target when its next poll is due, and says when that is.
+func (r *PollReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	var target problemhookv1alpha1.NotificationTarget
+	if err := r.Get(ctx, req.NamespacedName, &target); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	spec := pollSpec(&target)
+	// A target that is not Ready polls once it is: its status change
+	// brings it back here.
+	if spec == nil || target.Spec.Suspend || !meta.IsStatusConditionTrue(target.Status.Conditions, problemhookv1alpha1.ConditionReady) {
+		return ctrl.Result{}, nil
+	}
+	base := target.DeepCopy()
+	defer func() {
+		retErr = patchStatus(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status.Poll })
+	}()
+	now := r.now()
+	st := target.Status.Poll
+	if st == nil {
+		st = &problemhookv1alpha1.PollStatus{}
+		target.Status.Poll = st
+	}
+	interval := spec.Interval.Duration
+	if st.LastPollTime != nil {
+		wait := interval
+		if st.LastError != "" {
+			wait = min(interval, pollRetry)
+		}
+		if next := st.LastPollTime.Add(wait); now.Before(next) {
+			return ctrl.Result{RequeueAfter: next.Sub(now)}, nil
+		}
+	}
+	// Status keeps whole seconds: the frame ends on one, so that the next
+	// frame starts exactly where this one ended.
+	to := now.Add(-CompletenessDelay).Truncate(time.Second)
+	from := to.Add(-spec.Window.Duration)
+	if st.CoveredUntil != nil && st.CoveredUntil.After(from) {
+		from = st.CoveredUntil.Time
+	}
+	st.LastPollTime = &metav1.Time{Time: now.Truncate(time.Second)}
+	listed, recorded, err := r.poll(ctx, &target, from, to, now)
+	if err != nil {
+		polls.WithLabelValues("failed").Inc()
+		st.LastError = truncate(err.Error(), 1024)
+		r.Recorder.Eventf(&target, nil, corev1.EventTypeWarning, problemhookv1alpha1.ReasonPollFailed, "Poll", "Polling Dynatrace for missed problems: %s", st.LastError)
+		// The frame stays uncovered; the next poll covers it.
+		return ctrl.Result{RequeueAfter: min(interval, pollRetry)}, nil
+	}
+	polls.WithLabelValues("succeeded").Inc()
+	st.LastError = ""
+	st.Listed, st.Recorded = listed, recorded
+	if to.After(from) {
+		st.CoveredUntil = &metav1.Time{Time: to}
+	}
+	if recorded > 0 {
+		states := "problem states whose notifications"
+		if recorded == 1 {
+			states = "problem state whose notification"
+		}
+		r.Recorder.Eventf(&target, nil, corev1.EventTypeNormal, problemhookv1alpha1.ReasonPolled, "Poll",
+			"Recorded %d %s had not arrived, from %s to %s", recorded, states, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+	}
+	return ctrl.Result{RequeueAfter: interval}, nil
+}
+
+// poll records the problem states that changed between from and to and
+// have no ProblemEvent yet. It returns how many problems the frame listed
+// and how many events it created.
+func (r *PollReconciler) poll(ctx context.Context, target *problemhookv1alpha1.NotificationTarget, from, to, now time.Time) (listed, recorded int32, err error) {
+	if !to.After(from) {
+		return 0, 0, nil
+	}
+	r.clientsOnce.Do(func() { r.clients = &dtconn.Clients{New: r.NewDynatraceClient} })
+	dc, err := r.clients.For(ctx, r.Client, target)
+	if err != nil {
+		return 0, 0, err
+	}
+	problems, err := dc.ListProblems(ctx, dynatrace.ListOptions{
+		From:     fmt.Sprint(from.UnixMilli()),
+		To:       fmt.Sprint(to.UnixMilli()),
+		PageSize: cmp.Or(r.PageSize, 500),
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	log := ctrl.LoggerFrom(ctx)
+	for _, p := range problems {
+		for _, state := range changedStates(p, from, to) {
+			spec, err := polledSpec(target, p, state, now)
+			if err != nil {
+				// Not something a retry fixes: say so, and go on with the others.
+				log.Error(err, "Skipping a polled problem", "problemID", p.ProblemID)
+				continue
+			}
+			ev := webhookserver.NewProblemEvent(target, spec)
+			switch err := r.Create(ctx, ev); {
+			case apierrors.IsAlreadyExists(err):
+				// Its notification arrived, or an earlier poll found it.
+			case err != nil:
+				return int32(len(problems)), recorded, fmt.Errorf("recording problem %s %s: %w", p.DisplayID, state, err)
+			default:
+				recorded++
+				polledEvents.Inc()
+				log.Info("Recorded a problem state whose notification had not arrived", "ProblemEvent", klog.KObj(ev), "problem", p.DisplayID, "state", state)
+			}
+		}
+	}
+	return int32(len(problems)), recorded, nil
+}
+
+// changedStates are the states problem p entered between from and to: OPEN
+// when it started then, RESOLVED when it ended then. A state entered
+// earlier belongs to an earlier frame.
+func changedStates(p dynatrace.Problem, from, to time.Time) []problemhookv1alpha1.ProblemState {
+	in := func(ms int64) bool {
+		t := time.UnixMilli(ms)
+		return !t.Before(from) && !t.After(to)
+	}
+	var states []problemhookv1alpha1.ProblemState
+	if in(p.StartTime) {
+		states = append(states, problemhookv1alpha1.StateOpen)
+	}
+	if p.Status == "CLOSED" && p.EndTime > 0 && in(p.EndTime) {
+		states = append(states, problemhookv1alpha1.StateResolved)
+	}
+	return states
+}
+
+// polledSpec is the ProblemEventSpec of problem p in state: what a
+// notification with the {ProblemDetailsJSONv2} placeholder would have
+// carried, parsed by the receiver's own parser so that a polled event is
+// routed exactly like a notified one.
+func polledSpec(target *problemhookv1alpha1.NotificationTarget, p dynatrace.Problem, state problemhookv1alpha1.ProblemState, now time.Time) (*problemhookv1alpha1.ProblemEventSpec, error) {
+	body, err := json.Marshal(map[string]any{
+		"State":                state,
+		"PID":                  p.ProblemID,
+		"ProblemID":            strings.TrimPrefix(p.DisplayID, "P-"),
+		"ProblemURL":           dtconn.ProblemURL(target, p.ProblemID),
+		"ProblemDetailsJSONv2": p,
+	})
+	if err != nil {
+		return nil, err
+	}
+	spec, err := payload.Parse(problemhookv1alpha1.FormatDynatrace, body)
+	if err != nil {
+		return nil, fmt.Errorf("problem %q as listed by the API: %w", p.ProblemID, err)
+	}
+	spec.ReceivedAt = metav1.NewTime(now)
+	spec.Origin = problemhookv1alpha1.OriginPoll
+	return spec, nil
+}
+
+func pollSpec(t *problemhookv1alpha1.NotificationTarget) *problemhookv1alpha1.PollSpec {
+	if t.Spec.Dynatrace == nil {
+		return nil
+	}
+	return t.Spec.Dynatrace.Poll
+}
+
+func (r *PollReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,252 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
+	"github.com/problemhook/problemhook/webhookserver"
+)
+
+// clock is a settable clock shared by a poller and the fake Dynatrace.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// problemAt is a problem that started at start and, unless end is zero, ended at end.
+func problemAt(n int, start, end time.Time) dynatrace.Problem {
+	p := dynatrace.Problem{
+		ProblemID: fmt.Sprintf("-%d_%dV2", 6150203450926486400+n, start.UnixMilli()), DisplayID: fmt.Sprintf("P-%d", 100+n),
+		Title: fmt.Sprintf("Problem %d", n), Status: "OPEN", SeverityLevel: "ERROR", ImpactLevel: "SERVICES",
+		StartTime: start.UnixMilli(), EndTime: -1,
+		ImpactedEntities: []dynatrace.EntityStub{{EntityID: dynatrace.EntityID{ID: "SERVICE-00000000000000A1", Type: "SERVICE"}, Name: "checkout"}},
+	}
+	if !end.IsZero() {
+		p.Status, p.EndTime = "CLOSED", end.UnixMilli()
+	}
+	return p
+}
+
+// polledEvents lists ns's events by name, with their origin.
+func polledEvents(t *testing.T, ns string) map[string]problemhookv1alpha1.EventOrigin {
+	t.Helper()
+	var l problemhookv1alpha1.ProblemEventList
+	if err := k8s.List(context.Background(), &l, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]problemhookv1alpha1.EventOrigin{}
+	for _, ev := range l.Items {
+		out[ev.Name] = ev.Spec.Origin
+	}
+	return out
+}
+
+func eventName(p dynatrace.Problem, state problemhookv1alpha1.ProblemState) string {
+	return webhookserver.EventName("dynatrace", p.ProblemID, state)
+}
+
+// The poller records each state a problem entered since its last poll,
+// never the last two minutes (Dynatrace's frame is not complete yet), never
+// what a notification already stored, and reads every page; a failed poll
+// leaves its frame for the next one. The clock is the test's, and the
+// reconciler is called directly, so every poll happens exactly when the
+// test says.
+func TestPollerCatchesUpOnMissedProblems(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	clk := &clock{now: t0}
+	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{Now: clk.Now})
+	t.Cleanup(dt.Close)
+	dt.AddToken(dtToken, "problems.read")
+
+	f := &fixture{t: t, g: g, ctx: ctx, ns: newNamespace(t), dt: dt}
+	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "webhook-auth"},
+		Data: map[string][]byte{"username": []byte("dynatrace"), "password": []byte("secret")}})
+	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "dynatrace-api"},
+		Data: map[string][]byte{"token": []byte(dtToken)}})
+	nt := basicTarget(f.ns)
+	nt.Spec.Dynatrace = &problemhookv1alpha1.DynatraceConnection{
+		URL:            dt.URL(),
+		TokenSecretRef: problemhookv1alpha1.SecretKeyReference{Name: "dynatrace-api"},
+		Poll:           &problemhookv1alpha1.PollSpec{Interval: metav1.Duration{Duration: 5 * time.Minute}, Window: metav1.Duration{Duration: 2 * time.Hour}},
+	}
+	f.create(nt)
+	f.target = nt
+	expectReady(t, client.ObjectKeyFromObject(nt), metav1.ConditionTrue, problemhookv1alpha1.ReasonReady, "Receiving notifications at /hooks/"+f.ns+"/dynatrace")
+
+	open := problemAt(1, t0.Add(-10*time.Minute), time.Time{})
+	closed := problemAt(2, t0.Add(-30*time.Minute), t0.Add(-5*time.Minute))
+	endedInWindow := problemAt(3, t0.Add(-3*time.Hour), t0.Add(-20*time.Minute))
+	tooRecent := problemAt(4, t0.Add(-time.Minute), time.Time{})
+	notified := problemAt(5, t0.Add(-15*time.Minute), time.Time{})
+	beforeWindow := problemAt(6, t0.Add(-4*time.Hour), t0.Add(-3*time.Hour))
+	for _, p := range []dynatrace.Problem{open, closed, endedInWindow, tooRecent, notified, beforeWindow} {
+		dt.AddProblem(p)
+	}
+	// The notification for this one arrived.
+	f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: notified.ProblemID, DisplayID: "105", State: problemhookv1alpha1.StateOpen})
+
+	recorder := events.NewFakeRecorder(10)
+	poller := &controllers.PollReconciler{Client: k8s, Recorder: recorder, Now: clk.Now, PageSize: 2, NewDynatraceClient: fastRetries}
+	req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(nt)}
+	pollStatus := func() *problemhookv1alpha1.PollStatus {
+		var got problemhookv1alpha1.NotificationTarget
+		g.Expect(k8s.Get(ctx, req.NamespacedName, &got)).To(Succeed())
+		return got.Status.Poll
+	}
+	listCalls := func() int {
+		n := 0
+		for _, r := range dt.Requests() {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/problems") {
+				n++
+			}
+		}
+		return n
+	}
+
+	res, err := poller.Reconcile(ctx, req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(Equal(5 * time.Minute))
+	g.Expect(polledEvents(t, f.ns)).To(Equal(map[string]problemhookv1alpha1.EventOrigin{
+		eventName(open, problemhookv1alpha1.StateOpen):              problemhookv1alpha1.OriginPoll,
+		eventName(closed, problemhookv1alpha1.StateOpen):            problemhookv1alpha1.OriginPoll,
+		eventName(closed, problemhookv1alpha1.StateResolved):        problemhookv1alpha1.OriginPoll,
+		eventName(endedInWindow, problemhookv1alpha1.StateResolved): problemhookv1alpha1.OriginPoll,
+		eventName(notified, problemhookv1alpha1.StateOpen):          "",
+	}))
+	g.Expect(listCalls()).To(Equal(2), "four problems in the frame, in pages of two")
+	st := pollStatus()
+	g.Expect(st.LastError).To(BeEmpty())
+	g.Expect(st.Listed).To(Equal(int32(4)))
+	g.Expect(st.Recorded).To(Equal(int32(4)))
+	g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", t0.Add(-2*time.Minute)))
+	g.Expect(st.LastPollTime.Time).To(BeTemporally("==", t0))
+	g.Expect(recorder.Events).To(Receive(ContainSubstring("Polled Recorded 4 problem states whose notifications had not arrived")))
+
+	// A polled event is what the notification would have stored.
+	var ev problemhookv1alpha1.ProblemEvent
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: eventName(open, problemhookv1alpha1.StateOpen)}, &ev)).To(Succeed())
+	g.Expect(ev.Spec).To(And(
+		HaveField("ProblemID", open.ProblemID), HaveField("DisplayID", "101"), HaveField("Title", "Problem 1"),
+		HaveField("Severity", "ERROR"), HaveField("Impact", "SERVICE"), HaveField("Target", "dynatrace"),
+		HaveField("ImpactedEntities", ConsistOf(problemhookv1alpha1.ImpactedEntity{ID: "SERVICE-00000000000000A1", Name: "checkout", Type: "SERVICE"})),
+		HaveField("URL", dt.URL()+"/#problems/problemdetails;pid="+open.ProblemID),
+	))
+	g.Expect(ev.Spec.ReceivedAt.Time).To(BeTemporally("==", t0))
+	g.Expect(ev.Labels).To(HaveKeyWithValue(problemhookv1alpha1.LabelState, "open"))
+
+	// Not due yet: nothing is asked of Dynatrace.
+	calls := listCalls()
+	clk.Set(t0.Add(time.Minute))
+	res, err = poller.Reconcile(ctx, req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(Equal(4 * time.Minute))
+	g.Expect(listCalls()).To(Equal(calls))
+
+	// The next poll starts where the last one ended: the problem that was
+	// too recent then is recorded now, the others are not listed again.
+	clk.Set(t0.Add(5 * time.Minute))
+	_, err = poller.Reconcile(ctx, req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(polledEvents(t, f.ns)).To(HaveLen(6))
+	g.Expect(polledEvents(t, f.ns)).To(HaveKeyWithValue(eventName(tooRecent, problemhookv1alpha1.StateOpen), problemhookv1alpha1.OriginPoll))
+	st = pollStatus()
+	g.Expect(st.Listed).To(Equal(int32(1)), "only the problem that started in the new frame")
+	g.Expect(st.Recorded).To(Equal(int32(1)))
+	g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", t0.Add(3*time.Minute)))
+	g.Expect(recorder.Events).To(Receive(Equal("Normal Polled Recorded 1 problem state whose notification had not arrived, from 2026-11-21T09:58:00Z to 2026-11-21T10:03:00Z")))
+
+	// Dynatrace fails: the frame stays uncovered, the poll is retried
+	// within a minute, and then covers the whole gap.
+	clk.Set(t0.Add(10 * time.Minute))
+	dt.FailNext(http.MethodGet, "/problems", dynatrace.DefaultMaxAttempts, http.StatusServiceUnavailable, "")
+	res, err = poller.Reconcile(ctx, req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(Equal(time.Minute))
+	st = pollStatus()
+	g.Expect(st.LastError).To(ContainSubstring("503"))
+	g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", t0.Add(3*time.Minute)))
+	g.Expect(recorder.Events).To(Receive(HavePrefix("Warning PollFailed")))
+
+	duringOutage := problemAt(7, t0.Add(4*time.Minute), t0.Add(7*time.Minute))
+	dt.AddProblem(duringOutage)
+	clk.Set(t0.Add(11 * time.Minute))
+	_, err = poller.Reconcile(ctx, req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(polledEvents(t, f.ns)).To(And(
+		HaveKey(eventName(duringOutage, problemhookv1alpha1.StateOpen)),
+		HaveKey(eventName(duringOutage, problemhookv1alpha1.StateResolved)),
+		HaveLen(8),
+	))
+	st = pollStatus()
+	g.Expect(st.LastError).To(BeEmpty())
+	g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", t0.Add(9*time.Minute)))
+}
+
+// A manager that was down while problems opened records them when it
+// comes back, and a notification that arrives after the poller recorded
+// its problem is answered as a duplicate.
+func TestManagerBackFromOutageRecordsMissedProblems(t *testing.T) {
+	missed := problemAt(11, time.Now().Add(-20*time.Minute), time.Time{})
+	notified := problemAt(12, time.Now().Add(-10*time.Minute), time.Time{})
+	f := newFixture(t)
+	f.dt.AddProblem(missed)
+	f.dt.AddProblem(notified)
+
+	post := func(p dynatrace.Problem) int {
+		body := fmt.Sprintf(`{"State":"OPEN","ProblemID":%q,"PID":%q}`, strings.TrimPrefix(p.DisplayID, "P-"), p.ProblemID)
+		req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, f.receiver+webhookserver.WebhookPath(f.ns, "dynatrace"), strings.NewReader(body))
+		f.g.Expect(err).NotTo(HaveOccurred())
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth("dynatrace", "secret")
+		resp, err := http.DefaultClient.Do(req)
+		f.g.Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	f.g.Eventually(func() int { return post(notified) }).Should(Equal(http.StatusAccepted))
+	// The manager comes back with polling on.
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"dynatrace":{"poll":{"interval":"1m","window":"1h"}}}}`))
+	f.g.Expect(k8s.Patch(f.ctx, f.target.DeepCopy(), patch)).To(Succeed())
+
+	f.g.Eventually(func() map[string]problemhookv1alpha1.EventOrigin { return polledEvents(t, f.ns) }).Should(Equal(map[string]problemhookv1alpha1.EventOrigin{
+		eventName(missed, problemhookv1alpha1.StateOpen):   problemhookv1alpha1.OriginPoll,
+		eventName(notified, problemhookv1alpha1.StateOpen): "",
+	}))
+	// Dynatrace's notification for the missed problem turns up late.
+	f.g.Expect(post(missed)).To(Equal(http.StatusOK))
+	f.g.Consistently(func() int { return len(polledEvents(t, f.ns)) }).WithTimeout(time.Second).Should(Equal(2))
+	var nt problemhookv1alpha1.NotificationTarget
+	f.g.Expect(k8s.Get(f.ctx, client.ObjectKeyFromObject(f.target), &nt)).To(Succeed())
+	f.g.Expect(nt.Status.Poll).To(And(HaveField("Recorded", int32(1)), HaveField("Listed", int32(2)), HaveField("LastError", "")))
+}
