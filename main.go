@@ -1,5 +1,6 @@
-// Command manager runs problemhook: the receiver on every replica and the
-// reconcilers on the leader.
+// Command manager runs problemhook: the receiver and the dashboard on every
+// replica and the reconcilers on the leader. `manager poll` and
+// `manager send-test` are its command line.
 package main
 
 import (
@@ -14,6 +15,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/internal/cli"
+	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/scheme"
 	"github.com/problemhook/problemhook/webhookserver"
 )
@@ -24,6 +27,7 @@ const receiverService = "problemhook-receiver"
 // options are the manager's command-line settings.
 type options struct {
 	metricsAddr, probeAddr, receiverAddr, receiverURL string
+	dashboardAddr                                     string
 	receiverCert, receiverKey                         string
 	// namespace is the manager's own: its leader election Lease lives there.
 	namespace    string
@@ -35,10 +39,16 @@ type options struct {
 }
 
 func main() {
+	// `manager poll` and `manager send-test` are the command line; the
+	// manager runs when no command is named.
+	if len(os.Args) > 1 && cli.IsCommand(os.Args[1]) {
+		os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
 	var o options
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", webhookserver.DefaultAddr, "Address the notification receiver binds to.")
+	flag.StringVar(&o.dashboardAddr, "dashboard-bind-address", webhookserver.DefaultDashboardAddr, "Address the read-only dashboard binds to; 0 disables it.")
 	flag.StringVar(&o.receiverURL, "receiver-url", "", "Base URL senders reach the receiver at, shown in each target's status.webhookURL. "+
 		"Default: http://"+receiverService+".<POD_NAMESPACE>.svc:9292.")
 	flag.StringVar(&o.receiverCert, "receiver-tls-cert-file", "", "Serve the receiver over HTTPS with this certificate (PEM), reloaded when it changes.")
@@ -129,6 +139,18 @@ func run(ctx context.Context, o options) error {
 	if err := mgr.Add(receiver); err != nil {
 		return fmt.Errorf("adding receiver: %w", err)
 	}
+	if o.dashboardAddr != "0" {
+		if err := mgr.Add(&webhookserver.Dashboard{
+			Addr:      o.dashboardAddr,
+			Cache:     mgr.GetCache(),
+			APIReader: mgr.GetAPIReader(),
+			Namespace: o.namespace,
+			Service:   receiverService,
+			Dynatrace: &dtconn.Clients{},
+		}); err != nil {
+			return fmt.Errorf("adding dashboard: %w", err)
+		}
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
@@ -136,6 +158,6 @@ func run(ctx context.Context, o options) error {
 	if err := mgr.AddReadyzCheck("receiver", receiver.Ready); err != nil {
 		return err
 	}
-	ctrl.Log.Info("Starting manager", "receiver", o.receiverAddr, "receiverURL", o.receiverURL)
+	ctrl.Log.Info("Starting manager", "version", webhookserver.Version(), "receiver", o.receiverAddr, "receiverURL", o.receiverURL, "dashboard", o.dashboardAddr)
 	return mgr.Start(ctx)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/problemhook/problemhook/controllers"
@@ -23,6 +24,8 @@ var (
 	env      *controlplane.TestEnv
 	receiver *webhookserver.Receiver
 	server   *httptest.Server
+	// managerCache is the manager's cache, which the dashboard reads.
+	managerCache cache.Cache
 )
 
 func TestMain(m *testing.M) {
@@ -38,6 +41,7 @@ func TestMain(m *testing.M) {
 		}).SetupWithManager(ctx, mgr); err != nil {
 			return nil, err
 		}
+		managerCache = mgr.GetCache()
 		receiver = &webhookserver.Receiver{
 			Addr:           "127.0.0.1:0",
 			Cache:          mgr.GetCache(),

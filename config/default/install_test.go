@@ -96,6 +96,8 @@ func TestInstall(t *testing.T) {
 		"ClusterRoleBinding/problemhook-manager-rolebinding",
 		"Role/problemhook-leader-election-role",
 		"RoleBinding/problemhook-leader-election-rolebinding",
+		"Role/problemhook-dashboard-role",
+		"RoleBinding/problemhook-dashboard-rolebinding",
 		"Deployment/problemhook-controller-manager",
 		"Service/problemhook-receiver",
 		"Service/problemhook-metrics",
@@ -129,10 +131,11 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 	g.Expect(env.WriteUserKubeconfig(kubeconfig, serviceAccount,
 		"system:serviceaccounts", "system:serviceaccounts:"+systemNamespace, "system:authenticated")).To(Succeed())
 
-	receiverAddr, probeAddr, metricsAddr := controlplane.FreeAddr(t), controlplane.FreeAddr(t), controlplane.FreeAddr(t)
+	receiverAddr, probeAddr, metricsAddr, dashboardAddr := controlplane.FreeAddr(t), controlplane.FreeAddr(t), controlplane.FreeAddr(t), controlplane.FreeAddr(t)
 	var logs controlplane.SyncBuffer
 	cmd := exec.Command(controlplane.BuildManager(t), "--kubeconfig", kubeconfig, "--leader-elect",
-		"--receiver-bind-address", receiverAddr, "--health-probe-bind-address", probeAddr, "--metrics-bind-address", metricsAddr)
+		"--receiver-bind-address", receiverAddr, "--health-probe-bind-address", probeAddr, "--metrics-bind-address", metricsAddr,
+		"--dashboard-bind-address", dashboardAddr)
 	cmd.Env = append(os.Environ(), "POD_NAMESPACE="+systemNamespace)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	g.Expect(cmd.Start()).To(Succeed())
@@ -230,6 +233,21 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		))
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 
+	// The dashboard reads what it shows under the same identity.
+	resp, err := http.Get("http://" + dashboardAddr + "/api/overview")
+	g.Expect(err).NotTo(HaveOccurred())
+	overview, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(resp.StatusCode).To(Equal(http.StatusOK), string(overview))
+	g.Expect(string(overview)).To(ContainSubstring(`"replicasNote":"Service problemhook-system/problemhook-receiver has no endpoints."`))
+	resp, err = http.Get("http://" + dashboardAddr + "/api/events?target=" + ns + "/dynatrace")
+	g.Expect(err).NotTo(HaveOccurred())
+	listed, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(listed)).To(ContainSubstring(`"total":1`))
+
 	var lease coordinationv1.Lease
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: systemNamespace, Name: "problemhook.problemhook.io"}, &lease)).To(Succeed())
 	g.Expect(logs.String()).NotTo(ContainSubstring("forbidden"))
@@ -248,6 +266,7 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		{Verb: "watch", Resource: "secrets"},
 		{Verb: "create", Group: "events.k8s.io", Resource: "events", Namespace: ns},
 		{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: systemNamespace},
+		{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices", Namespace: systemNamespace},
 	}
 	denied := []authorizationv1.ResourceAttributes{
 		{Verb: "create", Resource: "secrets", Namespace: ns},
@@ -266,6 +285,7 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: ns},
 		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"},
 		{Verb: "impersonate", Resource: "users"},
+		{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices", Namespace: ns},
 	}
 	for _, want := range []struct {
 		attrs   []authorizationv1.ResourceAttributes

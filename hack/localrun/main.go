@@ -41,6 +41,7 @@ func main() {
 	flag.StringVar(&lr.receiverAddr, "receiver-bind-address", "127.0.0.1:9292", "Where the manager's receiver listens.")
 	flag.StringVar(&lr.probeAddr, "health-probe-bind-address", "127.0.0.1:8081", "Where the manager's probes listen.")
 	flag.StringVar(&lr.metricsAddr, "metrics-bind-address", "127.0.0.1:8080", "Where the manager's metrics listen.")
+	flag.StringVar(&lr.dashboardAddr, "dashboard-bind-address", "127.0.0.1:9293", "Where the manager's dashboard listens.")
 	flag.Parse()
 	lr.out = os.Stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -54,9 +55,9 @@ func main() {
 
 // localRun runs the manager in the foreground, on a cluster it finds or one it starts.
 type localRun struct {
-	manager, root, kubeconfig            string
-	receiverAddr, probeAddr, metricsAddr string
-	out                                  io.Writer
+	manager, root, kubeconfig                           string
+	receiverAddr, probeAddr, metricsAddr, dashboardAddr string
+	out                                                 io.Writer
 	// dynatraceURL is the fake Dynatrace of the embedded control plane.
 	dynatraceURL string
 }
@@ -197,6 +198,7 @@ func (lr *localRun) runManager(ctx context.Context, kubeconfig string, local boo
 		"--receiver-bind-address", lr.receiverAddr,
 		"--receiver-url", "http://"+lr.receiverAddr,
 		"--metrics-bind-address", lr.metricsAddr,
+		"--dashboard-bind-address", lr.dashboardAddr,
 		"--health-probe-bind-address", lr.probeAddr,
 	)
 	cmd.Stdout, cmd.Stderr = lr.out, os.Stderr
@@ -243,18 +245,22 @@ func (lr *localRun) announce(ctx context.Context, kubeconfig string, local bool)
 	}
 	receiverURL := "http://" + lr.receiverAddr
 	if !local {
-		fmt.Fprintf(lr.out, "\nproblemhook is receiving on %s/hooks/<namespace>/<target>.\n\n", receiverURL)
+		fmt.Fprintf(lr.out, "\nproblemhook is receiving on %s/hooks/<namespace>/<target>.\nDashboard: http://%s/\n\n", receiverURL, lr.dashboardAddr)
 		return
 	}
 	fmt.Fprintf(lr.out, `
-problemhook is running on an embedded control plane. Send a notification:
+problemhook is running on an embedded control plane. Its dashboard:
+
+  http://%[6]s/
+
+Send a notification:
 
   curl -u dynatrace:change-me -H 'Content-Type: application/json' \
     -d '{"State":"OPEN","ProblemID":"1234","PID":"%[3]s","ProblemTitle":"CPU saturation","ProblemSeverity":"RESOURCE_CONTENTION","ProblemImpact":"INFRASTRUCTURE"}' \
     %[1]s/hooks/problemhook-demo/dynatrace
 
 and see what it stored, and the Jobs the sample route made for it (one per
-impacted entity):
+impacted entity), on the dashboard or with kubectl:
 
   bin/kubectl --kubeconfig %[2]s get problemevents -A
   bin/kubectl --kubeconfig %[2]s -n problemhook-demo get pe -o yaml
@@ -267,7 +273,11 @@ The fake's comments:
 
   curl -H 'Authorization: Api-Token %[5]s' %[4]s/api/v2/problems/%[3]s/comments
 
+The target polls the fake every minute for problems whose notifications
+never arrived: P-1233 opened and resolved before problemhook started, and
+is on the dashboard as found by polling.
+
 Ctrl-C stops the manager and the control plane.
 
-`, receiverURL, kubeconfig, demoPID, lr.dynatraceURL, demoToken)
+`, receiverURL, kubeconfig, demoPID, lr.dynatraceURL, demoToken, lr.dashboardAddr)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -37,7 +38,7 @@ func TestMakeRun(t *testing.T) {
 	var stdout controlplane.SyncBuffer
 	lr := &localRun{
 		manager: manager, root: root, kubeconfig: filepath.Join(tmp, "kubeconfig"),
-		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t),
+		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t), dashboardAddr: controlplane.FreeAddr(t),
 		out: &stdout,
 	}
 	ctx, stop := start(t, lr)
@@ -81,6 +82,14 @@ func TestMakeRun(t *testing.T) {
 		g.Expect(c.List(ctx, &jobs, client.InNamespace("problemhook-demo"))).To(Succeed())
 		g.Expect(jobs.Items).To(HaveLen(2))
 	}).WithTimeout(30 * time.Second).Should(Succeed())
+	// The printed dashboard shows both.
+	g.Expect(stdout.String()).To(ContainSubstring("\n  http://" + lr.dashboardAddr + "/\n"))
+	resp, err := http.Get("http://" + lr.dashboardAddr + "/events?target=problemhook-demo/dynatrace")
+	g.Expect(err).NotTo(HaveOccurred())
+	page, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(page)).To(And(ContainSubstring("CPU saturation"), ContainSubstring("Response time degradation"), ContainSubstring("polled")))
 	comments := regexp.MustCompile(`\n  (curl -H 'Authorization: Api-Token [^\n]*/comments)\n`)
 	g.Expect(stdout.String()).To(MatchRegexp(comments.String()))
 	answer, err = exec.Command("sh", "-c", comments.FindStringSubmatch(stdout.String())[1]+" --silent --show-error --fail").CombinedOutput()
@@ -113,7 +122,7 @@ func TestMakeRunOnACluster(t *testing.T) {
 	var stdout controlplane.SyncBuffer
 	lr := &localRun{
 		manager: controlplane.BuildManager(t), root: controlplane.RepoRoot(), kubeconfig: filepath.Join(t.TempDir(), "unused"),
-		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t),
+		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t), dashboardAddr: controlplane.FreeAddr(t),
 		out: &stdout,
 	}
 	_, stop := start(t, lr)

@@ -12,6 +12,11 @@ import (
 // event, and the others grade it.
 var guanceStatuses = []string{"ok", "info", "warning", "error", "critical", "nodata"}
 
+// GuanceTestEventID is the df_event_id of the test event `manager
+// send-test` posts to a Guance target. Guance itself sends no test event,
+// so this exact id is what marks one, as 999/99999 marks Dynatrace's.
+const GuanceTestEventID = "problemhook-send-test"
+
 // ParseGuance parses the event a Guance or TrueWatch monitor sends to a
 // self-built notification target. Fields other than the documented ones are
 // ignored here; they stay in the raw payload the receiver stores.
@@ -42,6 +47,7 @@ func ParseGuance(body []byte) (*v1alpha1.ProblemEventSpec, error) {
 	if err := f.errs.err(); err != nil {
 		return nil, err
 	}
+	spec.Test = id == GuanceTestEventID
 	return bound(spec), nil
 }
 

@@ -316,6 +316,26 @@ func TestFieldErrorLists(t *testing.T) {
 	g.Expect(fieldErr.Invalid).To(Equal([]string{`State: "CLOSED" is not one of OPEN, RESOLVED`}))
 }
 
+// problemhook's own Guance test event is known by its exact id; an id
+// that only contains it is a real event.
+func TestGuanceTestEvent(t *testing.T) {
+	for id, want := range map[string]bool{
+		payload.GuanceTestEventID:                  true,
+		payload.GuanceTestEventID + "-2":           false,
+		"x-" + payload.GuanceTestEventID:           false,
+		strings.ToUpper(payload.GuanceTestEventID): false,
+	} {
+		body := fmt.Sprintf(`{"timestamp":1700000000,"df_status":"info","df_event_id":%q,"df_title":"test","df_dimension_tags":"{}"}`, id)
+		spec, err := payload.ParseGuance([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spec.Test != want {
+			t.Errorf("df_event_id %q: test = %v, want %v", id, spec.Test, want)
+		}
+	}
+}
+
 func TestParseGuance(t *testing.T) {
 	tests := []struct {
 		name string

@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/dtconn"
+	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/webhookserver"
+)
+
+// Output formats of Poll.
+const (
+	OutputTable = "table"
+	OutputJSON  = "json"
+)
+
+// DefaultRelativeTime is the time frame Poll lists when none is given.
+const DefaultRelativeTime = "hour"
+
+const (
+	// defaultPageSize is the largest page the Problems API returns.
+	defaultPageSize = 500
+	// eventsPageSize bounds each list of ProblemEvents: a target may keep
+	// many thousands.
+	eventsPageSize = 500
+)
+
+// RelativeTimes returns the time frames Poll knows, shortest first.
+func RelativeTimes() []string { return dynatrace.RelativeTimeNames() }
+
+// PollOptions say what Poll lists and how it prints it.
+type PollOptions struct {
+	// Target is the NotificationTarget whose Dynatrace connection is read.
+	Target types.NamespacedName
+	// RelativeTime is the time frame, one of RelativeTimes; DefaultRelativeTime when empty.
+	RelativeTime string
+	// Output is OutputTable (the default when empty) or OutputJSON.
+	Output string
+	// PageSize is the number of problems asked for per page; 500, the
+	// API's largest, when zero.
+	PageSize int
+}
+
+// validate checks the options.
+func (o *PollOptions) validate() error {
+	if _, err := o.from(); err != nil {
+		return err
+	}
+	switch o.Output {
+	case "", OutputTable, OutputJSON:
+	default:
+		return fmt.Errorf("unknown output format %q: use %s or %s", o.Output, OutputTable, OutputJSON)
+	}
+	if o.Target.Namespace == "" || o.Target.Name == "" {
+		return errors.New("the target's namespace and name are required")
+	}
+	return nil
+}
+
+// from is the API's from parameter for the time frame.
+func (o *PollOptions) from() (string, error) {
+	return dynatrace.FromRelativeTime(cmp.Or(o.RelativeTime, DefaultRelativeTime))
+}
+
+// polledProblem is one problem as Poll prints it. The JSON names are the
+// API's where the API has them.
+type polledProblem struct {
+	ProblemID string `json:"problemId"`
+	DisplayID string `json:"displayId"`
+	Status    string `json:"status"`
+	Severity  string `json:"severity"`
+	Impact    string `json:"impact"`
+	Started   string `json:"started"`
+	// Ended is null while the problem is open.
+	Ended *string `json:"ended"`
+	Title string  `json:"title"`
+	// Recorded are the states problemhook has a ProblemEvent of: OPEN, RESOLVED.
+	Recorded []string `json:"recorded"`
+	// Events are the names of those ProblemEvents.
+	Events []string `json:"events"`
+}
+
+// Poll lists the problems of the time frame opts selects through the
+// Dynatrace connection of opts.Target, newest first, and prints them to
+// out with the problem states problemhook has recorded as ProblemEvents of
+// that target. It reads the target, its token Secret and its events
+// through c.
+func Poll(ctx context.Context, c client.Reader, opts PollOptions, out io.Writer) error {
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	from, _ := opts.from()
+	target, err := getTarget(ctx, c, opts.Target)
+	if err != nil {
+		return err
+	}
+	if target.Spec.Dynatrace == nil {
+		return fmt.Errorf("NotificationTarget %s %w: poll reads the problems through it", opts.Target, dtconn.ErrNoConnection)
+	}
+	dc, err := (&dtconn.Clients{}).For(ctx, c, target)
+	if err != nil {
+		return err
+	}
+	problems, listErr := dc.ListProblems(ctx, dynatrace.ListOptions{
+		From:     from,
+		Sort:     "-startTime",
+		PageSize: cmp.Or(opts.PageSize, defaultPageSize),
+	})
+	// With too many pages the problems read so far are still worth showing.
+	if listErr != nil && !errors.Is(listErr, dynatrace.ErrPageLimit) {
+		return fmt.Errorf("NotificationTarget %s: %w", opts.Target, listErr)
+	}
+	events, err := targetEvents(ctx, c, target)
+	if err != nil {
+		return err
+	}
+	rows := make([]polledProblem, 0, len(problems))
+	for _, p := range problems {
+		rows = append(rows, row(p, events[webhookserver.ProblemIDHash(p.ProblemID)]))
+	}
+	if opts.Output == OutputJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(rows)
+	} else {
+		err = printTable(out, rows, from)
+	}
+	if err != nil {
+		return fmt.Errorf("writing the problems: %w", err)
+	}
+	return listErr
+}
+
+// targetEvents lists target's ProblemEvents by the hash of their problem
+// id, a page at a time.
+func targetEvents(ctx context.Context, c client.Reader, target *problemhookv1alpha1.NotificationTarget) (map[string][]problemhookv1alpha1.ProblemEvent, error) {
+	byHash := map[string][]problemhookv1alpha1.ProblemEvent{}
+	next := ""
+	for {
+		var list problemhookv1alpha1.ProblemEventList
+		err := c.List(ctx, &list, client.InNamespace(target.Namespace),
+			client.MatchingLabels{problemhookv1alpha1.LabelTarget: target.Name},
+			client.Limit(eventsPageSize), client.Continue(next))
+		if err != nil {
+			return nil, fmt.Errorf("listing the ProblemEvents of NotificationTarget %s/%s: %w", target.Namespace, target.Name, err)
+		}
+		for _, ev := range list.Items {
+			hash := ev.Labels[problemhookv1alpha1.LabelProblemID]
+			byHash[hash] = append(byHash[hash], ev)
+		}
+		if next = list.Continue; next == "" {
+			return byHash, nil
+		}
+	}
+}
+
+// row is p as printed, with the states of events recorded for it.
+func row(p dynatrace.Problem, events []problemhookv1alpha1.ProblemEvent) polledProblem {
+	r := polledProblem{
+		ProblemID: p.ProblemID,
+		DisplayID: p.DisplayID,
+		Status:    p.Status,
+		Severity:  p.SeverityLevel,
+		Impact:    p.ImpactLevel,
+		Started:   formatMillis(p.StartTime),
+		Title:     p.Title,
+		Recorded:  []string{},
+		Events:    []string{},
+	}
+	if p.EndTime >= 0 {
+		ended := formatMillis(p.EndTime)
+		r.Ended = &ended
+	}
+	for _, ev := range events {
+		// The label is a hash: the spec says whether it is this problem's.
+		if ev.Spec.ProblemID != p.ProblemID {
+			continue
+		}
+		if state := string(ev.Spec.State); !slices.Contains(r.Recorded, state) {
+			r.Recorded = append(r.Recorded, state)
+		}
+		r.Events = append(r.Events, ev.Name)
+	}
+	// OPEN before RESOLVED, the order a problem goes through them.
+	slices.Sort(r.Recorded)
+	slices.Sort(r.Events)
+	return r
+}
+
+func formatMillis(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format(time.RFC3339)
+}
+
+// printTable writes rows as a table, or says there is nothing to show.
+func printTable(out io.Writer, rows []polledProblem, from string) error {
+	if len(rows) == 0 {
+		_, err := fmt.Fprintf(out, "No problems from %s to now.\n", from)
+		return err
+	}
+	w := tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
+	_, _ = fmt.Fprintln(w, "PROBLEM\tSTATUS\tSEVERITY\tIMPACT\tSTARTED\tENDED\tTITLE\tRECORDED")
+	for _, r := range rows {
+		ended := "-"
+		if r.Ended != nil {
+			ended = *r.Ended
+		}
+		recorded := strings.Join(r.Recorded, ",")
+		_, _ = fmt.Fprintln(w, strings.Join([]string{
+			cell(r.DisplayID), cell(r.Status), cell(r.Severity), cell(r.Impact), r.Started, ended, cell(r.Title), cell(recorded),
+		}, "\t"))
+	}
+	return w.Flush()
+}
+
+// cell is s fit for a table cell: on one line, without tabs, "-" when empty.
+func cell(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,368 @@
+package webhookserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/dtconn"
+	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
+	"github.com/problemhook/problemhook/webhookserver"
+)
+
+const dtToken = "dt0c01.dashboard-test"
+
+// newDashboard serves a dashboard that reads the manager's cache.
+func newDashboard(t *testing.T, mutate ...func(*webhookserver.Dashboard)) *httptest.Server {
+	t.Helper()
+	d := &webhookserver.Dashboard{Cache: managerCache, Dynatrace: &dtconn.Clients{}}
+	for _, m := range mutate {
+		m(d)
+	}
+	srv := httptest.NewServer(d.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// get fetches path and returns the status and body.
+func get(t *testing.T, srv *httptest.Server, path string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body), resp.Header
+}
+
+// getJSON fetches path, expects status, and decodes the body into v.
+func getJSON(g Gomega, srv *httptest.Server, path string, status int, v any) {
+	resp, err := http.Get(srv.URL + path)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	g.Expect(resp.StatusCode).To(Equal(status), path)
+	g.Expect(resp.Header.Get("Content-Type")).To(Equal("application/json"))
+	g.Expect(json.NewDecoder(resp.Body).Decode(v)).To(Succeed())
+}
+
+// withDynatrace connects a target to dt, with a token Secret.
+func withDynatrace(t *testing.T, dt *dynatracetest.Server) func(*problemhookv1alpha1.NotificationTarget) {
+	return func(nt *problemhookv1alpha1.NotificationTarget) {
+		if err := k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: nt.Namespace, Name: "dynatrace-api"},
+			Data: map[string][]byte{"token": []byte(dtToken)}}); err != nil {
+			t.Fatal(err)
+		}
+		nt.Spec.Dynatrace = &problemhookv1alpha1.DynatraceConnection{
+			URL: dt.URL(), TokenSecretRef: problemhookv1alpha1.SecretKeyReference{Name: "dynatrace-api"},
+		}
+	}
+}
+
+func newFakeDynatrace(t *testing.T) *dynatracetest.Server {
+	t.Helper()
+	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{})
+	t.Cleanup(dt.Close)
+	dt.AddToken(dtToken, "problems.read")
+	return dt
+}
+
+// storeEvent stores an event for tg as the receiver would, received at.
+func storeEvent(t *testing.T, tg target, n int, state problemhookv1alpha1.ProblemState, at time.Time) *problemhookv1alpha1.ProblemEvent {
+	t.Helper()
+	ev := webhookserver.NewProblemEvent(tg.obj, &problemhookv1alpha1.ProblemEventSpec{
+		Source: problemhookv1alpha1.FormatDynatrace, ProblemID: fmt.Sprintf("-%d_1669823466223V2", 1000+n), DisplayID: fmt.Sprint(n),
+		State: state, Title: fmt.Sprintf("Problem %d", n), ReceivedAt: metav1.NewTime(at),
+	})
+	if err := k8s.Create(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// The events table lists the cached events newest first,
+// a page at a time, filtered by target, state and phase; bad filters get
+// a 400 that says what is wrong.
+func TestDashboardEventsTable(t *testing.T) {
+	g := NewWithT(t)
+	tg := newTarget(t, problemhookv1alpha1.FormatDynatrace)
+	other := newTarget(t, problemhookv1alpha1.FormatGuance)
+	srv := newDashboard(t)
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	for i := range 60 {
+		state := problemhookv1alpha1.StateOpen
+		if i%3 == 0 {
+			state = problemhookv1alpha1.StateResolved
+		}
+		storeEvent(t, tg, i, state, t0.Add(time.Duration(i)*time.Minute))
+	}
+	failed := storeEvent(t, other, 99, problemhookv1alpha1.StateOpen, t0)
+	failed.Status.Phase = problemhookv1alpha1.PhaseFailed
+	g.Expect(k8s.Status().Update(context.Background(), failed)).To(Succeed())
+
+	var page webhookserver.EventList
+	g.Eventually(func(g Gomega) {
+		getJSON(g, srv, "/api/events?target="+tg.ns+"/"+tg.name, http.StatusOK, &page)
+		g.Expect(page.Total).To(Equal(60))
+	}).Should(Succeed())
+	g.Expect(page.Pages).To(Equal(2))
+	g.Expect(page.Items).To(HaveLen(webhookserver.EventsPageSize))
+	g.Expect(page.Items[0]).To(And(HaveField("DisplayID", "59"), HaveField("Origin", "Notification"), HaveField("Phase", "Pending")))
+	g.Expect(page.Items[0].ReceivedAt).To(BeTemporally("==", t0.Add(59*time.Minute)))
+	for i := 1; i < len(page.Items); i++ {
+		g.Expect(page.Items[i].ReceivedAt).To(BeTemporally("<", page.Items[i-1].ReceivedAt), "newest first")
+	}
+	getJSON(g, srv, "/api/events?target="+tg.ns+"/"+tg.name+"&page=2", http.StatusOK, &page)
+	g.Expect(page.Items).To(HaveLen(10))
+	g.Expect(page.Items[9].DisplayID).To(Equal("0"))
+
+	getJSON(g, srv, "/api/events?target="+tg.ns+"/"+tg.name+"&state=resolved", http.StatusOK, &page)
+	g.Expect(page.Total).To(Equal(20))
+	g.Eventually(func(g Gomega) {
+		getJSON(g, srv, "/api/events?phase=Failed&target="+other.ns+"/"+other.name, http.StatusOK, &page)
+		g.Expect(page.Items).To(ConsistOf(HaveField("Name", failed.Name)))
+	}).Should(Succeed())
+
+	for query, want := range map[string]string{
+		"state=CLOSED":      `state \"CLOSED\" is not one of OPEN, RESOLVED`,
+		"phase=Done":        `phase \"Done\" is not one of Pending, Running, Succeeded, Failed, Skipped`,
+		"page=0":            `page \"0\" is not a positive number`,
+		"target=just-name":  `target \"just-name\" is not namespace/name`,
+		"page=1%3Bdrop":     `page \"1;drop\" is not a positive number`,
+		"target=%2Fno-name": `target \"/no-name\" is not namespace/name`,
+	} {
+		status, body, _ := get(t, srv, "/api/events?"+query)
+		g.Expect(status).To(Equal(http.StatusBadRequest), query)
+		g.Expect(body).To(ContainSubstring(want), query)
+	}
+
+	// The page: rows, the filter kept, a link to the older page.
+	status, body, _ := get(t, srv, "/events?target="+tg.ns+"/"+tg.name)
+	g.Expect(status).To(Equal(http.StatusOK))
+	g.Expect(body).To(ContainSubstring("60 events, page 1 of 2, newest first."))
+	g.Expect(body).To(ContainSubstring(`<a href="/events/` + tg.ns + `/`))
+	g.Expect(strings.ToLower(body)).To(ContainSubstring(`href="/events?page=2&amp;target=` + tg.ns + `%2f` + tg.name + `"`))
+	g.Expect(body).To(ContainSubstring("2026-11-21 10:59:00 UTC"))
+	status, body, _ = get(t, srv, "/events?state=CLOSED")
+	g.Expect(status).To(Equal(http.StatusBadRequest))
+	g.Expect(body).To(ContainSubstring(`state &#34;CLOSED&#34; is not one of OPEN, RESOLVED`))
+}
+
+// The detail page shows the event, its actions with their exit codes and
+// Jobs, its Dynatrace details and its payload as nested tables, with
+// entity ids linked to Dynatrace; the same object is served as JSON.
+func TestDashboardEventDetail(t *testing.T) {
+	g := NewWithT(t)
+	dt := newFakeDynatrace(t)
+	tg := newTarget(t, problemhookv1alpha1.FormatDynatrace, withDynatrace(t, dt))
+	srv := newDashboard(t)
+
+	body := `{"State":"OPEN","ProblemID":"1234","PID":"-6150203450926486413_1669823466223V2","ProblemTitle":"CPU <saturation>",` +
+		`"ImpactedEntities":[{"entity":"HOST-0000000000000001","name":"web01","type":"HOST"}],"Details":{"startTime":1763719200000}}`
+	r := post(t, tg, body)
+	g.Expect(r.status).To(Equal(http.StatusAccepted))
+	var ev problemhookv1alpha1.ProblemEvent
+	_, name, _ := strings.Cut(r.body.ProblemEvent, "/")
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: tg.ns, Name: name}, &ev)).To(Succeed())
+	exit := int32(3)
+	ev.Status.Phase = problemhookv1alpha1.PhaseFailed
+	ev.Status.Actions = []problemhookv1alpha1.ActionStatus{{
+		Route: "legacy-incident", Action: "incident", Type: problemhookv1alpha1.ActionTypeJob, Entity: "HOST-0000000000000001",
+		State: problemhookv1alpha1.ActionFailed, Job: "legacy-incident-incident-7f3a9c", ExitCode: &exit, Attempts: 1,
+		Message: "Exited with code 3",
+	}}
+	ev.Status.Details = &problemhookv1alpha1.ProblemDetails{DisplayID: "P-1234", Status: "OPEN", Title: "CPU saturation", RootCause: "web01 (HOST-0000000000000001)"}
+	g.Expect(k8s.Status().Update(context.Background(), &ev)).To(Succeed())
+
+	path := "/events/" + tg.ns + "/" + ev.Name
+	g.Eventually(func(g Gomega) {
+		status, page, _ := get(t, srv, path)
+		g.Expect(status).To(Equal(http.StatusOK))
+		g.Expect(page).To(ContainSubstring("legacy-incident-incident-7f3a9c"))
+	}).Should(Succeed())
+	_, page, _ := get(t, srv, path)
+	g.Expect(page).To(ContainSubstring("CPU &lt;saturation&gt;"), "titles are escaped")
+	g.Expect(page).NotTo(ContainSubstring("CPU <saturation>"))
+	g.Expect(page).To(ContainSubstring(`<a href="` + dt.URL() + `/ui/entity/HOST-0000000000000001" rel="noreferrer">HOST-0000000000000001</a>`))
+	g.Expect(page).To(ContainSubstring(`<a href="` + dt.URL() + `/#problems/problemdetails;pid=-6150203450926486413_1669823466223V2"`))
+	g.Expect(page).To(ContainSubstring("<td>3</td>"), "the exit code")
+	g.Expect(page).To(ContainSubstring("Exited with code 3"))
+	g.Expect(page).To(ContainSubstring("web01 (HOST-0000000000000001)"), "the Dynatrace details")
+	g.Expect(page).To(ContainSubstring("<th>startTime</th><td>2025-11-21 10:00:00 UTC (1763719200000)</td>"), "epoch milliseconds in the payload are dates")
+
+	var got problemhookv1alpha1.ProblemEvent
+	getJSON(g, srv, "/api"+path, http.StatusOK, &got)
+	g.Expect(got.Spec.Title).To(Equal("CPU <saturation>"))
+	g.Expect(got.Status.Actions).To(HaveLen(1))
+	g.Expect(got.ManagedFields).To(BeEmpty())
+
+	status, page, _ := get(t, srv, "/events/"+tg.ns+"/no-such-event")
+	g.Expect(status).To(Equal(http.StatusNotFound))
+	g.Expect(page).To(ContainSubstring("no ProblemEvent " + tg.ns + "/no-such-event"))
+	var fail map[string]string
+	getJSON(g, srv, "/api/events/"+tg.ns+"/no-such-event", http.StatusNotFound, &fail)
+	g.Expect(fail).To(HaveKeyWithValue("error", "no ProblemEvent "+tg.ns+"/no-such-event"))
+}
+
+// The feed lists a target's problems of a time frame from the Dynatrace
+// API and marks those problemhook recorded.
+func TestDashboardFeed(t *testing.T) {
+	g := NewWithT(t)
+	dt := newFakeDynatrace(t)
+	tg := newTarget(t, problemhookv1alpha1.FormatDynatrace, withDynatrace(t, dt))
+	plain := newTarget(t, problemhookv1alpha1.FormatDynatrace)
+	srv := newDashboard(t)
+
+	now := time.Now()
+	for i, age := range []time.Duration{10 * time.Minute, 3 * time.Hour, 5 * 24 * time.Hour} {
+		dt.AddProblem(dynatrace.Problem{
+			ProblemID: fmt.Sprintf("-%d_1669823466223V2", 1000+i), DisplayID: fmt.Sprintf("P-%d", i), Title: fmt.Sprintf("Problem %d", i),
+			Status: "OPEN", SeverityLevel: "ERROR", ImpactLevel: "SERVICES", StartTime: now.Add(-age).UnixMilli(), EndTime: -1,
+		})
+	}
+	recorded := storeEvent(t, tg, 0, problemhookv1alpha1.StateOpen, now)
+
+	var feed webhookserver.Feed
+	g.Eventually(func(g Gomega) {
+		getJSON(g, srv, "/api/feed/"+tg.ns+"/"+tg.name+"?relativeTime=week", http.StatusOK, &feed)
+		g.Expect(feed.Recorded).To(Equal(1))
+	}).Should(Succeed())
+	g.Expect(feed.From).To(Equal("now-1w"))
+	g.Expect(feed.Problems).To(HaveLen(3))
+	for _, p := range feed.Problems {
+		if p.DisplayID == "P-0" {
+			g.Expect(p.Events).To(ConsistOf(webhookserver.EventRef{Name: recorded.Name, State: "OPEN"}))
+		} else {
+			g.Expect(p.Events).To(BeEmpty())
+		}
+	}
+	var last dynatracetest.Request
+	for _, r := range dt.Requests() {
+		if strings.HasSuffix(r.Path, "/problems") {
+			last = r
+		}
+	}
+	g.Expect(last.Query.Get("from")).To(Equal("now-1w"))
+
+	getJSON(g, srv, "/api/feed/"+tg.ns+"/"+tg.name, http.StatusOK, &feed)
+	g.Expect(feed.RelativeTime).To(Equal("hour"))
+	g.Expect(feed.Problems).To(ConsistOf(HaveField("DisplayID", "P-0")))
+
+	status, page, _ := get(t, srv, "/feed/"+tg.ns+"/"+tg.name+"?relativeTime=6hours")
+	g.Expect(status).To(Equal(http.StatusOK))
+	g.Expect(page).To(ContainSubstring("2 problems from now-6h to now"))
+	g.Expect(page).To(ContainSubstring(`<a href="/events/` + tg.ns + `/` + recorded.Name + `">OPEN</a>`))
+	for _, rt := range []string{"hour", "2hours", "6hours", "day", "week", "month"} {
+		g.Expect(page).To(ContainSubstring(`name="relativeTime" value="` + rt + `"`))
+	}
+
+	var fail map[string]string
+	getJSON(g, srv, "/api/feed/"+tg.ns+"/"+tg.name+"?relativeTime=year", http.StatusBadRequest, &fail)
+	g.Expect(fail["error"]).To(Equal(`relative time "year" is not one of hour, 2hours, 6hours, day, week, month`))
+	getJSON(g, srv, "/api/feed/"+plain.ns+"/"+plain.name, http.StatusNotFound, &fail)
+	g.Expect(fail["error"]).To(ContainSubstring("has no Dynatrace API connection"))
+	getJSON(g, srv, "/api/feed/"+tg.ns+"/nobody", http.StatusNotFound, &fail)
+	g.Expect(fail["error"]).To(Equal("no NotificationTarget " + tg.ns + "/nobody"))
+	dt.FailNext(http.MethodGet, "/problems", dynatrace.DefaultMaxAttempts, http.StatusForbidden, "")
+	getJSON(g, srv, "/api/feed/"+tg.ns+"/"+tg.name, http.StatusBadGateway, &fail)
+	g.Expect(fail["error"]).To(ContainSubstring("403"))
+	g.Expect(fail["error"]).NotTo(ContainSubstring(dtToken))
+}
+
+// The overview counts what the receiver answered, lists targets with their
+// Ready state and webhook URL, and the receiver Service's endpoints.
+func TestDashboardOverview(t *testing.T) {
+	g := NewWithT(t)
+	tg := newTarget(t, problemhookv1alpha1.FormatDynatrace)
+	srv := newDashboard(t)
+
+	var before webhookserver.Overview
+	getJSON(g, srv, "/api/overview", http.StatusOK, &before)
+	g.Expect(before.Version).NotTo(BeEmpty())
+	g.Expect(before.ReplicasNote).To(Equal("Not running behind a receiver Service: only this process receives."))
+	g.Expect(post(t, tg, minimalDynatrace).status).To(Equal(http.StatusAccepted))
+	g.Expect(post(t, tg, minimalDynatrace).status).To(Equal(http.StatusOK))
+	g.Expect(send(t, request{url: tg.url(), body: minimalDynatrace, auth: basic(user, "wrong")}).status).To(Equal(http.StatusUnauthorized))
+
+	var after webhookserver.Overview
+	g.Eventually(func(g Gomega) {
+		getJSON(g, srv, "/api/overview", http.StatusOK, &after)
+		g.Expect(after.Targets).To(ContainElement(And(
+			HaveField("Namespace", tg.ns), HaveField("Name", tg.name), HaveField("Ready", "True"), HaveField("Events", 1),
+			HaveField("WebhookURL", "http://receiver.test:9292/hooks/"+tg.ns+"/"+tg.name),
+		)))
+	}).Should(Succeed())
+	g.Expect(after.Notifications.Stored - before.Notifications.Stored).To(BeNumerically(">=", 1))
+	g.Expect(after.Notifications.Duplicate - before.Notifications.Duplicate).To(BeNumerically(">=", 1))
+	g.Expect(after.Notifications.Rejected - before.Notifications.Rejected).To(BeNumerically(">=", 1))
+	g.Expect(after.Notifications.Received - before.Notifications.Received).To(BeNumerically(">=", 3))
+
+	status, page, _ := get(t, srv, "/")
+	g.Expect(status).To(Equal(http.StatusOK))
+	g.Expect(page).To(ContainSubstring(`<a href="/events?target=` + tg.ns + `/` + tg.name + `">`))
+	g.Expect(page).To(ContainSubstring("http://receiver.test:9292/hooks/" + tg.ns + "/" + tg.name))
+
+	// Behind a Service, its endpoints are the replicas.
+	ready, notReady := true, false
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: tg.ns, Name: "receiver-abcde", Labels: map[string]string{discoveryv1.LabelServiceName: "problemhook-receiver"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{
+			{Addresses: []string{"10.0.0.7"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}, TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "problemhook-a"}},
+			{Addresses: []string{"10.0.0.8"}, Conditions: discoveryv1.EndpointConditions{Ready: &notReady}, TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "problemhook-b"}},
+		},
+	}
+	g.Expect(k8s.Create(context.Background(), slice)).To(Succeed())
+	behindService := newDashboard(t, func(d *webhookserver.Dashboard) {
+		d.APIReader, d.Namespace, d.Service = k8s, tg.ns, "problemhook-receiver"
+	})
+	getJSON(g, behindService, "/api/overview", http.StatusOK, &after)
+	g.Expect(after.Replicas).To(Equal([]webhookserver.Replica{
+		{Pod: "problemhook-a", Address: "10.0.0.7", Ready: true},
+		{Pod: "problemhook-b", Address: "10.0.0.8", Ready: false},
+	}))
+}
+
+// Nothing on the dashboard changes anything: only GET is served, and its
+// pages load nothing from elsewhere.
+func TestDashboardIsReadOnly(t *testing.T) {
+	g := NewWithT(t)
+	srv := newDashboard(t)
+	for _, path := range []string{"/", "/events", "/api/events", "/api/overview"} {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader("{}"))
+		g.Expect(err).NotTo(HaveOccurred())
+		resp, err := http.DefaultClient.Do(req)
+		g.Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		g.Expect(resp.StatusCode).To(Equal(http.StatusMethodNotAllowed), path)
+	}
+	status, body, header := get(t, srv, "/")
+	g.Expect(status).To(Equal(http.StatusOK))
+	g.Expect(header.Get("Content-Security-Policy")).To(HavePrefix("default-src 'none'"))
+	g.Expect(header.Get("X-Content-Type-Options")).To(Equal("nosniff"))
+	g.Expect(body).NotTo(ContainSubstring("<script"))
+	g.Expect(body).To(ContainSubstring(`<link rel="stylesheet" href="/static/style.css">`))
+	status, css, header := get(t, srv, "/static/style.css")
+	g.Expect(status).To(Equal(http.StatusOK))
+	g.Expect(header.Get("Content-Type")).To(HavePrefix("text/css"))
+	g.Expect(css).NotTo(ContainSubstring("http"), "nothing from elsewhere")
+	status, _, _ = get(t, srv, "/no/such/page")
+	g.Expect(status).To(Equal(http.StatusNotFound))
+}
