@@ -75,7 +75,7 @@ lint: $(GOLANGCI_LINT) verify-generated ## Run golangci-lint and check generated
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
-test: manifests generate envtest ## Run every test (unit and envtest) and each fuzz target briefly.
+test: manifests generate envtest chromium ## Run every test (unit and envtest) and each fuzz target briefly.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -p 1 -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
@@ -83,6 +83,17 @@ test: manifests generate envtest ## Run every test (unit and envtest) and each f
 fuzz: ## Run each payload parser's fuzz target for FUZZTIME.
 	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseDynatrace$$' -fuzztime=$(FUZZTIME)
 	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseGuance$$' -fuzztime=$(FUZZTIME)
+
+.PHONY: chromium
+chromium: ## Install Debian's chromium for the dashboard's browser test, when it is missing and this is root with apt-get.
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the dashboard's browser test"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+			|| echo "Could not install chromium: the dashboard's browser test will be skipped"; \
+	else \
+		echo "No chromium, and no root with apt-get to install it: the dashboard's browser test will be skipped"; \
+	fi
 
 .PHONY: envtest
 envtest: $(ENVTEST_ASSETS)/kube-apiserver ## Build kube-apiserver and etcd for tests into bin/k8s (cached).

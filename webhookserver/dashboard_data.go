@@ -165,7 +165,7 @@ func (d *Dashboard) replicas(ctx context.Context) ([]Replica, string) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Sprintf("Service %s/%s has no endpoints.", d.Namespace, d.Service)
+		return nil, fmt.Sprintf("Service %s/%s has no endpoints: outside a cluster, only this process receives.", d.Namespace, d.Service)
 	}
 	slices.SortFunc(out, func(a, b Replica) int { return cmp.Compare(a.Pod, b.Pod) })
 	return out, ""

@@ -240,7 +240,7 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 	_ = resp.Body.Close()
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK), string(overview))
-	g.Expect(string(overview)).To(ContainSubstring(`"replicasNote":"Service problemhook-system/problemhook-receiver has no endpoints."`))
+	g.Expect(string(overview)).To(ContainSubstring(`"replicasNote":"Service problemhook-system/problemhook-receiver has no endpoints: outside a cluster, only this process receives."`))
 	resp, err = http.Get("http://" + dashboardAddr + "/api/events?target=" + ns + "/dynatrace")
 	g.Expect(err).NotTo(HaveOccurred())
 	listed, err := io.ReadAll(resp.Body)
