@@ -27,7 +27,7 @@ import (
 const dtToken = "dt0c01.dashboard-test"
 
 // newDashboard serves a dashboard that reads the manager's cache.
-func newDashboard(t *testing.T, mutate ...func(*webhookserver.Dashboard)) *httptest.Server {
+func newDashboard(t testing.TB, mutate ...func(*webhookserver.Dashboard)) *httptest.Server {
 	t.Helper()
 	d := &webhookserver.Dashboard{Cache: managerCache, Dynatrace: &dtconn.Clients{}}
 	for _, m := range mutate {
