@@ -52,7 +52,8 @@ type Dashboard struct {
 	// Gatherer is where the counters shown come from; the manager's
 	// registry when nil.
 	Gatherer prometheus.Gatherer
-	// Dynatrace opens the targets' API connections for the feed.
+	// Dynatrace opens the targets' API connections for the feed; a
+	// Clients of its own when nil.
 	Dynatrace *dtconn.Clients
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
@@ -106,6 +107,9 @@ func (d *Dashboard) Handler() http.Handler {
 	}
 	if d.pages == nil {
 		d.pages = parsePages()
+	}
+	if d.Dynatrace == nil {
+		d.Dynatrace = &dtconn.Clients{}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", d.serve("overview", d.overview))
