@@ -390,9 +390,7 @@ func TestActionThatChangedKindIsNotRun(t *testing.T) {
 	first := m.waitJobs(1)[0]
 
 	m.stop()
-	m.g.Expect(k8s.Get(m.ctx, client.ObjectKeyFromObject(ir), ir)).To(Succeed())
-	ir.Spec.Actions[1] = m.http("notify")
-	m.g.Expect(k8s.Update(m.ctx, ir)).To(Succeed())
+	updateRoute(m.g, ir, func(ir *problemhookv1alpha1.IntegrationRoute) { ir.Spec.Actions[1] = m.http("notify") })
 	m.finishJob(&first, 0)
 	m.stop, m.receiver = startEventManager(t, m.ns)
 

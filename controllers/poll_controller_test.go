@@ -10,7 +10,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -89,19 +88,10 @@ func TestPollerCatchesUpOnMissedProblems(t *testing.T) {
 	t.Cleanup(dt.Close)
 	dt.AddToken(dtToken, "problems.read")
 
-	f := &fixture{t: t, g: g, ctx: ctx, ns: newNamespace(t), dt: dt}
-	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "webhook-auth"},
-		Data: map[string][]byte{"username": []byte("dynatrace"), "password": []byte("secret")}})
-	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "dynatrace-api"},
-		Data: map[string][]byte{"token": []byte(dtToken)}})
-	nt := basicTarget(f.ns)
-	nt.Spec.Dynatrace = &problemhookv1alpha1.DynatraceConnection{
-		URL:            dt.URL(),
-		TokenSecretRef: problemhookv1alpha1.SecretKeyReference{Name: "dynatrace-api"},
-		Poll:           &problemhookv1alpha1.PollSpec{Interval: metav1.Duration{Duration: 5 * time.Minute}, Window: metav1.Duration{Duration: 2 * time.Hour}},
-	}
-	f.create(nt)
-	f.target = nt
+	f := newTargetFixture(t, dt, func(nt *problemhookv1alpha1.NotificationTarget) {
+		nt.Spec.Dynatrace.Poll = &problemhookv1alpha1.PollSpec{Interval: metav1.Duration{Duration: 5 * time.Minute}, Window: metav1.Duration{Duration: 2 * time.Hour}}
+	})
+	nt := f.target
 	expectReady(t, client.ObjectKeyFromObject(nt), metav1.ConditionTrue, problemhookv1alpha1.ReasonReady, "Receiving notifications at /hooks/"+f.ns+"/dynatrace")
 
 	open := problemAt(1, t0.Add(-10*time.Minute), time.Time{})

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
@@ -51,17 +52,26 @@ type fixture struct {
 
 func newFixture(t *testing.T, mutate ...func(*problemhookv1alpha1.NotificationTarget)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, g: NewWithT(t), ctx: context.Background(), ns: newNamespace(t)}
-	f.dt = dynatracetest.NewServer(dynatracetest.ServerOptions{})
-	t.Cleanup(f.dt.Close)
-	f.dt.AddToken(dtToken, "problems.read", "problems.write")
+	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{})
+	t.Cleanup(dt.Close)
+	dt.AddToken(dtToken, "problems.read", "problems.write")
+	f := newTargetFixture(t, dt, mutate...)
+	f.stop, f.receiver = startEventManager(t, f.ns)
+	return f
+}
+
+// newTargetFixture is a namespace with a target connected to dt, and no
+// manager of its own.
+func newTargetFixture(t *testing.T, dt *dynatracetest.Server, mutate ...func(*problemhookv1alpha1.NotificationTarget)) *fixture {
+	t.Helper()
+	f := &fixture{t: t, g: NewWithT(t), ctx: context.Background(), ns: newNamespace(t), dt: dt}
 	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "webhook-auth"},
 		Data: map[string][]byte{"username": []byte("dynatrace"), "password": []byte("secret")}})
 	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "dynatrace-api"},
 		Data: map[string][]byte{"token": []byte(dtToken)}})
 	nt := basicTarget(f.ns)
 	nt.Spec.Dynatrace = &problemhookv1alpha1.DynatraceConnection{
-		URL:            f.dt.URL(),
+		URL:            dt.URL(),
 		TokenSecretRef: problemhookv1alpha1.SecretKeyReference{Name: "dynatrace-api"},
 	}
 	for _, m := range mutate {
@@ -69,7 +79,6 @@ func newFixture(t *testing.T, mutate ...func(*problemhookv1alpha1.NotificationTa
 	}
 	f.create(nt)
 	f.target = nt
-	f.stop, f.receiver = startEventManager(t, f.ns)
 	return f
 }
 
@@ -119,6 +128,18 @@ func (f *fixture) route(name string, match problemhookv1alpha1.RouteMatch, actio
 	}
 	f.create(ir)
 	return ir
+}
+
+// updateRoute changes ir's spec as a user would, reading it again when its
+// status was written in between.
+func updateRoute(g *WithT, ir *problemhookv1alpha1.IntegrationRoute, mutate func(*problemhookv1alpha1.IntegrationRoute)) {
+	g.Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(ir), ir); err != nil {
+			return err
+		}
+		mutate(ir)
+		return k8s.Update(context.Background(), ir)
+	})).To(Succeed())
 }
 
 // event stores a ProblemEvent as the receiver would.
@@ -564,12 +585,12 @@ func TestRouteChangeDoesNotRerunFinishedActions(t *testing.T) {
 	before := f.eventually(ev, phase(problemhookv1alpha1.PhaseSucceeded))
 
 	// The route gets a new template and a second action; the manager restarts.
-	f.g.Expect(k8s.Get(f.ctx, client.ObjectKeyFromObject(ir), ir)).To(Succeed())
-	ir.Spec.Actions[0].Job.Template = jobTemplate(t, func(j *batchv1.JobTemplateSpec) {
-		j.Spec.Template.Spec.Containers[0].Image = "registry.example/legacy:2"
+	updateRoute(f.g, ir, func(ir *problemhookv1alpha1.IntegrationRoute) {
+		ir.Spec.Actions[0].Job.Template = jobTemplate(t, func(j *batchv1.JobTemplateSpec) {
+			j.Spec.Template.Spec.Containers[0].Image = "registry.example/legacy:2"
+		})
+		ir.Spec.Actions = append(ir.Spec.Actions, jobAction(t, "another", false, 1))
 	})
-	ir.Spec.Actions = append(ir.Spec.Actions, jobAction(t, "another", false, 1))
-	f.g.Expect(k8s.Update(f.ctx, ir)).To(Succeed())
 	f.restart()
 	f.g.Consistently(func(g Gomega) {
 		g.Expect(f.jobs(g)).To(HaveLen(1))
@@ -649,8 +670,7 @@ func TestTestNotifications(t *testing.T) {
 			f := newFixture(t, func(nt *problemhookv1alpha1.NotificationTarget) { nt.Spec.TestNotifications = tc.policy })
 			f.route("real", problemhookv1alpha1.RouteMatch{}, jobAction(t, "incident", false, 1))
 			tests := f.route("tests", problemhookv1alpha1.RouteMatch{}, jobAction(t, "incident", false, 1))
-			tests.Spec.IncludeTestNotifications = true
-			f.g.Expect(k8s.Update(f.ctx, tests)).To(Succeed())
+			updateRoute(f.g, tests, func(ir *problemhookv1alpha1.IntegrationRoute) { ir.Spec.IncludeTestNotifications = true })
 			ev := f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: "99999", DisplayID: "999", State: problemhookv1alpha1.StateOpen, Test: true})
 			f.eventually(ev, phase(tc.wantPhase))
 			f.g.Consistently(func(g Gomega) {

@@ -436,7 +436,8 @@ type Feed struct {
 	RelativeTimes []string `json:"-"`
 }
 
-// FeedRow is one problem of a feed, with the events problemhook recorded for it.
+// FeedRow is one problem of a feed, with the events problemhook recorded
+// for it. `manager poll -o json` prints the same rows.
 type FeedRow struct {
 	ProblemID string     `json:"problemId"`
 	DisplayID string     `json:"displayId"`
@@ -445,16 +446,46 @@ type FeedRow struct {
 	Severity  string     `json:"severity"`
 	Impact    string     `json:"impact"`
 	Start     time.Time  `json:"startTime"`
-	End       *time.Time `json:"endTime,omitempty"`
-	Entities  []string   `json:"impactedEntities,omitempty"`
+	End       *time.Time `json:"endTime"`
+	Entities  []string   `json:"impactedEntities"`
 	URL       string     `json:"url,omitempty"`
-	Events    []EventRef `json:"events,omitempty"`
+	Events    []EventRef `json:"events"`
 }
 
 // EventRef names a recorded event of a problem.
 type EventRef struct {
 	Name  string `json:"name"`
 	State string `json:"state"`
+}
+
+// FeedRows lays out target's problems with the events, of those given,
+// that record them, OPEN before RESOLVED.
+func FeedRows(target *problemhookv1alpha1.NotificationTarget, problems []dynatrace.Problem, events []problemhookv1alpha1.ProblemEvent) []FeedRow {
+	recorded := map[string][]EventRef{}
+	for _, ev := range events {
+		if ev.Spec.Target == target.Name && ev.Namespace == target.Namespace {
+			recorded[ev.Spec.ProblemID] = append(recorded[ev.Spec.ProblemID], EventRef{Name: ev.Name, State: string(ev.Spec.State)})
+		}
+	}
+	rows := make([]FeedRow, 0, len(problems))
+	for _, p := range problems {
+		row := FeedRow{
+			ProblemID: p.ProblemID, DisplayID: p.DisplayID, Title: p.Title, Status: p.Status,
+			Severity: p.SeverityLevel, Impact: p.ImpactLevel, Start: time.UnixMilli(p.StartTime).UTC(),
+			URL: dtconn.ProblemURL(target, p.ProblemID), Entities: []string{}, Events: []EventRef{},
+		}
+		if p.EndTime > 0 {
+			end := time.UnixMilli(p.EndTime).UTC()
+			row.End = &end
+		}
+		for _, e := range p.ImpactedEntities {
+			row.Entities = append(row.Entities, cmp.Or(e.Name, e.EntityID.ID))
+		}
+		row.Events = append(row.Events, recorded[p.ProblemID]...)
+		slices.SortFunc(row.Events, func(a, b EventRef) int { return cmp.Compare(a.State, b.State) })
+		rows = append(rows, row)
+	}
+	return rows
 }
 
 func (d *Dashboard) feed(ctx context.Context, r *http.Request) (any, error) {
@@ -482,47 +513,17 @@ func (d *Dashboard) feed(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, &httpError{status: http.StatusBadGateway, msg: err.Error()}
 	}
-	recorded, err := d.recordedEvents(ctx, &target)
-	if err != nil {
-		return nil, err
+	var events problemhookv1alpha1.ProblemEventList
+	if err := d.Cache.List(ctx, &events, client.InNamespace(target.Namespace),
+		client.MatchingLabels{problemhookv1alpha1.LabelTarget: target.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing the ProblemEvents of %s: %w", key, err)
 	}
-	out := &Feed{Namespace: key.Namespace, Target: key.Name, RelativeTime: rel, From: from, Problems: []FeedRow{}}
-	out.RelativeTimes = dynatrace.RelativeTimeNames()
-	for _, p := range problems {
-		row := FeedRow{
-			ProblemID: p.ProblemID, DisplayID: p.DisplayID, Title: p.Title, Status: p.Status,
-			Severity: p.SeverityLevel, Impact: p.ImpactLevel, Start: time.UnixMilli(p.StartTime).UTC(),
-			URL: dtconn.ProblemURL(&target, p.ProblemID), Events: recorded[ProblemIDHash(p.ProblemID)],
-		}
-		if p.EndTime > 0 {
-			end := time.UnixMilli(p.EndTime).UTC()
-			row.End = &end
-		}
-		for _, e := range p.ImpactedEntities {
-			row.Entities = append(row.Entities, cmp.Or(e.Name, e.EntityID.ID))
-		}
+	out := &Feed{Namespace: key.Namespace, Target: key.Name, RelativeTime: rel, From: from,
+		Problems: FeedRows(&target, problems, events.Items), RelativeTimes: dynatrace.RelativeTimeNames()}
+	for _, row := range out.Problems {
 		if len(row.Events) > 0 {
 			out.Recorded++
 		}
-		out.Problems = append(out.Problems, row)
-	}
-	return out, nil
-}
-
-// recordedEvents maps the problem-id label of target's events to the events.
-func (d *Dashboard) recordedEvents(ctx context.Context, target *problemhookv1alpha1.NotificationTarget) (map[string][]EventRef, error) {
-	var list problemhookv1alpha1.ProblemEventList
-	if err := d.Cache.List(ctx, &list, client.InNamespace(target.Namespace),
-		client.MatchingLabels{problemhookv1alpha1.LabelTarget: target.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("listing the ProblemEvents of %s/%s: %w", target.Namespace, target.Name, err)
-	}
-	out := map[string][]EventRef{}
-	for _, ev := range list.Items {
-		id := ev.Labels[problemhookv1alpha1.LabelProblemID]
-		out[id] = append(out[id], EventRef{Name: ev.Name, State: string(ev.Spec.State)})
-	}
-	for _, refs := range out {
-		slices.SortFunc(refs, func(a, b EventRef) int { return cmp.Compare(a.State, b.State) })
 	}
 	return out, nil
 }

@@ -75,24 +75,6 @@ func (o *PollOptions) from() (string, error) {
 	return dynatrace.FromRelativeTime(cmp.Or(o.RelativeTime, DefaultRelativeTime))
 }
 
-// polledProblem is one problem as Poll prints it. The JSON names are the
-// API's where the API has them.
-type polledProblem struct {
-	ProblemID string `json:"problemId"`
-	DisplayID string `json:"displayId"`
-	Status    string `json:"status"`
-	Severity  string `json:"severity"`
-	Impact    string `json:"impact"`
-	Started   string `json:"started"`
-	// Ended is null while the problem is open.
-	Ended *string `json:"ended"`
-	Title string  `json:"title"`
-	// Recorded are the states problemhook has a ProblemEvent of: OPEN, RESOLVED.
-	Recorded []string `json:"recorded"`
-	// Events are the names of those ProblemEvents.
-	Events []string `json:"events"`
-}
-
 // Poll lists the problems of the time frame opts selects through the
 // Dynatrace connection of opts.Target, newest first, and prints them to
 // out with the problem states problemhook has recorded as ProblemEvents of
@@ -127,10 +109,7 @@ func Poll(ctx context.Context, c client.Reader, opts PollOptions, out io.Writer)
 	if err != nil {
 		return err
 	}
-	rows := make([]polledProblem, 0, len(problems))
-	for _, p := range problems {
-		rows = append(rows, row(p, events[webhookserver.ProblemIDHash(p.ProblemID)]))
-	}
+	rows := webhookserver.FeedRows(target, problems, events)
 	if opts.Output == OutputJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -144,10 +123,10 @@ func Poll(ctx context.Context, c client.Reader, opts PollOptions, out io.Writer)
 	return listErr
 }
 
-// targetEvents lists target's ProblemEvents by the hash of their problem
-// id, a page at a time.
-func targetEvents(ctx context.Context, c client.Reader, target *problemhookv1alpha1.NotificationTarget) (map[string][]problemhookv1alpha1.ProblemEvent, error) {
-	byHash := map[string][]problemhookv1alpha1.ProblemEvent{}
+// targetEvents lists target's ProblemEvents, a page at a time: a target
+// may keep many thousands.
+func targetEvents(ctx context.Context, c client.Reader, target *problemhookv1alpha1.NotificationTarget) ([]problemhookv1alpha1.ProblemEvent, error) {
+	var events []problemhookv1alpha1.ProblemEvent
 	next := ""
 	for {
 		var list problemhookv1alpha1.ProblemEventList
@@ -157,55 +136,15 @@ func targetEvents(ctx context.Context, c client.Reader, target *problemhookv1alp
 		if err != nil {
 			return nil, fmt.Errorf("listing the ProblemEvents of NotificationTarget %s/%s: %w", target.Namespace, target.Name, err)
 		}
-		for _, ev := range list.Items {
-			hash := ev.Labels[problemhookv1alpha1.LabelProblemID]
-			byHash[hash] = append(byHash[hash], ev)
-		}
+		events = append(events, list.Items...)
 		if next = list.Continue; next == "" {
-			return byHash, nil
+			return events, nil
 		}
 	}
-}
-
-// row is p as printed, with the states of events recorded for it.
-func row(p dynatrace.Problem, events []problemhookv1alpha1.ProblemEvent) polledProblem {
-	r := polledProblem{
-		ProblemID: p.ProblemID,
-		DisplayID: p.DisplayID,
-		Status:    p.Status,
-		Severity:  p.SeverityLevel,
-		Impact:    p.ImpactLevel,
-		Started:   formatMillis(p.StartTime),
-		Title:     p.Title,
-		Recorded:  []string{},
-		Events:    []string{},
-	}
-	if p.EndTime >= 0 {
-		ended := formatMillis(p.EndTime)
-		r.Ended = &ended
-	}
-	for _, ev := range events {
-		// The label is a hash: the spec says whether it is this problem's.
-		if ev.Spec.ProblemID != p.ProblemID {
-			continue
-		}
-		if state := string(ev.Spec.State); !slices.Contains(r.Recorded, state) {
-			r.Recorded = append(r.Recorded, state)
-		}
-		r.Events = append(r.Events, ev.Name)
-	}
-	// OPEN before RESOLVED, the order a problem goes through them.
-	slices.Sort(r.Recorded)
-	slices.Sort(r.Events)
-	return r
-}
-
-func formatMillis(ms int64) string {
-	return time.UnixMilli(ms).UTC().Format(time.RFC3339)
 }
 
 // printTable writes rows as a table, or says there is nothing to show.
-func printTable(out io.Writer, rows []polledProblem, from string) error {
+func printTable(out io.Writer, rows []webhookserver.FeedRow, from string) error {
 	if len(rows) == 0 {
 		_, err := fmt.Fprintf(out, "No problems from %s to now.\n", from)
 		return err
@@ -214,12 +153,17 @@ func printTable(out io.Writer, rows []polledProblem, from string) error {
 	_, _ = fmt.Fprintln(w, "PROBLEM\tSTATUS\tSEVERITY\tIMPACT\tSTARTED\tENDED\tTITLE\tRECORDED")
 	for _, r := range rows {
 		ended := "-"
-		if r.Ended != nil {
-			ended = *r.Ended
+		if r.End != nil {
+			ended = r.End.Format(time.RFC3339)
 		}
-		recorded := strings.Join(r.Recorded, ",")
+		var recorded []string
+		for _, ev := range r.Events {
+			if !slices.Contains(recorded, ev.State) {
+				recorded = append(recorded, ev.State)
+			}
+		}
 		_, _ = fmt.Fprintln(w, strings.Join([]string{
-			cell(r.DisplayID), cell(r.Status), cell(r.Severity), cell(r.Impact), r.Started, ended, cell(r.Title), cell(recorded),
+			cell(r.DisplayID), cell(r.Status), cell(r.Severity), cell(r.Impact), r.Start.Format(time.RFC3339), ended, cell(r.Title), cell(strings.Join(recorded, ",")),
 		}, "\t"))
 	}
 	return w.Flush()
