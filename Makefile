@@ -79,6 +79,10 @@ test: manifests generate envtest chromium ## Run every test (unit and envtest) a
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -p 1 -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
+.PHONY: bench
+bench: build envtest ## Measure the receiver against the API server's own create rate; the table goes to stdout and bin/bench/.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench $(BENCH_FLAGS)
+
 .PHONY: fuzz
 fuzz: ## Run each payload parser's fuzz target for FUZZTIME.
 	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseDynatrace$$' -fuzztime=$(FUZZTIME)

@@ -27,7 +27,7 @@ const receiverService = "problemhook-receiver"
 // options are the manager's command-line settings.
 type options struct {
 	metricsAddr, probeAddr, receiverAddr, receiverURL string
-	dashboardAddr                                     string
+	dashboardAddr, pprofAddr                          string
 	receiverCert, receiverKey                         string
 	// namespace is the manager's own: its leader election Lease lives there.
 	namespace    string
@@ -49,6 +49,7 @@ func main() {
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", webhookserver.DefaultAddr, "Address the notification receiver binds to.")
 	flag.StringVar(&o.dashboardAddr, "dashboard-bind-address", webhookserver.DefaultDashboardAddr, "Address the read-only dashboard binds to; 0 disables it.")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address net/http/pprof binds to, for profiling; 0 disables it.")
 	flag.StringVar(&o.receiverURL, "receiver-url", "", "Base URL senders reach the receiver at, shown in each target's status.webhookURL. "+
 		"Default: http://"+receiverService+".<POD_NAMESPACE>.svc:9292.")
 	flag.StringVar(&o.receiverCert, "receiver-tls-cert-file", "", "Serve the receiver over HTTPS with this certificate (PEM), reloaded when it changes.")
@@ -93,6 +94,7 @@ func run(ctx context.Context, o options) error {
 		Scheme:                        scheme.New(),
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:        o.probeAddr,
+		PprofBindAddress:              o.pprofAddr,
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              "problemhook.problemhook.io",
 		LeaderElectionNamespace:       o.namespace,

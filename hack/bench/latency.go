@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// latency offers distinct notifications at fixed rates, open loop: each
+// is sent on schedule whether or not the earlier ones were answered, so
+// that queueing shows in the latencies. Then the same notification again
+// and again, as Dynatrace's merges and retries do.
+func (b *bench) latency(ctx context.Context) error {
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
+	seq := 10_000_000
+	for _, rate := range []int{50, 200, 500} {
+		ns, err := b.namespace(ctx, fmt.Sprintf("latency-%d", rate))
+		if err != nil {
+			return err
+		}
+		n := int(float64(rate) * b.o.duration.Seconds())
+		base := seq
+		seq += n
+		l := b.openLoop(ctx, rate, n, func(i int) (int, error) {
+			return b.post(ctx, hc, ns, fmt.Sprintf(`{"State":"OPEN","ProblemID":"%d","PID":"-%d_1669823466223V2"}`, base+i, base+i))
+		}, http.StatusAccepted)
+		l.Name = fmt.Sprintf("ack, %d/s", rate)
+		b.results.Latency = append(b.results.Latency, l)
+		b.logf("%s: p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d failed", l.Name, l.P50, l.P99, l.Max, l.Failed)
+		if err := b.waitIdle(ctx); err != nil {
+			return err
+		}
+	}
+
+	ns, err := b.namespace(ctx, "duplicates")
+	if err != nil {
+		return err
+	}
+	body := `{"State":"OPEN","ProblemID":"4242","PID":"-4242_1669823466223V2"}`
+	if status, err := b.post(ctx, hc, ns, body); err != nil || status != http.StatusAccepted {
+		return fmt.Errorf("first delivery answered %d: %w", status, err)
+	}
+	l := b.openLoop(ctx, 200, int(200*b.o.duration.Seconds()), func(int) (int, error) { return b.post(ctx, hc, ns, body) }, http.StatusOK)
+	l.Name = "duplicate, 200/s"
+	b.results.Latency = append(b.results.Latency, l)
+	b.logf("%s: p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d failed", l.Name, l.P50, l.P99, l.Max, l.Failed)
+	return b.waitIdle(ctx)
+}
+
+// openLoop calls send n times at rate per second, each in its own
+// goroutine at its scheduled time, and summarises the latencies of the
+// calls answered with want.
+func (b *bench) openLoop(ctx context.Context, rate, n int, send func(i int) (int, error), want int) Latency {
+	var (
+		mu     sync.Mutex
+		lat    []time.Duration
+		failed int
+		wg     sync.WaitGroup
+	)
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	for i := range n {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			t0 := time.Now()
+			status, err := send(i)
+			d := time.Since(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || status != want {
+				failed++
+				return
+			}
+			lat = append(lat, d)
+		})
+	}
+	wg.Wait()
+	l := latencies("", lat, time.Since(start), failed)
+	l.Offered = float64(rate)
+	return l
+}

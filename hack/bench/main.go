@@ -1,0 +1,227 @@
+// Command bench measures problemhook against the limit of its kind: every
+// notification is stored before it is acknowledged, so no receiver can
+// acknowledge faster than the API server creates objects. It starts an
+// embedded control plane and the manager as a process, measures the raw
+// create rate and then the receiver against it in the same run, and
+// prints one table, also written as JSON under bin/bench/.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/controlplane"
+	"github.com/problemhook/problemhook/internal/scheme"
+)
+
+// The manager's client settings (main.go's defaults): the raw creates use
+// the same, so that the limit is the one the receiver works under.
+const (
+	managerQPS   = 200
+	managerBurst = 400
+)
+
+// options are the benchmark's settings.
+type options struct {
+	root, out, manager string
+	// n is how many notifications (or objects) each throughput cell sends.
+	n int
+	// duration is how long each fixed-rate latency run offers load.
+	duration time.Duration
+	// scale are the stored-event counts of the scale phase.
+	scale []int
+	quick bool
+}
+
+func main() {
+	o := options{root: controlplane.RepoRoot()}
+	flag.StringVar(&o.out, "out", filepath.Join(o.root, "bin", "bench"), "Directory for results.json and the profiles.")
+	flag.StringVar(&o.manager, "manager", filepath.Join(o.root, "bin", "manager"), "The manager binary to run.")
+	flag.IntVar(&o.n, "n", 1000, "Notifications (and raw creates) per throughput cell.")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "How long each fixed-rate latency run offers load.")
+	flag.BoolVar(&o.quick, "quick", false, "Fewer notifications and events: a smoke run, not figures to report.")
+	flag.Parse()
+	o.scale = []int{1000, 10000}
+	if o.quick {
+		o.n, o.duration, o.scale = 200, 2*time.Second, []int{200, 1000}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// bench is one run: the control plane, the manager, and what was measured.
+type bench struct {
+	o          options
+	cfg        *rest.Config
+	k8s        client.Client
+	mgr        *managerProcess
+	kubeconfig string
+	results    Results
+	log        io.Writer
+}
+
+func run(ctx context.Context, o options) error {
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	b := &bench{o: o, log: os.Stderr}
+	b.results.Machine = machine()
+	b.logf("Starting the embedded control plane")
+	env, err := controlplane.Start(o.root)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Stop() }()
+	b.cfg = rest.CopyConfig(env.Config)
+	b.cfg.QPS, b.cfg.Burst = managerQPS, managerBurst
+	if b.k8s, err = client.New(b.cfg, client.Options{Scheme: scheme.New()}); err != nil {
+		return err
+	}
+	kubeconfig := filepath.Join(o.out, "kubeconfig")
+	if err := env.WriteKubeconfig(kubeconfig); err != nil {
+		return err
+	}
+	b.kubeconfig = kubeconfig
+	// The manager starts after the raw creates, which measure the API
+	// server alone.
+	defer func() {
+		if b.mgr != nil {
+			b.mgr.stop()
+		}
+	}()
+
+	for _, phase := range []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"throughput", b.throughput},
+		{"latency", b.latency},
+		{"event to Job", b.eventToJob},
+		{"scale", b.scaleUp},
+	} {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b.logf("Phase: %s", phase.name)
+		if err := phase.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", phase.name, err)
+		}
+	}
+	b.results.print(os.Stdout)
+	data, err := json.MarshalIndent(b.results, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(o.out, "results.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("\nWritten to %s; profiles in %s\n", path, o.out)
+	return nil
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// namespace creates a namespace for one cell, with a target of the given
+// name that takes basic auth, and waits until the manager's receiver takes
+// its notifications.
+func (b *bench) namespace(ctx context.Context, prefix string) (string, error) {
+	name, err := b.createNamespace(ctx, prefix)
+	if err != nil {
+		return "", err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "auth"},
+		Data: map[string][]byte{"username": []byte(benchUser), "password": []byte(benchPassword)}}
+	target := &problemhookv1alpha1.NotificationTarget{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "dynatrace"},
+		Spec: problemhookv1alpha1.NotificationTargetSpec{Format: problemhookv1alpha1.FormatDynatrace,
+			Auth: problemhookv1alpha1.WebhookAuth{Basic: &problemhookv1alpha1.BasicAuth{SecretRef: problemhookv1alpha1.LocalObjectReference{Name: "auth"}}}},
+	}
+	for _, obj := range []client.Object{secret, target} {
+		if err := b.k8s.Create(ctx, obj); err != nil {
+			return "", err
+		}
+	}
+	// Ready, and in the receiver's cache: a test notification is answered
+	// (and ignored) only then.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, err := b.post(ctx, http.DefaultClient, ns.Name, dynatraceTestBody)
+		if err == nil && (status == http.StatusAccepted || status == http.StatusOK) {
+			return ns.Name, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("target %s/dynatrace not taking notifications after 30s (last answer %d): %w", ns.Name, status, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+const (
+	benchUser     = "dynatrace"
+	benchPassword = "bench-password"
+	// dynatraceTestBody is Dynatrace's test notification: it tells when a
+	// target is served, and the target's default policy records it.
+	dynatraceTestBody = `{"State":"OPEN","ProblemID":"999","PID":"99999","ProblemTitle":"Dynatrace problem notification test run"}`
+)
+
+// post sends body to the target of ns and returns the answer's status.
+func (b *bench) post(ctx context.Context, c *http.Client, ns string, body string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.mgr.receiverAddr+"/hooks/"+ns+"/dynatrace", strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.SetBasicAuth(benchUser, benchPassword)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// createNamespace creates a namespace named prefix-<random>.
+func (b *bench) createNamespace(ctx context.Context, prefix string) (string, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
+	if err := b.k8s.Create(ctx, ns); err != nil {
+		return "", err
+	}
+	return ns.Name, nil
+}
+
+// freeAddr returns a loopback address with a port free at the time of the call.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Results is what a run measured.
+type Results struct {
+	Machine    Machine         `json:"machine"`
+	Throughput []Throughput    `json:"throughput"`
+	Latency    []Latency       `json:"latency"`
+	EventToJob *Latency        `json:"eventToJob,omitempty"`
+	Scale      []Scale         `json:"scale"`
+	Restart    *RestartMeasure `json:"restart,omitempty"`
+}
+
+// Machine says where the figures come from.
+type Machine struct {
+	CPUs      int    `json:"cpus"`
+	CPU       string `json:"cpu"`
+	GoVersion string `json:"goVersion"`
+	Time      string `json:"time"`
+}
+
+// Throughput compares the receiver with raw creates of the same objects
+// at the same concurrency.
+type Throughput struct {
+	Payload     string  `json:"payload"`
+	Concurrency int     `json:"concurrency"`
+	N           int     `json:"n"`
+	RawPerSec   float64 `json:"rawPerSecond"`
+	RecvPerSec  float64 `json:"receiverPerSecond"`
+	Ratio       float64 `json:"ratio"`
+	Failed      int     `json:"failed"`
+}
+
+// Latency is a distribution of latencies under a load.
+type Latency struct {
+	Name     string  `json:"name"`
+	Offered  float64 `json:"offeredPerSecond,omitempty"`
+	Achieved float64 `json:"achievedPerSecond"`
+	N        int     `json:"n"`
+	P50      float64 `json:"p50Milliseconds"`
+	P99      float64 `json:"p99Milliseconds"`
+	Max      float64 `json:"maxMilliseconds"`
+	Failed   int     `json:"failed"`
+}
+
+// Scale is the manager with many events stored.
+type Scale struct {
+	Events          int     `json:"events"`
+	RSSMiB          float64 `json:"rssMiB"`
+	DashboardListMs float64 `json:"dashboardListMilliseconds"`
+}
+
+// RestartMeasure is a restart with events stored.
+type RestartMeasure struct {
+	Events   int     `json:"events"`
+	Seconds  float64 `json:"secondsToIdle"`
+	Rewrites int     `json:"eventsWritten"`
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Time: time.Now().UTC().Format(time.RFC3339)}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(data)) {
+			if name, ok := strings.CutPrefix(line, "model name"); ok {
+				m.CPU = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+				break
+			}
+		}
+	}
+	return m
+}
+
+// latencies summarises durations.
+func latencies(name string, d []time.Duration, elapsed time.Duration, failed int) Latency {
+	l := Latency{Name: name, N: len(d), Failed: failed}
+	if elapsed > 0 {
+		l.Achieved = float64(len(d)) / elapsed.Seconds()
+	}
+	if len(d) == 0 {
+		return l
+	}
+	slices.Sort(d)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	l.P50 = ms(d[len(d)*50/100])
+	l.P99 = ms(d[min(len(d)-1, len(d)*99/100)])
+	l.Max = ms(d[len(d)-1])
+	return l
+}
+
+func (r *Results) print(w io.Writer) {
+	m := r.Machine
+	fmt.Fprintf(w, "\nproblemhook benchmark, %s, %d CPUs (%s), %s\n", m.Time, m.CPUs, m.CPU, m.GoVersion)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\nThroughput\tpayload\tconcurrency\traw creates/s\treceiver/s\treceiver/raw\tfailed\t")
+	for _, t := range r.Throughput {
+		fmt.Fprintf(tw, "\t%s\t%d\t%.0f\t%.0f\t%.0f %%\t%d\t\n", t.Payload, t.Concurrency, t.RawPerSec, t.RecvPerSec, 100*t.Ratio, t.Failed)
+	}
+	fmt.Fprintln(tw, "\nLatency\tload\toffered/s\tachieved/s\tp50 ms\tp99 ms\tmax ms\tfailed\t")
+	rows := r.Latency
+	if r.EventToJob != nil {
+		rows = append(slices.Clone(rows), *r.EventToJob)
+	}
+	for _, l := range rows {
+		fmt.Fprintf(tw, "\t%s\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%d\t\n", l.Name, l.Offered, l.Achieved, l.P50, l.P99, l.Max, l.Failed)
+	}
+	fmt.Fprintln(tw, "\nScale\tevents\tmanager RSS MiB\tdashboard list ms\t")
+	for _, s := range r.Scale {
+		fmt.Fprintf(tw, "\t%d\t%.0f\t%.1f\t\n", s.Events, s.RSSMiB, s.DashboardListMs)
+	}
+	if rs := r.Restart; rs != nil {
+		fmt.Fprintf(tw, "\nRestart\t%d events\t%.1f s to idle\t%d events written\t\n", rs.Events, rs.Seconds, rs.Rewrites)
+	}
+	_ = tw.Flush()
+}
