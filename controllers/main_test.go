@@ -69,6 +69,7 @@ func startEventManager(t *testing.T, ns string) (stop func(), receiverURL string
 		Recorder:                mgr.GetEventRecorder("problemhook"),
 		NewDynatraceClient:      fastRetries,
 		MaxConcurrentReconciles: 2,
+		MatchNoteInterval:       200 * time.Millisecond,
 	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,9 +61,13 @@ type ProblemEventReconciler struct {
 	Notifier *notify.Client
 	// MaxConcurrentReconciles bounds how many events are worked on at once.
 	MaxConcurrentReconciles int
+	// MatchNoteInterval bounds how often a route's lastMatch status is
+	// written; DefaultMatchNoteInterval when zero.
+	MatchNoteInterval time.Duration
 
 	routes    routeCache
 	dynatrace *dtconn.Clients
+	matches   *matchNotes
 }
 
 // SetupWithManager registers the reconciler. It follows the Jobs it owns,
@@ -70,6 +75,10 @@ type ProblemEventReconciler struct {
 // what still runs for the problem.
 func (r *ProblemEventReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.dynatrace = &dtconn.Clients{New: r.NewDynatraceClient}
+	r.matches = &matchNotes{client: r.Client, interval: cmp.Or(r.MatchNoteInterval, DefaultMatchNoteInterval)}
+	if err := mgr.Add(r.matches); err != nil {
+		return fmt.Errorf("adding the route match recorder: %w", err)
+	}
 	resolvedCreated := predicate.Funcs{
 		CreateFunc: func(e event.CreateEvent) bool {
 			return e.Object.GetLabels()[problemhookv1alpha1.LabelState] == strings.ToLower(string(problemhookv1alpha1.StateResolved))
@@ -195,7 +204,7 @@ func (r *ProblemEventReconciler) route(ctx context.Context, ev *problemhookv1alp
 			continue
 		}
 		actions = append(actions, routeActions(ir, compiled, p)...)
-		r.noteMatch(ctx, ir, ev)
+		r.matches.note(ir, ev)
 	}
 	if len(actions) > problemhookv1alpha1.MaxActionStatuses {
 		r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "TooManyActions", "Route", "The matching routes ask for %d actions; only the first %d run", len(actions), problemhookv1alpha1.MaxActionStatuses)
@@ -302,17 +311,6 @@ func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1al
 		Type: problemhookv1alpha1.ConditionEnriched, Status: metav1.ConditionTrue, ObservedGeneration: ev.Generation,
 		Reason: problemhookv1alpha1.ReasonEnriched, Message: "Read problem " + problem.DisplayID + " from Dynatrace",
 	})
-}
-
-// noteMatch records on the route which event it last matched. Losing this
-// write loses nothing the event needs, so a failure is only logged.
-func (r *ProblemEventReconciler) noteMatch(ctx context.Context, ir *problemhookv1alpha1.IntegrationRoute, ev *problemhookv1alpha1.ProblemEvent) {
-	base := ir.DeepCopy()
-	now := metav1.Now()
-	ir.Status.LastMatchTime, ir.Status.LastMatchedEvent = &now, ev.Name
-	if err := r.Status().Patch(ctx, ir, client.MergeFrom(base)); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Recording the last match on IntegrationRoute", "IntegrationRoute", klog.KObj(ir))
-	}
 }
 
 // drive starts, follows and stops the event's actions. Within a route the

@@ -361,9 +361,11 @@ func TestMatchingRoutesRunJobsAndCommentOnce(t *testing.T) {
 	f.g.Expect(got.Status.Details.RootCause).To(Equal("web01 (HOST-0000000000000001)"))
 	f.g.Expect(got.Status.Details.Evidence).To(Equal([]string{"METRIC: CPU saturation on web01 (root cause)"}))
 	f.g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, problemhookv1alpha1.ConditionEnriched)).To(BeTrue())
-	var legacy problemhookv1alpha1.IntegrationRoute
-	f.g.Expect(k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "legacy"}, &legacy)).To(Succeed())
-	f.g.Expect(legacy.Status.LastMatchedEvent).To(Equal(ev.Name))
+	f.g.Eventually(func(g Gomega) string {
+		var legacy problemhookv1alpha1.IntegrationRoute
+		g.Expect(k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "legacy"}, &legacy)).To(Succeed())
+		return legacy.Status.LastMatchedEvent
+	}).Should(Equal(ev.Name), "the last match is written within MatchNoteInterval")
 
 	f.finishJob(&byRoute["legacy"][0], 0)
 	f.finishJob(&byRoute["legacy"][1], 3)

@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -21,10 +20,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/controlplane"
@@ -34,8 +35,8 @@ import (
 // The manager's client settings (main.go's defaults): the raw creates use
 // the same, so that the limit is the one the receiver works under.
 const (
-	managerQPS   = 200
-	managerBurst = 400
+	managerQPS   = 500
+	managerBurst = 1000
 )
 
 // options are the benchmark's settings.
@@ -51,6 +52,7 @@ type options struct {
 }
 
 func main() {
+	ctrllog.SetLogger(logr.Discard())
 	o := options{root: controlplane.RepoRoot()}
 	flag.StringVar(&o.out, "out", filepath.Join(o.root, "bin", "bench"), "Directory for results.json and the profiles.")
 	flag.StringVar(&o.manager, "manager", filepath.Join(o.root, "bin", "manager"), "The manager binary to run.")
@@ -214,14 +216,4 @@ func (b *bench) createNamespace(ctx context.Context, prefix string) (string, err
 		return "", err
 	}
 	return ns.Name, nil
-}
-
-// freeAddr returns a loopback address with a port free at the time of the call.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
 }

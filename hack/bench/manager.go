@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/problemhook/problemhook/internal/controlplane"
 )
 
 // managerProcess is the manager binary running against the control plane,
@@ -31,7 +33,7 @@ func startManager(ctx context.Context, binary, kubeconfig, out string) (*manager
 	m := &managerProcess{binary: binary, kubeconfig: kubeconfig, logPath: filepath.Join(out, "manager.log")}
 	for _, addr := range []*string{&m.receiverAddr, &m.dashboardAddr, &m.metricsAddr, &m.probeAddr, &m.pprofAddr} {
 		var err error
-		if *addr, err = freeAddr(); err != nil {
+		if *addr, err = controlplane.FreeLoopbackAddr(); err != nil {
 			return nil, err
 		}
 	}

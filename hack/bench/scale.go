@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -20,6 +21,27 @@ import (
 // manager and measures how long it takes to go through them all again,
 // and that it writes none.
 func (b *bench) scaleUp(ctx context.Context) error {
+	// What the earlier phases stored goes, and the manager starts afresh:
+	// its memory is then that of the events counted here.
+	var all problemhookv1alpha1.ProblemEventList
+	if err := b.k8s.List(ctx, &all); err != nil {
+		return err
+	}
+	namespaces := map[string]bool{}
+	for _, ev := range all.Items {
+		namespaces[ev.Namespace] = true
+	}
+	for ns := range namespaces {
+		if err := b.k8s.DeleteAllOf(ctx, &problemhookv1alpha1.ProblemEvent{}, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if err := b.k8s.DeleteAllOf(ctx, &batchv1.Job{}, client.InNamespace(ns), client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+			return err
+		}
+	}
+	if _, err := b.mgr.restart(ctx); err != nil {
+		return err
+	}
 	ns, target, err := b.rawNamespace(ctx, "scale")
 	if err != nil {
 		return err

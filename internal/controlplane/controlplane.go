@@ -5,7 +5,10 @@ package controlplane
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,4 +92,22 @@ func buildAssets(root string) (string, error) {
 		return "", fmt.Errorf("building the control plane with hack/control-plane.sh: %w\n%s", err, stderr.String())
 	}
 	return strings.TrimSpace(stdout.String()), nil
+}
+
+// FreeLoopbackAddr returns a 127.0.0.1 address whose port is free at the
+// time of the call, for a process started later to listen on. The port is
+// below the kernel's ephemeral range (32768 and up on Linux): a port from
+// that range can be taken, before the process binds it, by any outgoing
+// connection, and tests open many.
+func FreeLoopbackAddr() (string, error) {
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return addr, nil
+	}
+	return "", errors.New("no free port between 20000 and 32000 on 127.0.0.1")
 }
