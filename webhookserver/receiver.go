@@ -44,6 +44,8 @@ const (
 	// DefaultStatusInterval bounds how often a target's lastReceivedTime is written.
 	DefaultStatusInterval = 10 * time.Second
 	storeTimeout          = 10 * time.Second
+	// MaxHeaderBytes bounds a request's headers; larger ones get 431.
+	MaxHeaderBytes = 64 << 10
 )
 
 // Receiver serves POST /hooks/{namespace}/{name}: it authenticates the
@@ -91,15 +93,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", r.addr(), err)
 	}
-	srv := &http.Server{
-		Handler:           r.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return logr.NewContext(context.Background(), log) },
-	}
+	srv := r.Server(log)
 	if r.TLSCertFile != "" || r.TLSKeyFile != "" {
 		watcher, err := certwatcher.New(r.TLSCertFile, r.TLSKeyFile)
 		if err != nil {
@@ -126,6 +120,20 @@ func (r *Receiver) Start(ctx context.Context) error {
 		return fmt.Errorf("serving notifications: %w", err)
 	}
 	return nil
+}
+
+// Server returns the HTTP server Start runs, bounded against slow and
+// oversized requests, logging through log.
+func (r *Receiver) Server(log logr.Logger) *http.Server {
+	return &http.Server{
+		Handler:           r.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return logr.NewContext(context.Background(), log) },
+	}
 }
 
 // Ready is a readiness check: it fails until the receiver accepts notifications.
