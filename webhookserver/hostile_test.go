@@ -214,3 +214,67 @@ func basicPlaceholder(v string) string {
 	creds := v[start+len("{basic:") : end]
 	return v[:start] + base64.StdEncoding.EncodeToString([]byte(creds)) + v[end+1:]
 }
+
+// TestSlowSendersAreCutOff holds connections open by sending headers, or a
+// body, a byte at a time: each is closed when its time is up, nothing is
+// stored, and a good notification is taken meanwhile. The bounds are the
+// production server's, shortened so that the test is quick.
+func TestSlowSendersAreCutOff(t *testing.T) {
+	g := NewWithT(t)
+	dt := newTarget(t, problemhookv1alpha1.FormatDynatrace)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	srv := receiver.Server(logr.Discard())
+	srv.ReadHeaderTimeout, srv.ReadTimeout = 300*time.Millisecond, time.Second
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	path := "/hooks/" + dt.ns + "/" + dt.name
+	auth := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password)) + "\r\n"
+
+	for name, start := range map[string]string{
+		"headers": "POST " + path + " HTTP/1.1\r\nHost: receiver\r\n",
+		"body":    "POST " + path + " HTTP/1.1\r\nHost: receiver\r\n" + auth + "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"State\":",
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			var conns []net.Conn
+			for range 20 {
+				conn, err := net.Dial("tcp", ln.Addr().String())
+				g.Expect(err).NotTo(HaveOccurred())
+				_, err = conn.Write([]byte(start))
+				g.Expect(err).NotTo(HaveOccurred())
+				conns = append(conns, conn)
+			}
+			// A sender that does not trickle is answered meanwhile.
+			req, err := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+path,
+				strings.NewReader(`{"State":"OPEN","ProblemID":"88","PID":"-88_`+name+`"}`))
+			g.Expect(err).NotTo(HaveOccurred())
+			req.SetBasicAuth(user, password)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			g.Expect(err).NotTo(HaveOccurred())
+			_ = resp.Body.Close()
+			g.Expect(resp.StatusCode).To(Equal(http.StatusAccepted))
+
+			// Trickling on, each slow connection is closed by the server.
+			for _, conn := range conns {
+				closed := make(chan struct{})
+				go func() {
+					defer close(closed)
+					_, _ = io.Copy(io.Discard, conn) // until the server closes it
+				}()
+				g.Eventually(func() bool {
+					_, _ = conn.Write([]byte(" "))
+					select {
+					case <-closed:
+						return true
+					default:
+						return false
+					}
+				}).WithTimeout(5 * time.Second).WithPolling(100 * time.Millisecond).Should(BeTrue())
+				_ = conn.Close()
+			}
+		})
+	}
+	g.Expect(events(t, dt.ns)).To(HaveLen(2), "the two good notifications, nothing from the slow senders")
+}
