@@ -2,7 +2,6 @@ package webhookserver_test
 
 import (
 	"cmp"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -192,16 +191,8 @@ func TestHostileInput(t *testing.T) {
 	}
 
 	// Throughout, the receiver kept serving.
-	g := NewWithT(t)
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/hooks/"+dt.ns+"/"+dt.name,
-		strings.NewReader(`{"State":"OPEN","ProblemID":"77","PID":"-77_1669823466223V2"}`))
-	g.Expect(err).NotTo(HaveOccurred())
-	req.SetBasicAuth(user, password)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	g.Expect(err).NotTo(HaveOccurred())
-	_ = resp.Body.Close()
-	g.Expect(resp.StatusCode).To(Equal(http.StatusAccepted))
+	r := send(t, request{url: base + "/hooks/" + dt.ns + "/" + dt.name, body: `{"State":"OPEN","ProblemID":"77","PID":"-77_1669823466223V2"}`, auth: basic(user, password)})
+	NewWithT(t).Expect(r.status).To(Equal(http.StatusAccepted))
 }
 
 // basicPlaceholder expands {basic:u:p} in an Authorization value.
@@ -246,15 +237,8 @@ func TestSlowSendersAreCutOff(t *testing.T) {
 				conns = append(conns, conn)
 			}
 			// A sender that does not trickle is answered meanwhile.
-			req, err := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+path,
-				strings.NewReader(`{"State":"OPEN","ProblemID":"88","PID":"-88_`+name+`"}`))
-			g.Expect(err).NotTo(HaveOccurred())
-			req.SetBasicAuth(user, password)
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			g.Expect(err).NotTo(HaveOccurred())
-			_ = resp.Body.Close()
-			g.Expect(resp.StatusCode).To(Equal(http.StatusAccepted))
+			r := send(t, request{url: "http://" + ln.Addr().String() + path, body: `{"State":"OPEN","ProblemID":"88","PID":"-88_` + name + `"}`, auth: basic(user, password)})
+			g.Expect(r.status).To(Equal(http.StatusAccepted))
 
 			// Trickling on, each slow connection is closed by the server.
 			for _, conn := range conns {
