@@ -2,7 +2,7 @@ package controllers
 
 import (
 	"context"
-	"sync"
+	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/coalesce"
 )
 
 // DefaultMatchNoteInterval bounds how often a route's lastMatch status is written.
@@ -25,56 +26,31 @@ const DefaultMatchNoteInterval = 10 * time.Second
 type matchNotes struct {
 	client   client.Client
 	interval time.Duration
-
-	mu     sync.Mutex
-	latest map[types.NamespacedName]matchNote
-}
-
-type matchNote struct {
-	time  metav1.Time
-	event string
+	// latest holds the name of the event each route matched last.
+	latest coalesce.Latest[types.NamespacedName, string]
 }
 
 // note remembers that ir matched ev now.
 func (m *matchNotes) note(ir *problemhookv1alpha1.IntegrationRoute, ev *problemhookv1alpha1.ProblemEvent) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.latest == nil {
-		m.latest = map[types.NamespacedName]matchNote{}
-	}
-	m.latest[client.ObjectKeyFromObject(ir)] = matchNote{time: metav1.Now(), event: ev.Name}
+	m.latest.Note(client.ObjectKeyFromObject(ir), time.Now(), ev.Name)
 }
 
 // Start writes the notes every interval until ctx ends, and once more then.
 func (m *matchNotes) Start(ctx context.Context) error {
-	ticker := time.NewTicker(m.interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ticker.C:
-			m.flush(ctx)
-		case <-ctx.Done():
-			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			m.flush(flushCtx)
-			return nil
-		}
-	}
+	m.latest.Run(ctx, m.interval, m.write, func(key types.NamespacedName, err error) {
+		ctrl.LoggerFrom(ctx).Error(err, "Recording the last match on IntegrationRoute", "IntegrationRoute", key)
+	})
+	return nil
 }
 
-// flush writes the notes taken since the last flush.
-func (m *matchNotes) flush(ctx context.Context) {
-	m.mu.Lock()
-	notes := m.latest
-	m.latest = nil
-	m.mu.Unlock()
-	for key, n := range notes {
-		ir := &problemhookv1alpha1.IntegrationRoute{}
-		ir.Namespace, ir.Name = key.Namespace, key.Name
-		patch := client.MergeFrom(ir.DeepCopy())
-		ir.Status.LastMatchTime, ir.Status.LastMatchedEvent = &n.time, n.event
-		if err := client.IgnoreNotFound(m.client.Status().Patch(ctx, ir, patch)); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "Recording the last match on IntegrationRoute", "IntegrationRoute", klog.KObj(ir))
-		}
+// write records on the route that it matched event at.
+func (m *matchNotes) write(ctx context.Context, key types.NamespacedName, at time.Time, event string) error {
+	ir := &problemhookv1alpha1.IntegrationRoute{}
+	ir.Namespace, ir.Name = key.Namespace, key.Name
+	patch := client.MergeFrom(ir.DeepCopy())
+	ir.Status.LastMatchTime, ir.Status.LastMatchedEvent = &metav1.Time{Time: at}, event
+	if err := client.IgnoreNotFound(m.client.Status().Patch(ctx, ir, patch)); err != nil {
+		return fmt.Errorf("recording the last match on IntegrationRoute %s: %w", klog.KObj(ir), err)
 	}
+	return nil
 }

@@ -13,53 +13,20 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 )
 
-// noteReceived remembers that target received a notification at t. The
-// time reaches the target's status in the next writeLastReceived round, so
-// that a burst of notifications costs one status write, not one each.
-func (r *Receiver) noteReceived(target types.NamespacedName, t time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.lastReceived == nil {
-		r.lastReceived = map[types.NamespacedName]time.Time{}
-	}
-	if t.After(r.lastReceived[target]) {
-		r.lastReceived[target] = t
-	}
-}
-
 // writeLastReceived writes the noted times to the targets' status every
-// StatusInterval, and once more when ctx ends.
+// StatusInterval, and once more when ctx ends: a burst of notifications
+// costs one status write per target, not one each.
 func (r *Receiver) writeLastReceived(ctx context.Context, log logr.Logger) {
 	interval := r.StatusInterval
 	if interval <= 0 {
 		interval = DefaultStatusInterval
 	}
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			r.flushLastReceived(flushCtx, log)
-			cancel()
-			return
-		case <-ticker.C:
-			r.flushLastReceived(ctx, log)
-		}
+	write := func(ctx context.Context, key types.NamespacedName, t time.Time, _ struct{}) error {
+		return r.patchLastReceived(ctx, key, t)
 	}
-}
-
-func (r *Receiver) flushLastReceived(ctx context.Context, log logr.Logger) {
-	r.mu.Lock()
-	pending := r.lastReceived
-	r.lastReceived = nil
-	r.mu.Unlock()
-	for key, t := range pending {
-		if err := r.patchLastReceived(ctx, key, t); err != nil {
-			log.Error(err, "Writing lastReceivedTime", "NotificationTarget", key)
-			r.noteReceived(key, t) // try again next round
-		}
-	}
+	r.lastReceived.Run(ctx, interval, write, func(key types.NamespacedName, err error) {
+		log.Error(err, "Writing lastReceivedTime", "NotificationTarget", key)
+	})
 }
 
 // patchLastReceived moves the target's lastReceivedTime forward to t. A

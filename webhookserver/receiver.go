@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/coalesce"
 	"github.com/problemhook/problemhook/internal/payload"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
@@ -74,8 +74,9 @@ type Receiver struct {
 
 	synced atomic.Bool
 
-	mu           sync.Mutex
-	lastReceived map[types.NamespacedName]time.Time
+	// lastReceived holds each target's latest notification time until
+	// writeLastReceived writes it.
+	lastReceived coalesce.Latest[types.NamespacedName, struct{}]
 }
 
 // +kubebuilder:rbac:groups=problemhook.io,resources=problemevents,verbs=create
@@ -219,7 +220,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) (*problemhoo
 		return target, nil, refuse(status, "%s payload: %v", target.Spec.Format, err)
 	}
 	now := r.now()
-	r.noteReceived(client.ObjectKeyFromObject(target), now)
+	r.lastReceived.Note(client.ObjectKeyFromObject(target), now, struct{}{})
 	if spec.Test && target.Spec.TestNotifications == problemhookv1alpha1.TestNotificationsIgnore {
 		return target, &answer{status: http.StatusOK, Result: resultIgnored,
 			Message: "test notification acknowledged and not stored (testNotifications: Ignore)"}, nil
