@@ -170,7 +170,7 @@ func (r *PollReconciler) poll(ctx context.Context, target *problemhookv1alpha1.N
 	problems, err := dc.ListProblems(ctx, dynatrace.ListOptions{
 		From:     fmt.Sprint(from.UnixMilli()),
 		To:       fmt.Sprint(to.UnixMilli()),
-		PageSize: cmp.Or(r.PageSize, 500),
+		PageSize: cmp.Or(r.PageSize, dynatrace.MaxPageSize),
 	})
 	if err != nil {
 		return 0, 0, err

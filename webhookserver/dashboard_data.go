@@ -509,7 +509,7 @@ func (d *Dashboard) feed(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, &httpError{status: http.StatusBadGateway, msg: err.Error()}
 	}
-	problems, err := dc.ListProblems(ctx, dynatrace.ListOptions{From: from, PageSize: 500})
+	problems, err := dc.ListProblems(ctx, dynatrace.ListOptions{From: from, PageSize: dynatrace.MaxPageSize})
 	if err != nil {
 		return nil, &httpError{status: http.StatusBadGateway, msg: err.Error()}
 	}

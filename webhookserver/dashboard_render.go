@@ -22,7 +22,6 @@ var dashboardPages = []string{"overview", "events", "event", "feed", "error"}
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{
 		"when":      when,
-		"ms":        func(ms int64) time.Time { return time.UnixMilli(ms).UTC() },
 		"entityURL": entityURL,
 		"lower":     strings.ToLower,
 		"join":      strings.Join,

@@ -30,13 +30,9 @@ const (
 // DefaultRelativeTime is the time frame Poll lists when none is given.
 const DefaultRelativeTime = "hour"
 
-const (
-	// defaultPageSize is the largest page the Problems API returns.
-	defaultPageSize = 500
-	// eventsPageSize bounds each list of ProblemEvents: a target may keep
-	// many thousands.
-	eventsPageSize = 500
-)
+// eventsPageSize bounds each list of ProblemEvents: a target may keep
+// many thousands.
+const eventsPageSize = 500
 
 // RelativeTimes returns the time frames Poll knows, shortest first.
 func RelativeTimes() []string { return dynatrace.RelativeTimeNames() }
@@ -99,7 +95,7 @@ func Poll(ctx context.Context, c client.Reader, opts PollOptions, out io.Writer)
 	problems, listErr := dc.ListProblems(ctx, dynatrace.ListOptions{
 		From:     from,
 		Sort:     "-startTime",
-		PageSize: cmp.Or(opts.PageSize, defaultPageSize),
+		PageSize: cmp.Or(opts.PageSize, dynatrace.MaxPageSize),
 	})
 	// With too many pages the problems read so far are still worth showing.
 	if listErr != nil && !errors.Is(listErr, dynatrace.ErrPageLimit) {

@@ -15,9 +15,9 @@ import (
 const (
 	// DefaultMaxPages is the default number of pages a listing reads.
 	DefaultMaxPages = 50
-	// commentsPageSize is the largest page of comments the API returns; asking
-	// for it keeps the number of calls low.
-	commentsPageSize = 500
+	// MaxPageSize is the largest page of problems, or of comments, the API
+	// returns; asking for it keeps the number of calls low.
+	MaxPageSize = 500
 )
 
 // Optional fields of a problem, for ListOptions.Fields.
@@ -285,7 +285,7 @@ func (c *Client) Comments(ctx context.Context, problemID string) ([]Comment, err
 	if err := checkProblemID(problemID); err != nil {
 		return nil, err
 	}
-	query := url.Values{"pageSize": {strconv.Itoa(commentsPageSize)}}
+	query := url.Values{"pageSize": {strconv.Itoa(MaxPageSize)}}
 	comments, err := allPages(ctx, c, []string{"problems", problemID, "comments"}, query, DefaultMaxPages,
 		func(l *CommentList) ([]Comment, string) { return l.Comments, l.NextPageKey })
 	if err != nil {
