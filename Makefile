@@ -83,6 +83,23 @@ test: manifests generate envtest chromium ## Run every test (unit and envtest) a
 bench: build envtest ## Measure the receiver against the API server's own create rate; the table goes to stdout and bin/bench/.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench $(BENCH_FLAGS)
 
+# The Debian packages the e2e node runs (test/e2e/node).
+E2E_PACKAGES = containerd runc containernetworking-plugins busybox-static
+
+.PHONY: e2e
+e2e: build envtest e2e-packages ## Run the end-to-end tests on a real single-node cluster on this machine (Linux, root).
+	hack/e2e.sh
+
+.PHONY: e2e-packages
+e2e-packages: ## Install the Debian packages the e2e node needs, when they are missing and this is root with apt-get.
+	@if dpkg -s $(E2E_PACKAGES) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing $(E2E_PACKAGES) for the e2e node"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(E2E_PACKAGES) >/dev/null; \
+	else \
+		echo "The e2e node needs $(E2E_PACKAGES) (Debian packages), and root"; exit 1; \
+	fi
+
 .PHONY: fuzz
 fuzz: ## Run each payload parser's fuzz target for FUZZTIME.
 	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseDynatrace$$' -fuzztime=$(FUZZTIME)

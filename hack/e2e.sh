@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `make e2e`: brings a real single-node cluster up on this machine
+# (test/e2e/node), runs the end-to-end tests against it with the manager
+# as a process on the host, and takes the node down again, also when a test
+# fails or on Ctrl-C. It then checks that the host is as it was: network
+# links, mounts, iptables rules, programs and the node's host paths.
+#
+# Needs Linux, root, cgroups, overlayfs and Debian's containerd, runc,
+# containernetworking-plugins and busybox-static (`make e2e` installs them).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+dir="${E2E_NODE_DIR:-/tmp/problemhook-node}"
+artifacts="${PWD}/bin/e2e"
+phase() { printf 'e2e: %-44s %5ss\n' "$1" "$(($(date +%s) - $2))"; }
+
+t=$(date +%s)
+assets="$(hack/control-plane.sh kube-apiserver etcd kube-controller-manager kube-scheduler kubelet)"
+mkdir -p "${artifacts}"
+go build -o bin/node ./hack/node
+CGO_ENABLED=0 go build -o "${artifacts}/pause" ./test/e2e/node/pause
+phase "node binaries and tools (cached after the first run)" "$t"
+
+# A node left behind by a run that was killed outright goes first.
+bin/node down --dir "${dir}"
+rm -rf "${artifacts}/node-logs" "${artifacts}/manager.log"
+bin/node snapshot --out "${artifacts}/host-before.json"
+
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	local t
+	t=$(date +%s)
+	bin/node down --dir "${dir}" --keep-logs "${artifacts}/node-logs" || rc=1
+	bin/node compare --before "${artifacts}/host-before.json" || rc=1
+	phase "down and host check" "$t"
+	if [ "$rc" != 0 ]; then
+		echo "e2e: FAILED; the node's logs are in ${artifacts}/node-logs, the manager's in ${artifacts}/manager.log"
+	fi
+	exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+t=$(date +%s)
+kubeconfig="$(bin/node up --dir "${dir}" --assets "${assets}" --pause "${artifacts}/pause")"
+phase "node up" "$t"
+
+t=$(date +%s)
+E2E_KUBECONFIG="${kubeconfig}" E2E_MANAGER="${PWD}/bin/manager" E2E_ARTIFACTS="${artifacts}" \
+	go test -tags e2e -count=1 -timeout 15m -v ./test/e2e
+phase "tests" "$t"

@@ -1,0 +1,107 @@
+//go:build linux
+
+package node
+
+import (
+	"fmt"
+	"path/filepath"
+)
+
+// containerdConfig keeps containerd's root, state, socket, runc state and
+// CNI configuration in the work directory. restrict_oom_score_adj: runc
+// cannot raise oom_score_adj without CAP_SYS_RESOURCE, which root lacks on
+// some virtual machines ("can't get final child's PID from pipe: EOF").
+func containerdConfig(o Options) string {
+	d := func(parts ...string) string { return filepath.Join(append([]string{o.Dir, "containerd"}, parts...)...) }
+	return fmt.Sprintf(`version = 2
+root = %q
+state = %q
+
+[grpc]
+  address = %q
+
+[ttrpc]
+  address = %q
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = %q
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %q
+  restrict_oom_score_adj = true
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = %q
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %q
+    conf_dir = %q
+    max_conf_num = 1
+`, d("root"), d("state"), containerdSocket(o), containerdSocket(o)+".ttrpc", d("opt"),
+		PauseImage, d("runc"), o.CNIBinDir, filepath.Join(o.Dir, "cni", "net.d"))
+}
+
+// cniConfig gives each Pod an address on a bridge of its own that is no
+// gateway, masquerades nothing and adds no route: Pods reach nothing.
+func cniConfig(o Options) string {
+	return fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": "problemhook-e2e",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": %q,
+      "isGateway": false,
+      "ipMasq": false,
+      "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "dataDir": %q}
+    },
+    {"type": "loopback"}
+  ]
+}
+`, o.Bridge, o.Subnet, filepath.Join(o.Dir, "cni", "ipam"))
+}
+
+// kubeletConfig binds the kubelet to loopback, keeps it out of iptables,
+// lets it run on cgroup v1 and with swap, never collects the imported
+// images (they cannot be pulled again) and evicts only when the disk is
+// nearly full.
+func kubeletConfig(o Options, port string) string {
+	pki := func(f string) string { return filepath.Join(o.Dir, "pki", f) }
+	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: 127.0.0.1
+port: %s
+readOnlyPort: 0
+healthzPort: 0
+containerRuntimeEndpoint: unix://%s
+tlsCertFile: %q
+tlsPrivateKeyFile: %q
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: %q}
+authorization:
+  mode: Webhook
+cgroupDriver: cgroupfs
+failCgroupV1: false
+failSwapOn: false
+makeIPTablesUtilChains: false
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard:
+  memory.available: 100Mi
+  nodefs.available: 1%%
+  nodefs.inodesFree: 1%%
+  imagefs.available: 1%%
+podLogsDir: %q
+serializeImagePulls: false
+syncFrequency: 5s
+fileCheckFrequency: 5s
+nodeStatusUpdateFrequency: 5s
+`, port, containerdSocket(o), pki("kubelet-serving.crt"), pki("kubelet-serving.key"), pki("ca.crt"), filepath.Join(o.Dir, "pod-logs"))
+}

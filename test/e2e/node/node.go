@@ -1,0 +1,468 @@
+//go:build linux
+
+// Package node brings up a real single-node Kubernetes cluster on this
+// machine, loopback only, under one work directory: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler and a kubelet built from Go
+// modules, containerd and runc from Debian's packages, and two images made
+// offline. Its Jobs' Pods really run. Down undoes everything Up did to the
+// host, also after a failed Up or a killed kubelet.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/problemhook/problemhook/internal/controlplane"
+)
+
+// NodeName is the name the kubelet registers: the API server reaches the
+// kubelet (for Pod logs) by it.
+const NodeName = "localhost"
+
+// Options says where the node's parts are and where it lives.
+type Options struct {
+	// Dir is the node's work directory: everything it writes goes there,
+	// but for the hostPaths.
+	Dir string
+	// Assets holds etcd and the Kubernetes binaries (hack/control-plane.sh).
+	Assets string
+	// PauseBinary is the static program of the pod sandbox image.
+	PauseBinary string
+	// Busybox is a static busybox, the root of the test image.
+	Busybox string
+	// CNIBinDir holds the bridge, host-local and loopback CNI plugins.
+	CNIBinDir string
+	// Bridge is the name of the Pods' bridge; it must not exist yet.
+	Bridge string
+	// Subnet is where Pod addresses come from. Nothing routes to it.
+	Subnet string
+	// Log receives one line per phase, with its duration.
+	Log io.Writer
+}
+
+// Defaults fills in what o leaves empty.
+func (o Options) Defaults() Options {
+	if o.Busybox == "" {
+		o.Busybox = "/bin/busybox"
+	}
+	if o.CNIBinDir == "" {
+		o.CNIBinDir = "/usr/lib/cni"
+	}
+	if o.Bridge == "" {
+		o.Bridge = "phe2e0"
+	}
+	if o.Subnet == "" {
+		o.Subnet = "10.244.0.0/24"
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return o
+}
+
+// AdminKubeconfig is the kubeconfig of a cluster admin (system:masters) of
+// the node in dir.
+func AdminKubeconfig(dir string) string { return filepath.Join(dir, "admin.kubeconfig") }
+
+// stateFile records what Up started and what it found missing on the host,
+// for Down.
+const stateFile = "node.json"
+
+type state struct {
+	Processes []process `json:"processes"`
+	// HostPaths are the hostPaths that did not exist before Up.
+	HostPaths []string `json:"hostPaths"`
+	// Cgroups are the kubelet's cgroup directories that did not exist before Up.
+	Cgroups []string `json:"cgroups"`
+	// Netns are the network namespaces that existed before Up.
+	Netns []string `json:"netns"`
+	// Bridge is the bridge Up's CNI configuration creates.
+	Bridge string `json:"bridge"`
+}
+
+// up is one run of Up.
+type up struct {
+	o      Options
+	st     state
+	exited map[string]chan struct{}
+}
+
+// Up starts the node and returns once it is Ready and the default
+// ServiceAccount exists. On any failure it takes down what it started and
+// says which step failed, with the end of that program's log.
+func Up(ctx context.Context, o Options) (err error) {
+	o = o.Defaults()
+	if err := preflight(o); err != nil {
+		return err
+	}
+	if out, err := exec.Command("ip", "link", "show", o.Bridge).CombinedOutput(); err == nil {
+		return fmt.Errorf("cannot start a node here: the bridge %s exists already (%s)", o.Bridge, strings.TrimSpace(string(out)))
+	}
+	u := &up{o: o, exited: map[string]chan struct{}{}}
+	u.st.Bridge = o.Bridge
+	u.st.HostPaths = missing(hostPaths)
+	u.st.Cgroups = missing(cgroupDirs())
+	if entries, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range entries {
+			u.st.Netns = append(u.st.Netns, e.Name())
+		}
+	}
+	for _, d := range []string{"logs", "pki", "containerd", "cni/net.d", "cni/ipam", "cni/cache", "kubelet", "pod-logs", "images"} {
+		if err := os.MkdirAll(filepath.Join(o.Dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := u.save(); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			if downErr := Down(context.Background(), o.Dir, o.Log); downErr != nil {
+				err = errors.Join(err, fmt.Errorf("taking the half-started node down: %w", downErr))
+			}
+		}
+	}()
+
+	phases := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"certificates", u.certificates},
+		{"containerd", u.containerd},
+		{"images", u.images},
+		{"etcd", u.etcd},
+		{"kube-apiserver", u.apiserver},
+		{"controller-manager and scheduler", u.controllers},
+		{"kubelet and node Ready", u.kubelet},
+	}
+	total := time.Now()
+	for _, p := range phases {
+		start := time.Now()
+		if err := p.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		fmt.Fprintf(o.Log, "node: %-34s %6.1fs\n", p.name, time.Since(start).Seconds())
+	}
+	fmt.Fprintf(o.Log, "node: %-34s %6.1fs\n", "up", time.Since(total).Seconds())
+	return nil
+}
+
+func (u *up) path(parts ...string) string { return filepath.Join(append([]string{u.o.Dir}, parts...)...) }
+
+func (u *up) save() error {
+	b, err := json.MarshalIndent(u.st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(u.path(stateFile), b, 0o644)
+}
+
+// start starts a program of the node in a session of its own, so that a
+// Ctrl-C at the terminal reaches only the teardown, which stops the node's
+// programs in order.
+func (u *up) start(name, bin string, args ...string) error {
+	logFile, err := os.Create(u.path("logs", name+".log"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = logFile.Close() }()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Dir = u.o.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	start, _ := startTime(cmd.Process.Pid)
+	u.st.Processes = append(u.st.Processes, process{Name: name, PID: cmd.Process.Pid, Start: start})
+	exited := make(chan struct{})
+	u.exited[name] = exited
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return u.save()
+}
+
+// waitFor polls ready until it succeeds, the program name exits, or timeout.
+func (u *up) waitFor(ctx context.Context, name string, timeout time.Duration, ready func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		if last = ready(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-u.exited[name]:
+			return fmt.Errorf("%s exited while starting:\n%s", name, tail(u.path("logs", name+".log"), 30))
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready after %s: %v\n%s", name, timeout, last, tail(u.path("logs", name+".log"), 30))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// tail returns the last n lines of the file at path, indented.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "  (no log: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  | " + strings.Join(lines, "\n  | ")
+}
+
+func (u *up) certificates(context.Context) error {
+	p, err := newPKI(u.path("pki"))
+	if err != nil {
+		return err
+	}
+	if err := p.issue("apiserver", "kube-apiserver", nil,
+		"127.0.0.1", "10.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"); err != nil {
+		return err
+	}
+	if err := p.issue("kubelet-serving", NodeName, nil, NodeName, "127.0.0.1"); err != nil {
+		return err
+	}
+	if err := p.issue("admin", "problemhook-e2e-admin", []string{"system:masters"}); err != nil {
+		return err
+	}
+	if err := p.issue("kubelet", "system:node:"+NodeName, []string{"system:nodes"}); err != nil {
+		return err
+	}
+	return p.serviceAccountKey()
+}
+
+// writeKubeconfig writes a kubeconfig for the client certificate user of the pki.
+func (u *up) writeKubeconfig(path, server, user string) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["node"] = &clientcmdapi.Cluster{Server: server, CertificateAuthority: u.path("pki", "ca.crt")}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificate: u.path("pki", user+".crt"), ClientKey: u.path("pki", user+".key")}
+	cfg.Contexts["node"] = &clientcmdapi.Context{Cluster: "node", AuthInfo: user}
+	cfg.CurrentContext = "node"
+	return clientcmd.WriteToFile(*cfg, path)
+}
+
+func (u *up) containerd(ctx context.Context) error {
+	if err := os.WriteFile(u.path("containerd", "config.toml"), []byte(containerdConfig(u.o)), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(u.path("cni", "net.d", "10-problemhook-e2e.conflist"), []byte(cniConfig(u.o)), 0o644); err != nil {
+		return err
+	}
+	if err := u.start("containerd", "containerd", "--config", u.path("containerd", "config.toml")); err != nil {
+		return err
+	}
+	return u.waitFor(ctx, "containerd", 30*time.Second, func(ctx context.Context) error {
+		return exec.CommandContext(ctx, "ctr", "--address", containerdSocket(u.o), "version").Run()
+	})
+}
+
+func (u *up) images(ctx context.Context) error {
+	busybox, err := busyboxEntries(u.o.Busybox)
+	if err != nil {
+		return err
+	}
+	pause, err := os.ReadFile(u.o.PauseBinary)
+	if err != nil {
+		return err
+	}
+	images := []struct {
+		name    string
+		entries []entry
+		entry   []string
+	}{
+		{BusyboxImage, busybox, []string{"/bin/sh"}},
+		{PauseImage, []entry{{name: "pause", mode: 0o755, typeflag: '0', body: pause}}, []string{"/pause"}},
+	}
+	for i, img := range images {
+		path := u.path("images", fmt.Sprintf("%d.tar", i))
+		if err := writeImage(path, img.name, img.entries, img.entry); err != nil {
+			return fmt.Errorf("writing %s: %w", img.name, err)
+		}
+		out, err := exec.CommandContext(ctx, "ctr", "--address", containerdSocket(u.o), "--namespace", "k8s.io", "images", "import", path).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("importing %s: %w: %s", img.name, err, out)
+		}
+	}
+	return nil
+}
+
+func (u *up) etcd(ctx context.Context) error {
+	client, err := controlplane.FreeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	peer, err := controlplane.FreeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	err = u.start("etcd", filepath.Join(u.o.Assets, "etcd"),
+		"--name", "node", "--data-dir", u.path("etcd"), "--unsafe-no-fsync",
+		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,
+		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", "http://"+peer,
+		"--initial-cluster", "node=http://"+peer)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(u.path("etcd-url"), []byte("http://"+client), 0o644); err != nil {
+		return err
+	}
+	return u.waitFor(ctx, "etcd", 30*time.Second, func(ctx context.Context) error {
+		return httpOK(ctx, nil, "http://"+client+"/health")
+	})
+}
+
+func (u *up) apiserver(ctx context.Context) error {
+	addr, err := controlplane.FreeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	etcdURL, err := os.ReadFile(u.path("etcd-url"))
+	if err != nil {
+		return err
+	}
+	host, port, _ := strings.Cut(addr, ":")
+	pki := func(f string) string { return u.path("pki", f) }
+	err = u.start("kube-apiserver", filepath.Join(u.o.Assets, "kube-apiserver"),
+		"--etcd-servers", string(etcdURL),
+		"--bind-address", host, "--secure-port", port, "--advertise-address", host,
+		"--cert-dir", u.path("pki"),
+		"--tls-cert-file", pki("apiserver.crt"), "--tls-private-key-file", pki("apiserver.key"),
+		"--client-ca-file", pki("ca.crt"),
+		"--service-account-issuer", "https://kubernetes.default.svc",
+		"--service-account-key-file", pki("sa.pub"), "--service-account-signing-key-file", pki("sa.key"),
+		"--service-cluster-ip-range", "10.0.0.0/24",
+		"--authorization-mode", "Node,RBAC",
+		"--kubelet-client-certificate", pki("admin.crt"), "--kubelet-client-key", pki("admin.key"),
+		"--kubelet-preferred-address-types", "Hostname,InternalIP")
+	if err != nil {
+		return err
+	}
+	server := "https://" + addr
+	if err := u.writeKubeconfig(AdminKubeconfig(u.o.Dir), server, "admin"); err != nil {
+		return err
+	}
+	if err := u.writeKubeconfig(u.path("kubelet.kubeconfig"), server, "kubelet"); err != nil {
+		return err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", AdminKubeconfig(u.o.Dir))
+	if err != nil {
+		return err
+	}
+	return u.waitFor(ctx, "kube-apiserver", time.Minute, func(ctx context.Context) error {
+		return httpOK(ctx, cfg, server+"/readyz")
+	})
+}
+
+func (u *up) controllers(context.Context) error {
+	admin := AdminKubeconfig(u.o.Dir)
+	err := u.start("kube-controller-manager", filepath.Join(u.o.Assets, "kube-controller-manager"),
+		"--kubeconfig", admin, "--authentication-kubeconfig", admin, "--authorization-kubeconfig", admin,
+		"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", "0",
+		"--service-account-private-key-file", u.path("pki", "sa.key"), "--root-ca-file", u.path("pki", "ca.crt"),
+		"--use-service-account-credentials=false")
+	if err != nil {
+		return err
+	}
+	return u.start("kube-scheduler", filepath.Join(u.o.Assets, "kube-scheduler"),
+		"--kubeconfig", admin, "--authentication-kubeconfig", admin, "--authorization-kubeconfig", admin,
+		"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", "0")
+}
+
+func (u *up) kubelet(ctx context.Context) error {
+	port, err := controlplane.FreeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	_, port, _ = strings.Cut(port, ":")
+	if err := os.WriteFile(u.path("kubelet", "config.yaml"), []byte(kubeletConfig(u.o, port)), 0o644); err != nil {
+		return err
+	}
+	err = u.start("kubelet", filepath.Join(u.o.Assets, "kubelet"),
+		"--config", u.path("kubelet", "config.yaml"),
+		"--kubeconfig", u.path("kubelet.kubeconfig"),
+		"--root-dir", u.path("kubelet"),
+		"--hostname-override", NodeName)
+	if err != nil {
+		return err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", AdminKubeconfig(u.o.Dir))
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	err = u.waitFor(ctx, "kubelet", 2*time.Minute, func(ctx context.Context) error {
+		node, err := cs.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				if c.Status == corev1.ConditionTrue {
+					return nil
+				}
+				return fmt.Errorf("node %s not Ready: %s", NodeName, c.Message)
+			}
+		}
+		return fmt.Errorf("node %s has no Ready condition yet", NodeName)
+	})
+	if err != nil {
+		return err
+	}
+	// Pods can be created once their namespace's ServiceAccount exists.
+	return u.waitFor(ctx, "kube-controller-manager", time.Minute, func(ctx context.Context) error {
+		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		return err
+	})
+}
+
+// httpOK GETs url, as the admin when cfg is set, and wants a 200.
+func httpOK(ctx context.Context, cfg *rest.Config, url string) error {
+	client := http.DefaultClient
+	if cfg != nil {
+		var err error
+		if client, err = rest.HTTPClientFor(cfg); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+	}
+	return nil
+}
+
+func containerdSocket(o Options) string { return filepath.Join(o.Dir, "containerd", "containerd.sock") }

@@ -1,0 +1,148 @@
+//go:build linux
+
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Snapshot is what the node could leave behind on the host: compare one
+// taken before Up with one taken after Down.
+type Snapshot struct {
+	Links     []string `json:"links"`
+	Mounts    []string `json:"mounts"`
+	IPTables  []string `json:"iptables"`
+	Processes []string `json:"processes"`
+	Paths     []string `json:"paths"`
+}
+
+// TakeSnapshot records the network links, mount points, iptables rules,
+// the names of running programs (but for kernel threads and the caller's
+// own ancestry, which differ between two runs of one script) and which of
+// the hostPaths and cgroup directories exist.
+func TakeSnapshot() (Snapshot, error) {
+	var s Snapshot
+	out, err := exec.Command("ip", "-o", "link", "show").Output()
+	if err != nil {
+		return s, fmt.Errorf("ip link: %w", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			s.Links = append(s.Links, strings.TrimSuffix(f[1], ":"))
+		}
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return s, err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(mounts)), "\n") {
+		if f := strings.Fields(line); len(f) > 4 {
+			s.Mounts = append(s.Mounts, unescapeMountPath(f[4]))
+		}
+	}
+	if out, err := exec.Command("iptables-save").Output(); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, "#") {
+				continue
+			}
+			// Chain counters move on their own.
+			if strings.HasPrefix(line, ":") {
+				line, _, _ = strings.Cut(line, " [")
+			}
+			s.IPTables = append(s.IPTables, line)
+		}
+	} else {
+		s.IPTables = []string{"(iptables-save not available: " + err.Error() + ")"}
+	}
+	s.Processes = programs()
+	for _, p := range append(slices.Clone(hostPaths), cgroupDirs()...) {
+		if _, err := os.Lstat(p); err == nil {
+			s.Paths = append(s.Paths, p)
+		}
+	}
+	for _, list := range [][]string{s.Links, s.Mounts, s.Processes} {
+		slices.Sort(list)
+	}
+	s.Processes = slices.Compact(s.Processes)
+	return s, nil
+}
+
+// programs are the names of the running user-space programs.
+func programs() []string {
+	ancestors := map[int]bool{}
+	for pid := os.Getpid(); pid > 1; {
+		ancestors[pid] = true
+		ppid, _ := parentOf(pid)
+		if ppid == pid {
+			break
+		}
+		pid = ppid
+	}
+	entries, _ := os.ReadDir("/proc")
+	var names []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || ancestors[pid] {
+			continue
+		}
+		ppid, ok := parentOf(pid)
+		if _, alive := startTime(pid); !ok || !alive || pid == 2 || ppid == 2 {
+			continue // gone, a zombie, or a kernel thread
+		}
+		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err == nil {
+			names = append(names, strings.TrimSpace(string(comm)))
+		}
+	}
+	return names
+}
+
+func parentOf(pid int) (int, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, err == nil
+}
+
+// Compare lists how after differs from before: links, mounts, rules and
+// paths added or removed, and programs running now that were not before.
+func Compare(before, after Snapshot) []string {
+	var diffs []string
+	set := func(kind string, b, a []string, removedToo bool) {
+		for _, x := range a {
+			if !slices.Contains(b, x) {
+				diffs = append(diffs, fmt.Sprintf("%s added: %s", kind, x))
+			}
+		}
+		if removedToo {
+			for _, x := range b {
+				if !slices.Contains(a, x) {
+					diffs = append(diffs, fmt.Sprintf("%s removed: %s", kind, x))
+				}
+			}
+		}
+	}
+	set("link", before.Links, after.Links, true)
+	set("mount", before.Mounts, after.Mounts, true)
+	set("iptables", before.IPTables, after.IPTables, true)
+	set("path", before.Paths, after.Paths, true)
+	set("program", before.Processes, after.Processes, false)
+	return diffs
+}
