@@ -7,8 +7,36 @@
 #
 # Needs Linux, root, cgroups, overlayfs and Debian's containerd, runc,
 # containernetworking-plugins and busybox-static (`make e2e` installs them).
+#
+# `hack/e2e.sh --preflight` only says whether this machine can run it: it
+# exits 0, or prints why not and exits 1.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+preflight() {
+	if [ "$(uname -s)" != Linux ]; then
+		echo "the node runs on Linux only, this is $(uname -s)"
+	elif [ "$(id -u)" != 0 ]; then
+		echo "the node needs root (cgroups, mounts, network namespaces)"
+	elif [ ! -e /sys/fs/cgroup/cgroup.controllers ] && ! { [ -e /sys/fs/cgroup/memory/cgroup.procs ] && [ -e /sys/fs/cgroup/pids/cgroup.procs ] && [ -e /sys/fs/cgroup/cpu/cgroup.procs ]; }; then
+		echo "no usable cgroups: neither cgroup v2 nor the v1 cpu, memory and pids controllers are mounted at /sys/fs/cgroup"
+	elif ! grep -qw overlay /proc/filesystems && ! modprobe overlay 2>/dev/null; then
+		echo "no overlayfs, which containerd's snapshotter needs"
+	elif ! dpkg -s containerd runc containernetworking-plugins busybox-static >/dev/null 2>&1 && ! command -v apt-get >/dev/null; then
+		echo "containerd, runc, containernetworking-plugins and busybox-static are not installed, and there is no apt-get to install them"
+	else
+		return 0
+	fi
+	return 1
+}
+if [ "${1:-}" = --preflight ]; then
+	preflight
+	exit
+fi
+if ! why="$(preflight)"; then
+	echo "e2e: cannot run here: ${why}" >&2
+	exit 1
+fi
 
 dir="${E2E_NODE_DIR:-/tmp/problemhook-node}"
 artifacts="${PWD}/bin/e2e"

@@ -25,7 +25,9 @@ import (
 	"github.com/problemhook/problemhook/test/e2e/node"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+func run() int {
 	if len(os.Args) < 2 {
 		usage()
 	}
@@ -64,8 +66,9 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "node "+cmd+":", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 func usage() {

@@ -17,9 +17,9 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -37,7 +37,7 @@ type env struct {
 }
 
 const (
-	targetName = "dynatrace"
+	targetName                   = "dynatrace"
 	webhookUser, webhookPassword = "dynatrace", "e2e-password"
 )
 
@@ -105,11 +105,11 @@ func (e *env) apply(manifest string) {
 	}
 }
 
-// jobRoute creates a route of one Job action named run, whose container
+// jobRoute creates a route for OPEN problems of one Job action named run, whose container
 // runs script in the busybox image as nobody. extra is YAML merged into
 // the action's job (perImpactedEntity, parallelism), jobSpec into the
 // Job's spec.
-func (e *env) jobRoute(name, states, extra, jobSpec, script string) {
+func (e *env) jobRoute(name, extra, jobSpec, script string) {
 	e.t.Helper()
 	e.apply(fmt.Sprintf(`
 apiVersion: problemhook.io/v1alpha1
@@ -117,7 +117,7 @@ kind: IntegrationRoute
 metadata: {name: %s}
 spec:
   targets: [%s]
-  match: {states: [%s]}
+  match: {states: [OPEN]}
   actions:
   - name: run
     job:
@@ -136,7 +136,7 @@ spec:
                 image: %s
                 imagePullPolicy: Never
                 command: ["sh", "-c", %q]
-`, name, targetName, states, extra, jobSpec, node.BusyboxImage, script))
+`, name, targetName, extra, jobSpec, node.BusyboxImage, script))
 }
 
 // problem adds a problem to the fake Dynatrace, impacting hosts of the
@@ -178,24 +178,24 @@ func (e *env) notify(pid, displayID, state string) {
 	}
 }
 
-// event waits until the event of the problem's state exists and done
+// openEvent waits until the OPEN event of the problem exists and done
 // holds for it, and returns it.
-func (e *env) event(pid, state, what string, timeout time.Duration, done func(*problemhookv1alpha1.ProblemEvent) error) *problemhookv1alpha1.ProblemEvent {
+func (e *env) openEvent(pid, what string, timeout time.Duration, done func(*problemhookv1alpha1.ProblemEvent) error) *problemhookv1alpha1.ProblemEvent {
 	e.t.Helper()
 	var found *problemhookv1alpha1.ProblemEvent
-	e.eventually(fmt.Sprintf("the %s event %s", state, what), timeout, func() error {
+	e.eventually("the OPEN event "+what, timeout, func() error {
 		var list problemhookv1alpha1.ProblemEventList
 		if err := kube.List(context.Background(), &list, client.InNamespace(e.ns)); err != nil {
 			return err
 		}
 		for i := range list.Items {
 			ev := &list.Items[i]
-			if ev.Spec.ProblemID == pid && string(ev.Spec.State) == state {
+			if ev.Spec.ProblemID == pid && ev.Spec.State == problemhookv1alpha1.StateOpen {
 				found = ev
 				return done(ev)
 			}
 		}
-		return fmt.Errorf("no %s event for %s among %d", state, pid, len(list.Items))
+		return fmt.Errorf("no OPEN event for %s among %d", pid, len(list.Items))
 	})
 	return found
 }

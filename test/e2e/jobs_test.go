@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -26,12 +27,12 @@ import (
 func TestPerEntityJobsRunAndReportTheirExitCodes(t *testing.T) {
 	e := newEnv(t)
 	const good, bad = "HOST-00000000000E2E01", "HOST-00000000000E2E02"
-	e.jobRoute("per-entity", "OPEN", "perImpactedEntity: true", "",
+	e.jobRoute("per-entity", "perImpactedEntity: true", "",
 		fmt.Sprintf(`echo "entity $ENTITY_ID"; [ "$ENTITY_ID" = %s ] && exit 3; exit 0`, bad))
 	pid := e.problem("P-9001", good, bad)
 	e.notify(pid, "P-9001", "OPEN")
 
-	ev := e.event(pid, "OPEN", "to fail", 2*time.Minute, settled(problemhookv1alpha1.PhaseFailed))
+	ev := e.openEvent(pid, "to fail", 2*time.Minute, settled(problemhookv1alpha1.PhaseFailed))
 	if len(ev.Status.Actions) != 2 {
 		t.Fatalf("want one action per impacted host, got %s", actionsLine(ev))
 	}
@@ -52,7 +53,7 @@ func TestPerEntityJobsRunAndReportTheirExitCodes(t *testing.T) {
 		}
 	}
 
-	ev = e.event(pid, "OPEN", "to have commented", 30*time.Second, func(ev *problemhookv1alpha1.ProblemEvent) error {
+	e.openEvent(pid, "to have commented", 30*time.Second, func(ev *problemhookv1alpha1.ProblemEvent) error {
 		if ev.Status.Comment == nil || !ev.Status.Comment.Posted {
 			return fmt.Errorf("comment %+v", ev.Status.Comment)
 		}
@@ -72,7 +73,7 @@ func TestPerEntityJobsRunAndReportTheirExitCodes(t *testing.T) {
 // running at once, as the API server sees them; and two do run at once.
 func TestParallelismHoldsOnTheNode(t *testing.T) {
 	e := newEnv(t)
-	e.jobRoute("parallel", "OPEN", "perImpactedEntity: true\n      parallelism: 2", "", "sleep 3")
+	e.jobRoute("parallel", "perImpactedEntity: true\n      parallelism: 2", "", "sleep 3")
 	hosts := []string{"HOST-00000000000E2E11", "HOST-00000000000E2E12", "HOST-00000000000E2E13", "HOST-00000000000E2E14", "HOST-00000000000E2E15"}
 	pid := e.problem("P-9002", hosts...)
 
@@ -106,7 +107,7 @@ func TestParallelismHoldsOnTheNode(t *testing.T) {
 	}()
 
 	e.notify(pid, "P-9002", "OPEN")
-	ev := e.event(pid, "OPEN", "to succeed", 2*time.Minute, settled(problemhookv1alpha1.PhaseSucceeded))
+	ev := e.openEvent(pid, "to succeed", 2*time.Minute, settled(problemhookv1alpha1.PhaseSucceeded))
 	if len(ev.Status.Actions) != len(hosts) {
 		t.Fatalf("want %d actions, got %s", len(hosts), actionsLine(ev))
 	}
@@ -125,12 +126,12 @@ func TestParallelismHoldsOnTheNode(t *testing.T) {
 // its Pod really ends.
 func TestResolvedStopsTheRunningJob(t *testing.T) {
 	e := newEnv(t)
-	e.jobRoute("long", "OPEN", "", "", "sleep 300")
+	e.jobRoute("long", "", "", "sleep 300")
 	pid := e.problem("P-9003", "HOST-00000000000E2E21")
 	e.notify(pid, "P-9003", "OPEN")
 
 	var job, pod string
-	e.event(pid, "OPEN", "to run its Job's Pod", time.Minute, func(ev *problemhookv1alpha1.ProblemEvent) error {
+	e.openEvent(pid, "to run its Job's Pod", time.Minute, func(ev *problemhookv1alpha1.ProblemEvent) error {
 		if len(ev.Status.Actions) != 1 || ev.Status.Actions[0].Job == "" {
 			return fmt.Errorf("actions %s", actionsLine(ev))
 		}
@@ -146,7 +147,7 @@ func TestResolvedStopsTheRunningJob(t *testing.T) {
 	podUID := e.podUID(pod)
 
 	e.notify(pid, "P-9003", "RESOLVED")
-	ev := e.event(pid, "OPEN", "to be stopped", time.Minute, func(ev *problemhookv1alpha1.ProblemEvent) error {
+	ev := e.openEvent(pid, "to be stopped", time.Minute, func(ev *problemhookv1alpha1.ProblemEvent) error {
 		if len(ev.Status.Actions) != 1 || ev.Status.Actions[0].State != problemhookv1alpha1.ActionStopped {
 			return fmt.Errorf("actions %s", actionsLine(ev))
 		}
@@ -155,8 +156,10 @@ func TestResolvedStopsTheRunningJob(t *testing.T) {
 	e.eventually("the Pod to end", time.Minute, func() error {
 		p, err := cs.CoreV1().Pods(e.ns).Get(context.Background(), pod, metav1.GetOptions{})
 		switch {
-		case err != nil:
+		case apierrors.IsNotFound(err):
 			return nil // deleted: the kubelet has confirmed its containers are gone
+		case err != nil:
+			return err
 		case p.UID != podUID:
 			return nil
 		case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed:
@@ -171,10 +174,10 @@ func TestResolvedStopsTheRunningJob(t *testing.T) {
 // the event says why.
 func TestActiveDeadlineEndsAHangingJob(t *testing.T) {
 	e := newEnv(t)
-	e.jobRoute("hangs", "OPEN", "", "activeDeadlineSeconds: 3", "sleep 300")
+	e.jobRoute("hangs", "", "activeDeadlineSeconds: 3", "sleep 300")
 	pid := e.problem("P-9004", "HOST-00000000000E2E31")
 	e.notify(pid, "P-9004", "OPEN")
-	ev := e.event(pid, "OPEN", "to fail", time.Minute, settled(problemhookv1alpha1.PhaseFailed))
+	ev := e.openEvent(pid, "to fail", time.Minute, settled(problemhookv1alpha1.PhaseFailed))
 	a := ev.Status.Actions[0]
 	if a.State != problemhookv1alpha1.ActionFailed || !strings.Contains(a.Message, "DeadlineExceeded") {
 		t.Errorf("want the action Failed with DeadlineExceeded in its message, got %s", actionsLine(ev))
@@ -190,13 +193,13 @@ func TestActiveDeadlineEndsAHangingJob(t *testing.T) {
 // Job is created once and runs to its end once, and the event comments once.
 func TestManagerKilledWhileJobsRun(t *testing.T) {
 	e := newEnv(t)
-	e.jobRoute("survives", "OPEN", "perImpactedEntity: true", "", `echo "$ENTITY_ID"; sleep 5`)
+	e.jobRoute("survives", "perImpactedEntity: true", "", `echo "$ENTITY_ID"; sleep 5`)
 	hosts := []string{"HOST-00000000000E2E41", "HOST-00000000000E2E42", "HOST-00000000000E2E43"}
 	pid := e.problem("P-9005", hosts...)
 	e.notify(pid, "P-9005", "OPEN")
 
 	var event string
-	e.event(pid, "OPEN", "to run its Jobs", time.Minute, func(ev *problemhookv1alpha1.ProblemEvent) error {
+	e.openEvent(pid, "to run its Jobs", time.Minute, func(ev *problemhookv1alpha1.ProblemEvent) error {
 		event = ev.Name
 		running := 0
 		for _, j := range e.jobs(ev.Name) {
@@ -222,7 +225,7 @@ func TestManagerKilledWhileJobsRun(t *testing.T) {
 		t.Fatalf("restarting the manager: %v", err)
 	}
 
-	ev := e.event(pid, "OPEN", "to succeed and comment", 2*time.Minute, func(ev *problemhookv1alpha1.ProblemEvent) error {
+	ev := e.openEvent(pid, "to succeed and comment", 2*time.Minute, func(ev *problemhookv1alpha1.ProblemEvent) error {
 		if err := settled(problemhookv1alpha1.PhaseSucceeded)(ev); err != nil {
 			return err
 		}

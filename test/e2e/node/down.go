@@ -134,8 +134,12 @@ func Down(ctx context.Context, dir string, log io.Writer) error {
 	}
 	// Never remove a directory with something still mounted under it:
 	// the removal would reach through the mount.
-	if left, err := mountsUnder(roots); err != nil || len(left) > 0 {
-		errs = append(errs, fmt.Errorf("still mounted, so %s and the host directories are kept: %v %v", dir, left, err))
+	left, err := mountsUnder(roots)
+	if err == nil && len(left) > 0 {
+		err = fmt.Errorf("still mounted: %s", strings.Join(left, ", "))
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("keeping %s and the host directories: %w", dir, err))
 		return errors.Join(errs...)
 	}
 	for _, p := range st.HostPaths {

@@ -226,9 +226,10 @@ func removeCgroup(dir string) error {
 // cgroupProcs lists the processes left in the cgroups under dir.
 func cgroupProcs(dir string) []int {
 	var pids []int
+	// A cgroup that cannot be read stops the walk: its removal fails later and says why.
 	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
-			return nil
+			return err
 		}
 		b, _ := os.ReadFile(path)
 		for _, f := range strings.Fields(string(b)) {

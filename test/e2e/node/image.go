@@ -68,7 +68,7 @@ func busyboxEntries(path string) ([]entry, error) {
 
 // writeImage writes an OCI image layout holding one image of one layer as
 // a tar at path, named name for `ctr images import`.
-func writeImage(path, name string, entries []entry, entrypoint []string) error {
+func writeImage(path, name string, entries []entry, entrypoint, cmd []string) error {
 	var layer bytes.Buffer
 	tw := tar.NewWriter(&layer)
 	for _, e := range entries {
@@ -98,7 +98,7 @@ func writeImage(path, name string, entries []entry, entrypoint []string) error {
 	config, err := json.Marshal(map[string]any{
 		"architecture": runtime.GOARCH,
 		"os":           "linux",
-		"config":       map[string]any{"Entrypoint": entrypoint, "Env": []string{"PATH=/bin"}},
+		"config":       map[string]any{"Entrypoint": entrypoint, "Cmd": cmd, "Env": []string{"PATH=/bin"}},
 		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{diffID}},
 	})
 	if err != nil {

@@ -164,7 +164,9 @@ func Up(ctx context.Context, o Options) (err error) {
 	return nil
 }
 
-func (u *up) path(parts ...string) string { return filepath.Join(append([]string{u.o.Dir}, parts...)...) }
+func (u *up) path(parts ...string) string {
+	return filepath.Join(append([]string{u.o.Dir}, parts...)...)
+}
 
 func (u *up) save() error {
 	b, err := json.MarshalIndent(u.st, "", "  ")
@@ -211,7 +213,7 @@ func (u *up) waitFor(ctx context.Context, name string, timeout time.Duration, re
 		case <-u.exited[name]:
 			return fmt.Errorf("%s exited while starting:\n%s", name, tail(u.path("logs", name+".log"), 30))
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %s: %v\n%s", name, timeout, last, tail(u.path("logs", name+".log"), 30))
+			return fmt.Errorf("%s not ready after %s: %w\n%s", name, timeout, last, tail(u.path("logs", name+".log"), 30))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -285,17 +287,18 @@ func (u *up) images(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Like Docker's busybox image, ours runs sh unless told otherwise.
 	images := []struct {
-		name    string
-		entries []entry
-		entry   []string
+		name            string
+		entries         []entry
+		entrypoint, cmd []string
 	}{
-		{BusyboxImage, busybox, []string{"/bin/sh"}},
-		{PauseImage, []entry{{name: "pause", mode: 0o755, typeflag: '0', body: pause}}, []string{"/pause"}},
+		{BusyboxImage, busybox, nil, []string{"sh"}},
+		{PauseImage, []entry{{name: "pause", mode: 0o755, typeflag: '0', body: pause}}, []string{"/pause"}, nil},
 	}
 	for i, img := range images {
 		path := u.path("images", fmt.Sprintf("%d.tar", i))
-		if err := writeImage(path, img.name, img.entries, img.entry); err != nil {
+		if err := writeImage(path, img.name, img.entries, img.entrypoint, img.cmd); err != nil {
 			return fmt.Errorf("writing %s: %w", img.name, err)
 		}
 		out, err := exec.CommandContext(ctx, "ctr", "--address", containerdSocket(u.o), "--namespace", "k8s.io", "images", "import", path).CombinedOutput()
