@@ -42,6 +42,16 @@ func run() int {
 	before := flags.String("before", "", "The snapshot compare compares with.")
 	_ = flags.Parse(args)
 
+	for _, path := range []*string{&o.Dir, &o.Assets, &o.PauseBinary} {
+		if *path != "" {
+			abs, err := filepath.Abs(*path)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "node "+cmd+":", err)
+				return 1
+			}
+			*path = abs
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	o.Log = os.Stderr
