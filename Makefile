@@ -87,8 +87,14 @@ bench: build envtest ## Measure the receiver against the API server's own create
 E2E_PACKAGES = containerd runc containernetworking-plugins busybox-static
 
 .PHONY: e2e
-e2e: build envtest e2e-packages ## Run the end-to-end tests on a real single-node cluster on this machine (Linux, root).
+e2e: build node-assets ## Run the end-to-end tests on a real single-node cluster on this machine (Linux, root).
 	hack/e2e.sh
+
+.PHONY: node-assets
+node-assets: envtest e2e-packages ## Build what the single-node cluster runs besides Debian's packages into bin/ (cached).
+	hack/control-plane.sh kube-controller-manager kube-scheduler kubelet >/dev/null
+	CGO_ENABLED=0 go build -o $(LOCALBIN)/e2e/pause ./test/e2e/node/pause
+	go build -o $(LOCALBIN)/node ./hack/node
 
 .PHONY: e2e-packages
 e2e-packages: ## Install the Debian packages the e2e node needs, when they are missing and this is root with apt-get.
@@ -128,11 +134,11 @@ build: manifests generate ## Build the manager binary into bin/manager.
 	go build -o $(LOCALBIN)/manager .
 
 .PHONY: run
-run: build envtest ## Run the manager: on the cluster of KUBECONFIG if reachable, else on an embedded control plane.
+run: build envtest $(if $(NODE),node-assets) ## Run the manager: on the cluster of KUBECONFIG if reachable, else on an embedded control plane; NODE=1: on a single-node cluster here (Linux, root).
 	hack/control-plane.sh kube-apiserver etcd kubectl >/dev/null
 	ln -sf $(ENVTEST_ASSETS)/kubectl $(LOCALBIN)/kubectl
 	go build -o $(LOCALBIN)/local-run ./hack/localrun
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(LOCALBIN)/local-run --manager $(LOCALBIN)/manager
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(LOCALBIN)/local-run --manager $(LOCALBIN)/manager $(if $(NODE),--node --pause $(LOCALBIN)/e2e/pause)
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).

@@ -42,12 +42,9 @@ dir="${E2E_NODE_DIR:-/tmp/problemhook-node}"
 artifacts="${PWD}/bin/e2e"
 phase() { printf 'e2e: %-44s %5ss\n' "$1" "$(($(date +%s) - $2))"; }
 
-t=$(date +%s)
+# `make node-assets` has built these.
 assets="$(hack/control-plane.sh kube-apiserver etcd kube-controller-manager kube-scheduler kubelet)"
 mkdir -p "${artifacts}"
-go build -o bin/node ./hack/node
-CGO_ENABLED=0 go build -o "${artifacts}/pause" ./test/e2e/node/pause
-phase "node binaries and tools (cached after the first run)" "$t"
 
 # A node left behind by a run that was killed outright goes first.
 bin/node down --dir "${dir}"
@@ -78,3 +75,10 @@ t=$(date +%s)
 E2E_KUBECONFIG="${kubeconfig}" E2E_MANAGER="${PWD}/bin/manager" E2E_ARTIFACTS="${artifacts}" \
 	go test -tags e2e -count=1 -timeout 15m -v ./test/e2e
 phase "tests" "$t"
+
+# `make run NODE=1` brings up a node of its own, in the same place.
+t=$(date +%s)
+bin/node down --dir "${dir}" --keep-logs "${artifacts}/node-logs"
+E2E_NODE_DIR="${dir}" E2E_PAUSE="${artifacts}/pause" KUBEBUILDER_ASSETS="${assets}" \
+	go test -tags e2e -count=1 -timeout 10m -v -run '^TestMakeRunOnANode$' ./hack/localrun
+phase "make run NODE=1" "$t"

@@ -1,7 +1,9 @@
 // Command local-run is what `make run` runs: the manager against the
 // cluster of KUBECONFIG when one is reachable, and otherwise against an
 // embedded control plane (kube-apiserver and etcd on this machine) with
-// the CRDs and config/samples applied. Ctrl-C stops everything it started.
+// the CRDs and config/samples applied; with --node (`make run NODE=1`),
+// against a real single-node cluster on this machine instead, on which the
+// sample route's Jobs really run. Ctrl-C stops everything it started.
 package main
 
 import (
@@ -31,6 +33,7 @@ import (
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
 	"github.com/problemhook/problemhook/internal/manifests"
 	"github.com/problemhook/problemhook/internal/scheme"
+	"github.com/problemhook/problemhook/test/e2e/node"
 )
 
 func main() {
@@ -42,6 +45,9 @@ func main() {
 	flag.StringVar(&lr.probeAddr, "health-probe-bind-address", "127.0.0.1:8081", "Where the manager's probes listen.")
 	flag.StringVar(&lr.metricsAddr, "metrics-bind-address", "127.0.0.1:8080", "Where the manager's metrics listen.")
 	flag.StringVar(&lr.dashboardAddr, "dashboard-bind-address", "127.0.0.1:9293", "Where the manager's dashboard listens.")
+	flag.BoolVar(&lr.node, "node", false, "Run on a single-node cluster on this machine (Linux, root), whose Jobs really run.")
+	flag.StringVar(&lr.nodeDir, "node-dir", "/tmp/problemhook-node", "The node's work directory.")
+	flag.StringVar(&lr.pause, "pause", "bin/e2e/pause", "The node's pod sandbox program (test/e2e/node/pause).")
 	flag.Parse()
 	lr.out = os.Stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -60,12 +66,19 @@ type localRun struct {
 	out                                                 io.Writer
 	// dynatraceURL is the fake Dynatrace of the embedded control plane.
 	dynatraceURL string
+	// node runs on a single-node cluster in nodeDir instead of the
+	// embedded control plane.
+	node           bool
+	nodeDir, pause string
 }
 
 // demoNamespace is where config/samples puts its objects.
 const demoNamespace = "problemhook-demo"
 
 func (lr *localRun) run(ctx context.Context) error {
+	if lr.node {
+		return lr.runOnNode(ctx)
+	}
 	if cfg, kubeconfig, ok := lr.reachableCluster(); ok {
 		fmt.Fprintf(lr.out, "Using the cluster of %s\n", kubeconfig)
 		if err := apply(ctx, cfg, filepath.Join(lr.root, "config", "crd", "bases")); err != nil {
@@ -88,10 +101,53 @@ func (lr *localRun) run(ctx context.Context) error {
 	if err := env.WriteKubeconfig(lr.kubeconfig); err != nil {
 		return err
 	}
-	if err := apply(ctx, env.Config, filepath.Join(lr.root, "config", "samples")); err != nil {
+	return lr.runDemo(ctx, env.Config)
+}
+
+// sampleImage is the image config/samples' route runs. The node cannot
+// pull it, so its busybox answers to this name too.
+const sampleImage = "docker.io/library/busybox:1.36"
+
+// runOnNode runs the demo on a single-node cluster on this machine, and
+// takes the node down when it ends.
+func (lr *localRun) runOnNode(ctx context.Context) error {
+	fmt.Fprintf(lr.out, "Starting a single-node cluster in %s: the sample route's Jobs really run on it\n", lr.nodeDir)
+	// A node left by a run that was killed outright goes first.
+	if err := node.Down(ctx, lr.nodeDir, lr.out); err != nil {
 		return err
 	}
-	dt, err := connectFakeDynatrace(ctx, env.Config)
+	o := node.Options{
+		Dir: lr.nodeDir, Assets: os.Getenv("KUBEBUILDER_ASSETS"), PauseBinary: lr.pause,
+		BusyboxAliases: []string{sampleImage}, Log: lr.out,
+	}
+	upErr := node.Up(ctx, o)
+	defer func() {
+		fmt.Fprintln(lr.out, "Taking the node down")
+		if err := node.Down(context.WithoutCancel(ctx), lr.nodeDir, lr.out); err != nil {
+			fmt.Fprintln(os.Stderr, "local-run: taking the node down:", err)
+		}
+	}()
+	if upErr != nil {
+		return upErr
+	}
+	lr.kubeconfig = node.AdminKubeconfig(lr.nodeDir)
+	cfg, err := clientcmd.BuildConfigFromFlags("", lr.kubeconfig)
+	if err != nil {
+		return err
+	}
+	if err := apply(ctx, cfg, filepath.Join(lr.root, "config", "crd", "bases")); err != nil {
+		return err
+	}
+	return lr.runDemo(ctx, cfg)
+}
+
+// runDemo applies config/samples, connects the sample target to a fake
+// Dynatrace and runs the manager in the foreground.
+func (lr *localRun) runDemo(ctx context.Context, cfg *rest.Config) error {
+	if err := apply(ctx, cfg, filepath.Join(lr.root, "config", "samples")); err != nil {
+		return err
+	}
+	dt, err := connectFakeDynatrace(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -248,8 +304,12 @@ func (lr *localRun) announce(ctx context.Context, kubeconfig string, local bool)
 		fmt.Fprintf(lr.out, "\nproblemhook is receiving on %s/hooks/<namespace>/<target>.\nDashboard: http://%s/\n\n", receiverURL, lr.dashboardAddr)
 		return
 	}
+	runsOn, stopped := "an embedded control plane", "control plane"
+	if lr.node {
+		runsOn, stopped = "a single-node cluster on this machine", "node"
+	}
 	fmt.Fprintf(lr.out, `
-problemhook is running on an embedded control plane. Its dashboard:
+problemhook is running on %[9]s. Its dashboard:
 
   http://%[6]s/
 
@@ -267,8 +327,7 @@ impacted entity), on the dashboard or with kubectl:
   bin/kubectl --kubeconfig %[2]s -n problemhook-demo get jobs
 
 The sample target reads the problem's details from a fake Dynatrace API at
-%[4]s, and comments there once the event's Jobs have ended. This control
-plane has no node, so its Jobs stay pending; on a real cluster they run.
+%[4]s, and comments there once the event's Jobs have ended. %[7]s
 The fake's comments:
 
   curl -H 'Authorization: Api-Token %[5]s' %[4]s/api/v2/problems/%[3]s/comments
@@ -277,7 +336,20 @@ The target polls the fake every minute for problems whose notifications
 never arrived: P-1233 opened and resolved before problemhook started, and
 is on the dashboard as found by polling.
 
-Ctrl-C stops the manager and the control plane.
+Ctrl-C stops the manager and the %[8]s.
 
-`, receiverURL, kubeconfig, demoPID, lr.dynatraceURL, demoToken, lr.dashboardAddr)
+`, receiverURL, kubeconfig, demoPID, lr.dynatraceURL, demoToken, lr.dashboardAddr, lr.jobsNote(kubeconfig), stopped, runsOn)
+}
+
+// jobsNote says where the sample route's Jobs run.
+func (lr *localRun) jobsNote(kubeconfig string) string {
+	if !lr.node {
+		return "This\ncontrol plane has no node, so its Jobs stay pending; on a real cluster\nthey run (make run NODE=1 runs them on this machine)."
+	}
+	return fmt.Sprintf(`The
+node runs them (its busybox answers to busybox:1.36, as it pulls nothing);
+what each printed:
+
+  bin/kubectl --kubeconfig %s -n problemhook-demo logs -l problemhook.io/route=legacy-incident
+`, kubeconfig)
 }

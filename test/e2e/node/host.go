@@ -37,10 +37,6 @@ var hostPaths = []string{
 // controller's hierarchy.
 const cgroupName = "kubepods"
 
-// Packages names the Debian packages that provide what the node runs
-// besides the Kubernetes binaries built from Go modules.
-const Packages = "containerd runc containernetworking-plugins busybox-static"
-
 // preflight refuses to start a node on a host that cannot run one, saying why.
 func preflight(o Options) error {
 	var problems []string

@@ -17,16 +17,6 @@ import (
 	"time"
 )
 
-// The images the node has, imported offline: nothing is ever pulled.
-const (
-	// BusyboxImage is a root filesystem of busybox-static and its applets,
-	// for test Jobs. Pods must use imagePullPolicy: Never or IfNotPresent.
-	BusyboxImage = "problemhook.local/e2e/busybox:1"
-	// PauseImage is the pod sandbox: a static program that waits for
-	// SIGTERM and reaps the children it inherits.
-	PauseImage = "problemhook.local/e2e/pause:1"
-)
-
 // entry is one file of an image's single layer.
 type entry struct {
 	name     string

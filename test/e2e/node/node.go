@@ -1,11 +1,5 @@
 //go:build linux
 
-// Package node brings up a real single-node Kubernetes cluster on this
-// machine, loopback only, under one work directory: etcd, kube-apiserver,
-// kube-controller-manager, kube-scheduler and a kubelet built from Go
-// modules, containerd and runc from Debian's packages, and two images made
-// offline. Its Jobs' Pods really run. Down undoes everything Up did to the
-// host, also after a failed Up or a killed kubelet.
 package node
 
 import (
@@ -31,55 +25,6 @@ import (
 
 	"github.com/problemhook/problemhook/internal/controlplane"
 )
-
-// NodeName is the name the kubelet registers: the API server reaches the
-// kubelet (for Pod logs) by it.
-const NodeName = "localhost"
-
-// Options says where the node's parts are and where it lives.
-type Options struct {
-	// Dir is the node's work directory: everything it writes goes there,
-	// but for the hostPaths.
-	Dir string
-	// Assets holds etcd and the Kubernetes binaries (hack/control-plane.sh).
-	Assets string
-	// PauseBinary is the static program of the pod sandbox image.
-	PauseBinary string
-	// Busybox is a static busybox, the root of the test image.
-	Busybox string
-	// CNIBinDir holds the bridge, host-local and loopback CNI plugins.
-	CNIBinDir string
-	// Bridge is the name of the Pods' bridge; it must not exist yet.
-	Bridge string
-	// Subnet is where Pod addresses come from. Nothing routes to it.
-	Subnet string
-	// Log receives one line per phase, with its duration.
-	Log io.Writer
-}
-
-// Defaults fills in what o leaves empty.
-func (o Options) Defaults() Options {
-	if o.Busybox == "" {
-		o.Busybox = "/bin/busybox"
-	}
-	if o.CNIBinDir == "" {
-		o.CNIBinDir = "/usr/lib/cni"
-	}
-	if o.Bridge == "" {
-		o.Bridge = "phe2e0"
-	}
-	if o.Subnet == "" {
-		o.Subnet = "10.244.0.0/24"
-	}
-	if o.Log == nil {
-		o.Log = io.Discard
-	}
-	return o
-}
-
-// AdminKubeconfig is the kubeconfig of a cluster admin (system:masters) of
-// the node in dir.
-func AdminKubeconfig(dir string) string { return filepath.Join(dir, "admin.kubeconfig") }
 
 // stateFile records what Up started and what it found missing on the host,
 // for Down.
@@ -301,12 +246,22 @@ func (u *up) images(ctx context.Context) error {
 		if err := writeImage(path, img.name, img.entries, img.entrypoint, img.cmd); err != nil {
 			return fmt.Errorf("writing %s: %w", img.name, err)
 		}
-		out, err := exec.CommandContext(ctx, "ctr", "--address", containerdSocket(u.o), "--namespace", "k8s.io", "images", "import", path).CombinedOutput()
-		if err != nil {
+		if out, err := u.ctr(ctx, "images", "import", path); err != nil {
 			return fmt.Errorf("importing %s: %w: %s", img.name, err, out)
 		}
 	}
+	for _, alias := range u.o.BusyboxAliases {
+		if out, err := u.ctr(ctx, "images", "tag", "--force", BusyboxImage, alias); err != nil {
+			return fmt.Errorf("naming %s %s: %w: %s", BusyboxImage, alias, err, out)
+		}
+	}
 	return nil
+}
+
+// ctr runs containerd's own client on the node's containerd, in the
+// namespace the kubelet's images and containers are in.
+func (u *up) ctr(ctx context.Context, args ...string) ([]byte, error) {
+	return exec.CommandContext(ctx, "ctr", append([]string{"--address", containerdSocket(u.o), "--namespace", "k8s.io"}, args...)...).CombinedOutput()
 }
 
 func (u *up) etcd(ctx context.Context) error {
