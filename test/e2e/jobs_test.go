@@ -69,12 +69,13 @@ func TestPerEntityJobsRunAndReportTheirExitCodes(t *testing.T) {
 	}
 }
 
-// With parallelism 2, five per-entity Jobs never have more than two Pods
+// With parallelism 2, four per-entity Jobs never have more than two Pods
 // running at once, as the API server sees them; and two do run at once.
+// Each runs long enough (5 s) for two to overlap on a slow machine.
 func TestParallelismHoldsOnTheNode(t *testing.T) {
 	e := newEnv(t)
-	e.jobRoute("parallel", "perImpactedEntity: true\n      parallelism: 2", "", "sleep 3")
-	hosts := []string{"HOST-00000000000E2E11", "HOST-00000000000E2E12", "HOST-00000000000E2E13", "HOST-00000000000E2E14", "HOST-00000000000E2E15"}
+	e.jobRoute("parallel", "perImpactedEntity: true\n      parallelism: 2", "", "sleep 5")
+	hosts := []string{"HOST-00000000000E2E11", "HOST-00000000000E2E12", "HOST-00000000000E2E13", "HOST-00000000000E2E14"}
 	pid := e.problem("P-9002", hosts...)
 
 	w, err := cs.CoreV1().Pods(e.ns).Watch(context.Background(), metav1.ListOptions{})
