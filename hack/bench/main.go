@@ -29,6 +29,7 @@ import (
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/controlplane"
+	"github.com/problemhook/problemhook/internal/managerproc"
 	"github.com/problemhook/problemhook/internal/scheme"
 )
 
@@ -78,7 +79,7 @@ type bench struct {
 	o          options
 	cfg        *rest.Config
 	k8s        client.Client
-	mgr        *managerProcess
+	mgr        *managerproc.Process
 	kubeconfig string
 	results    Results
 	log        io.Writer
@@ -110,7 +111,7 @@ func run(ctx context.Context, o options) error {
 	// server alone.
 	defer func() {
 		if b.mgr != nil {
-			b.mgr.stop()
+			b.mgr.Stop()
 		}
 	}()
 
@@ -194,7 +195,7 @@ const (
 
 // post sends body to the target of ns and returns the answer's status.
 func (b *bench) post(ctx context.Context, c *http.Client, ns string, body string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.mgr.receiverAddr+"/hooks/"+ns+"/dynatrace", strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.mgr.ReceiverAddr+"/hooks/"+ns+"/dynatrace", strings.NewReader(body))
 	if err != nil {
 		return 0, err
 	}

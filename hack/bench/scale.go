@@ -39,7 +39,7 @@ func (b *bench) scaleUp(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := b.mgr.restart(ctx); err != nil {
+	if _, err := b.mgr.Restart(ctx); err != nil {
 		return err
 	}
 	ns, target, err := b.rawNamespace(ctx, "scale")
@@ -77,17 +77,17 @@ func (b *bench) scaleUp(ctx context.Context) error {
 		return err
 	}
 	b.logf("Restarting the manager with %d events stored", len(before))
-	started, err := b.mgr.restart(ctx)
+	started, err := b.mgr.Restart(ctx)
 	if err != nil {
 		return err
 	}
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
-		done, err := b.mgr.metric("controller_runtime_reconcile_total", `controller="problemevent"`)
+		done, err := b.mgr.Metric("controller_runtime_reconcile_total", `controller="problemevent"`)
 		if err != nil {
 			return err
 		}
-		depth, err := b.mgr.metric("workqueue_depth", `name="problemevent"`)
+		depth, err := b.mgr.Metric("workqueue_depth", `name="problemevent"`)
 		if err != nil {
 			return err
 		}
@@ -118,13 +118,13 @@ func (b *bench) scaleUp(ctx context.Context) error {
 // measureScale records the manager's RSS and the dashboard's list time
 // with events stored in ns.
 func (b *bench) measureScale(ctx context.Context, ns string, events int) error {
-	rss, err := b.mgr.rss()
+	rss, err := b.mgr.RSS()
 	if err != nil {
 		return err
 	}
 	var lists []time.Duration
 	for range 5 {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.mgr.dashboardAddr+"/api/events?target="+ns+"/dynatrace", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.mgr.DashboardAddr+"/api/events?target="+ns+"/dynatrace", nil)
 		if err != nil {
 			return err
 		}

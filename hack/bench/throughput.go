@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/managerproc"
 	"github.com/problemhook/problemhook/internal/payload"
 	"github.com/problemhook/problemhook/webhookserver"
 )
@@ -118,7 +119,10 @@ func (b *bench) throughput(ctx context.Context) error {
 	}
 
 	b.logf("Starting the manager")
-	if b.mgr, err = startManager(ctx, b.o.manager, b.kubeconfig, b.o.out); err != nil {
+	if b.mgr, err = managerproc.New(b.o.manager, b.kubeconfig, filepath.Join(b.o.out, "manager.log")); err != nil {
+		return err
+	}
+	if err := b.mgr.Start(ctx); err != nil {
 		return err
 	}
 	row := 0
@@ -147,7 +151,7 @@ func (b *bench) throughput(ctx context.Context) error {
 				return nil
 			}
 			if kind.name == "rich" && c == 64 {
-				err = b.mgr.profile(filepath.Join(b.o.out, "receiver-rich-c64.cpu.pprof"), work)
+				err = profile(b.mgr, filepath.Join(b.o.out, "receiver-rich-c64.cpu.pprof"), work)
 			} else {
 				err = work()
 			}
@@ -192,7 +196,7 @@ func (b *bench) waitIdle(ctx context.Context) error {
 	deadline := time.Now().Add(10 * time.Minute)
 	idle := 0
 	for {
-		depth, err := b.mgr.metric("workqueue_depth", `name="problemevent"`)
+		depth, err := b.mgr.Metric("workqueue_depth", `name="problemevent"`)
 		if err != nil {
 			return err
 		}

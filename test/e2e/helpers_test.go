@@ -164,7 +164,7 @@ func (e *env) notify(pid, displayID, state string) {
 		"State": state, "PID": pid, "ProblemID": strings.TrimPrefix(displayID, "P-"),
 		"ProblemTitle": "e2e " + e.t.Name(), "ProblemSeverity": "AVAILABILITY", "ProblemImpact": "INFRASTRUCTURE",
 	})
-	req, _ := http.NewRequest(http.MethodPost, mgr.webhookURL(e.ns, targetName), bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, webhookURL(e.ns, targetName), bytes.NewReader(body))
 	req.SetBasicAuth(webhookUser, webhookPassword)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -309,7 +309,7 @@ func (e *env) dump() {
 	for _, ev := range kevents.Items {
 		fmt.Fprintf(&b, "Event %s %s/%s %s: %s\n", ev.Type, ev.InvolvedObject.Kind, ev.InvolvedObject.Name, ev.Reason, ev.Message)
 	}
-	if log, err := os.ReadFile(mgr.log); err == nil {
+	if log, err := os.ReadFile(mgr.LogPath); err == nil {
 		lines := strings.Split(strings.TrimRight(string(log), "\n"), "\n")
 		var ours []string
 		for _, l := range lines {
@@ -320,7 +320,7 @@ func (e *env) dump() {
 		if len(ours) > 60 {
 			ours = ours[len(ours)-60:]
 		}
-		fmt.Fprintf(&b, "manager log (%s), lines about this namespace:\n  %s\n", mgr.log, strings.Join(ours, "\n  "))
+		fmt.Fprintf(&b, "manager log (%s), lines about this namespace:\n  %s\n", mgr.LogPath, strings.Join(ours, "\n  "))
 	}
 	e.t.Log(b.String())
 }

@@ -220,9 +220,9 @@ func TestManagerKilledWhileJobsRun(t *testing.T) {
 		before[j.Name] = j.UID
 	}
 
-	mgr.kill()
+	mgr.Kill()
 	time.Sleep(time.Second)
-	if err := mgr.start(); err != nil {
+	if err := mgr.Start(context.Background()); err != nil {
 		t.Fatalf("restarting the manager: %v", err)
 	}
 

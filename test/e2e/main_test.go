@@ -8,16 +8,10 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -26,6 +20,7 @@ import (
 
 	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
+	"github.com/problemhook/problemhook/internal/managerproc"
 	"github.com/problemhook/problemhook/internal/manifests"
 	"github.com/problemhook/problemhook/internal/scheme"
 )
@@ -37,7 +32,7 @@ var (
 	kube client.Client
 	cs   *kubernetes.Clientset
 	dt   *dynatracetest.Server
-	mgr  *managerProcess
+	mgr  *managerproc.Process
 )
 
 // dtToken is the fake Dynatrace's API token, with read and write scopes.
@@ -82,99 +77,19 @@ func run(m *testing.M) int {
 	if artifacts == "" {
 		artifacts = os.TempDir()
 	}
-	mgr, err = newManagerProcess(manager, kubeconfig, filepath.Join(artifacts, "manager.log"))
+	mgr, err = managerproc.New(manager, kubeconfig, filepath.Join(artifacts, "manager.log"))
 	if err == nil {
-		err = mgr.start()
+		err = mgr.Start(context.Background())
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the manager:", err)
 		return 1
 	}
-	defer mgr.stop()
+	defer mgr.Stop()
 	return m.Run()
 }
 
-// managerProcess is problemhook's manager running as a process on the
-// host, against the node's API server, as an admin.
-type managerProcess struct {
-	bin, kubeconfig, log string
-	receiver, probe      string
-	cmd                  *exec.Cmd
-	exited               chan struct{}
-}
-
-func newManagerProcess(bin, kubeconfig, log string) (*managerProcess, error) {
-	receiver, err := controlplane.FreeLoopbackAddr()
-	if err != nil {
-		return nil, err
-	}
-	probe, err := controlplane.FreeLoopbackAddr()
-	if err != nil {
-		return nil, err
-	}
-	return &managerProcess{bin: bin, kubeconfig: kubeconfig, log: log, receiver: receiver, probe: probe}, nil
-}
-
-// start starts the manager, its output appended to the log, and waits
-// until it is ready.
-func (m *managerProcess) start() error {
-	logFile, err := os.OpenFile(m.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = logFile.Close() }()
-	fmt.Fprintf(logFile, "\n===== manager started at %s =====\n", time.Now().Format(time.RFC3339Nano))
-	m.cmd = exec.Command(m.bin,
-		"--kubeconfig", m.kubeconfig,
-		"--receiver-bind-address", m.receiver,
-		"--receiver-url", "http://"+m.receiver,
-		"--health-probe-bind-address", m.probe,
-		"--metrics-bind-address", "0",
-		"--dashboard-bind-address", "0",
-	)
-	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
-	if err := m.cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan struct{})
-	m.exited = exited
-	go func() { _ = m.cmd.Wait(); close(exited) }()
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return fmt.Errorf("the manager exited while starting; its log is %s", m.log)
-		case <-time.After(200 * time.Millisecond):
-		}
-		resp, err := http.Get("http://" + m.probe + "/readyz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return errors.New("the manager was not ready within a minute")
-}
-
-// kill ends the manager with SIGKILL: nothing of it runs after.
-func (m *managerProcess) kill() {
-	_ = m.cmd.Process.Signal(syscall.SIGKILL)
-	<-m.exited
-}
-
-// stop ends the manager as Kubernetes would, with SIGTERM.
-func (m *managerProcess) stop() {
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(30 * time.Second):
-		m.kill()
-	}
-}
-
 // webhookURL is where the manager receives notifications for a target.
-func (m *managerProcess) webhookURL(namespace, target string) string {
-	return "http://" + m.receiver + "/hooks/" + namespace + "/" + target
+func webhookURL(namespace, target string) string {
+	return "http://" + mgr.ReceiverAddr + "/hooks/" + namespace + "/" + target
 }
