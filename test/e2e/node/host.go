@@ -40,6 +40,9 @@ const cgroupName = "kubepods"
 // preflight refuses to start a node on a host that cannot run one, saying why.
 func preflight(o Options) error {
 	var problems []string
+	if o.ControlPlaneOnly {
+		return controlPlanePreflight(o)
+	}
 	if os.Geteuid() != 0 {
 		problems = append(problems, "not root: the kubelet and containerd need root to create cgroups, mounts and network namespaces")
 	}
@@ -69,6 +72,23 @@ func preflight(o Options) error {
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("cannot start a node here:\n  - %s", strings.Join(problems, "\n  - "))
+	}
+	return nil
+}
+
+// controlPlanePreflight checks what etcd and kube-apiserver alone need.
+func controlPlanePreflight(o Options) error {
+	var problems []string
+	for _, c := range []string{"etcd", "kube-apiserver"} {
+		if _, err := os.Stat(filepath.Join(o.Assets, c)); err != nil {
+			problems = append(problems, fmt.Sprintf("%s is missing from %s (hack/control-plane.sh builds it)", c, o.Assets))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(o.Dir, stateFile)); err == nil {
+		problems = append(problems, fmt.Sprintf("a node is already up in %s: take it down first", o.Dir))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("cannot start a control plane here:\n  - %s", strings.Join(problems, "\n  - "))
 	}
 	return nil
 }
@@ -245,6 +265,9 @@ type process struct {
 	Name  string `json:"name"`
 	PID   int    `json:"pid"`
 	Start uint64 `json:"start"`
+	// Bin and Args are how it was started, for StartProgram.
+	Bin  string   `json:"bin,omitempty"`
+	Args []string `json:"args,omitempty"`
 }
 
 // startTime is field 22 of /proc/<pid>/stat, in clock ticks since boot;

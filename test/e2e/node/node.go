@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -57,16 +58,18 @@ func Up(ctx context.Context, o Options) (err error) {
 	if err := preflight(o); err != nil {
 		return err
 	}
-	if out, err := exec.Command("ip", "link", "show", o.Bridge).CombinedOutput(); err == nil {
-		return fmt.Errorf("cannot start a node here: the bridge %s exists already (%s)", o.Bridge, strings.TrimSpace(string(out)))
-	}
 	u := &up{o: o, exited: map[string]chan struct{}{}}
-	u.st.Bridge = o.Bridge
-	u.st.HostPaths = missing(hostPaths)
-	u.st.Cgroups = missing(cgroupDirs())
-	if entries, err := os.ReadDir("/run/netns"); err == nil {
-		for _, e := range entries {
-			u.st.Netns = append(u.st.Netns, e.Name())
+	if !o.ControlPlaneOnly {
+		if out, err := exec.Command("ip", "link", "show", o.Bridge).CombinedOutput(); err == nil {
+			return fmt.Errorf("cannot start a node here: the bridge %s exists already (%s)", o.Bridge, strings.TrimSpace(string(out)))
+		}
+		u.st.Bridge = o.Bridge
+		u.st.HostPaths = missing(hostPaths)
+		u.st.Cgroups = missing(cgroupDirs())
+		if entries, err := os.ReadDir("/run/netns"); err == nil {
+			for _, e := range entries {
+				u.st.Netns = append(u.st.Netns, e.Name())
+			}
 		}
 	}
 	for _, d := range []string{"logs", "pki", "containerd", "cni/net.d", "cni/ipam", "cni/cache", "kubelet", "pod-logs", "images"} {
@@ -97,6 +100,12 @@ func Up(ctx context.Context, o Options) (err error) {
 		{"controller-manager and scheduler", u.controllers},
 		{"kubelet and node Ready", u.kubelet},
 	}
+	if o.ControlPlaneOnly {
+		phases = []struct {
+			name string
+			run  func(context.Context) error
+		}{phases[0], phases[3], phases[4]}
+	}
 	total := time.Now()
 	for _, p := range phases {
 		start := time.Now()
@@ -125,7 +134,7 @@ func (u *up) save() error {
 // Ctrl-C at the terminal reaches only the teardown, which stops the node's
 // programs in order.
 func (u *up) start(name, bin string, args ...string) error {
-	logFile, err := os.Create(u.path("logs", name+".log"))
+	logFile, err := os.OpenFile(u.path("logs", name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -138,7 +147,8 @@ func (u *up) start(name, bin string, args ...string) error {
 		return fmt.Errorf("starting %s: %w", name, err)
 	}
 	start, _ := startTime(cmd.Process.Pid)
-	u.st.Processes = append(u.st.Processes, process{Name: name, PID: cmd.Process.Pid, Start: start})
+	u.st.Processes = slices.DeleteFunc(u.st.Processes, func(p process) bool { return p.Name == name })
+	u.st.Processes = append(u.st.Processes, process{Name: name, PID: cmd.Process.Pid, Start: start, Bin: bin, Args: args})
 	exited := make(chan struct{})
 	u.exited[name] = exited
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -424,3 +434,68 @@ func httpOK(ctx context.Context, cfg *rest.Config, url string) error {
 }
 
 func containerdSocket(o Options) string { return filepath.Join(o.Dir, "containerd", "containerd.sock") }
+
+// StopProgram stops one program of the node in dir: with SIGKILL when
+// kill is set, as a crash would, else with SIGTERM.
+func StopProgram(dir, name string, kill bool) error {
+	_, p, err := load(dir, name)
+	if err != nil {
+		return err
+	}
+	if kill && p.alive() {
+		_ = syscall.Kill(p.PID, syscall.SIGKILL)
+	}
+	return p.stop(10 * time.Second)
+}
+
+// StartProgram starts a stopped program of the node in dir again, as Up
+// started it, and waits until it is ready.
+func StartProgram(ctx context.Context, dir, name string) error {
+	u, p, err := load(dir, name)
+	if err != nil {
+		return err
+	}
+	if p.alive() {
+		return fmt.Errorf("%s is running already (pid %d)", name, p.PID)
+	}
+	if err := u.start(name, p.Bin, p.Args...); err != nil {
+		return err
+	}
+	switch name {
+	case "kube-apiserver":
+		cfg, err := clientcmd.BuildConfigFromFlags("", AdminKubeconfig(dir))
+		if err != nil {
+			return err
+		}
+		return u.waitFor(ctx, name, time.Minute, func(ctx context.Context) error {
+			return httpOK(ctx, cfg, cfg.Host+"/readyz")
+		})
+	case "etcd":
+		url, err := os.ReadFile(u.path("etcd-url"))
+		if err != nil {
+			return err
+		}
+		return u.waitFor(ctx, name, 30*time.Second, func(ctx context.Context) error {
+			return httpOK(ctx, nil, string(url)+"/health")
+		})
+	}
+	return nil
+}
+
+// load reads the state of the node in dir and finds its program name.
+func load(dir, name string) (*up, process, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, process{}, fmt.Errorf("no node in %s: %w", dir, err)
+	}
+	u := &up{o: Options{Dir: dir}.Defaults(), exited: map[string]chan struct{}{}}
+	if err := json.Unmarshal(b, &u.st); err != nil {
+		return nil, process{}, err
+	}
+	for _, p := range u.st.Processes {
+		if p.Name == name {
+			return u, p, nil
+		}
+	}
+	return nil, process{}, fmt.Errorf("the node in %s has no %s", dir, name)
+}

@@ -14,6 +14,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 func TestPreflightSaysWhatIsMissing(t *testing.T) {
@@ -197,5 +203,54 @@ func mustUnmarshal(t *testing.T, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%v: %s", err, b)
+	}
+}
+
+// A control plane alone needs no root, and its API server can crash and
+// come back on the same address with the same credentials and data.
+func TestControlPlaneOnlyAPIServerStopsAndStartsAgain(t *testing.T) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		t.Skip("KUBEBUILDER_ASSETS is unset: run with make test")
+	}
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "cp")
+	if err := Up(ctx, Options{Dir: dir, Assets: assets, ControlPlaneOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := Down(ctx, dir, nil); err != nil {
+			t.Error(err)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("Down left %s", dir)
+		}
+	})
+	cfg, err := clientcmd.BuildConfigFromFlags("", AdminKubeconfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Timeout = 5 * time.Second
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kept"}, Data: map[string]string{"k": "v"}}
+	if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := StopProgram(dir, "kube-apiserver", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "kept", metav1.GetOptions{}); err == nil {
+		t.Fatal("the API server answered after it was killed")
+	}
+	if err := StartProgram(ctx, dir, "kube-apiserver"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "kept", metav1.GetOptions{})
+	if err != nil || got.Data["k"] != "v" {
+		t.Fatalf("after the restart, with the same kubeconfig: %v %v", got, err)
+	}
+	if err := StartProgram(ctx, dir, "kube-apiserver"); err == nil || !strings.Contains(err.Error(), "running already") {
+		t.Errorf("starting a running API server again: %v", err)
 	}
 }

@@ -38,6 +38,11 @@ type Options struct {
 	Subnet string
 	// Log receives one line per phase, with its duration.
 	Log io.Writer
+	// ControlPlaneOnly starts etcd and kube-apiserver alone: no root, no
+	// containerd, no kubelet, nothing done to the host. Its programs can be
+	// stopped and started again (StopProgram, StartProgram), as the
+	// reliability drills do to the API server.
+	ControlPlaneOnly bool
 }
 
 // Defaults fills in what o leaves empty.
