@@ -106,6 +106,10 @@ e2e-packages: ## Install the Debian packages the e2e node needs, when they are m
 		echo "The e2e node needs $(E2E_PACKAGES) (Debian packages), and root"; exit 1; \
 	fi
 
+.PHONY: drills
+drills: build envtest ## Run the fault drills: the API server and the manager killed, duplicates, Dynatrace failing, two replicas, a Secret rotated, fuzzing, a secret-leak search.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/drills $(DRILLS_FLAGS)
+
 .PHONY: fuzz
 fuzz: ## Run each payload parser's fuzz target for FUZZTIME.
 	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseDynatrace$$' -fuzztime=$(FUZZTIME)

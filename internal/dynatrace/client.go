@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -40,6 +41,10 @@ const (
 	DefaultMaxBackoff = 10 * time.Second
 	// MaxResponseBytes is the largest response body the client reads.
 	MaxResponseBytes = 8 << 20
+
+	// DefaultQuiet is the default time no request is sent after one got
+	// no answer in time.
+	DefaultQuiet = 30 * time.Second
 
 	// defaultRetryAfter is the wait after a 429 that does not say how long.
 	defaultRetryAfter = time.Second
@@ -76,6 +81,11 @@ type Options struct {
 	MinBackoff time.Duration
 	// MaxBackoff caps the backoff; default DefaultMaxBackoff.
 	MaxBackoff time.Duration
+	// Quiet is how long calls fail at once with ErrNotAnswering, without a
+	// request, after an attempt got no answer within Timeout; default
+	// DefaultQuiet. An environment that hangs thus holds each caller for
+	// one Timeout, not for every attempt of every call.
+	Quiet time.Duration
 }
 
 // Client calls the Problems API v2 of one Dynatrace environment. It is safe
@@ -91,6 +101,9 @@ type Client struct {
 	maxBackoff  time.Duration
 	// sleep waits d or until ctx is done; tests replace it to record waits.
 	sleep func(ctx context.Context, d time.Duration) error
+	quiet time.Duration
+	// quietUntil (Unix nanoseconds) ends the quiet after an unanswered attempt.
+	quietUntil atomic.Int64
 }
 
 // New checks o and returns a Client. It refuses a URL that is not an
@@ -123,6 +136,7 @@ func New(o Options) (*Client, error) {
 		minBackoff:  positiveOr(o.MinBackoff, DefaultMinBackoff),
 		maxBackoff:  positiveOr(o.MaxBackoff, DefaultMaxBackoff),
 		sleep:       sleep,
+		quiet:       positiveOr(o.Quiet, DefaultQuiet),
 	}
 	if c.maxAttempts <= 0 {
 		c.maxAttempts = DefaultMaxAttempts
@@ -271,6 +285,11 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 	}
 	log := logr.FromContextOrDiscard(ctx)
 	for attempt := 1; ; attempt++ {
+		if until := c.quietUntil.Load(); time.Now().UnixNano() < until {
+			requests.WithLabelValues(cl.endpoint(), "not-asked").Inc()
+			return fmt.Errorf("%w: a request got no answer within %s; none is sent until %s",
+				ErrNotAnswering, c.timeout, time.Unix(0, until).UTC().Format(time.RFC3339))
+		}
 		status, err := c.attempt(ctx, cl.method, target, body, out)
 		code := "error"
 		if status != 0 {
@@ -279,6 +298,11 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 		requests.WithLabelValues(cl.endpoint(), code).Inc()
 		if err == nil {
 			return nil
+		}
+		if ctx.Err() == nil && unanswered(err) {
+			// Another attempt would most likely wait as long for nothing.
+			c.quietUntil.Store(time.Now().Add(c.quiet).UnixNano())
+			return gaveUp(err, attempt)
 		}
 		if attempt >= c.maxAttempts || ctx.Err() != nil || !retryable(err, cl.idempotent) {
 			return gaveUp(err, attempt)

@@ -255,7 +255,8 @@ func TestNetworkErrors(t *testing.T) {
 		wantTimeout  bool
 	}{
 		{name: "connection closed", handler: closeConn, wantAttempts: 4},
-		{name: "attempt timed out", handler: hang, wantAttempts: 4, wantTimeout: true},
+		// An environment that does not answer is not asked again at once: see TestQuietAfterAnUnansweredRequest.
+		{name: "attempt timed out", handler: hang, wantAttempts: 1, wantTimeout: true},
 		{name: "connection refused", wantAttempts: 4},
 		{name: "comment not posted again after a closed connection", handler: closeConn, post: true, wantAttempts: 1},
 		{name: "comment not posted again after a timeout", handler: hang, post: true, wantAttempts: 1, wantTimeout: true},
@@ -498,4 +499,43 @@ func TestTokenNeverInRequestLines(t *testing.T) {
 			expectNoToken(g, strings.Join(values, " "))
 		}
 	}
+}
+
+// After a request got no answer in time, calls fail at once, with no
+// request, until the quiet ends; then requests go out again. A hanging
+// environment so holds each caller for one timeout only.
+func TestQuietAfterAnUnansweredRequest(t *testing.T) {
+	g := NewWithT(t)
+	var hits atomic.Int32
+	var hang atomic.Bool
+	hang.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if hang.Load() {
+			<-r.Context().Done()
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"problemId":"P1","displayId":"P-1","title":"t","status":"OPEN","startTime":1,"endTime":-1}`)
+	}))
+	t.Cleanup(srv.Close)
+	c, waits := newClient(t, dynatrace.Options{URL: srv.URL, Timeout: 50 * time.Millisecond, Quiet: 500 * time.Millisecond})
+
+	_, err := c.GetProblem(context.Background(), "P1")
+	g.Expect(errors.Is(err, context.DeadlineExceeded)).To(BeTrue(), "%v", err)
+	g.Expect(*waits).To(BeEmpty(), "no retry into the silence")
+
+	err = c.PostComment(context.Background(), "P1", dynatrace.CommentRequest{Message: "hello"})
+	g.Expect(errors.Is(err, dynatrace.ErrNotAnswering)).To(BeTrue(), "%v", err)
+	g.Expect(dynatrace.IsRetryable(err)).To(BeTrue())
+	g.Expect(err.Error()).To(ContainSubstring("a request got no answer within 50ms; none is sent until "))
+	expectNoToken(g, err.Error())
+	g.Expect(hits.Load()).To(BeEquivalentTo(1), "no request while quiet")
+
+	hang.Store(false)
+	g.Eventually(func() error {
+		_, err := c.GetProblem(context.Background(), "P1")
+		return err
+	}).WithTimeout(2 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
+	g.Expect(hits.Load()).To(BeEquivalentTo(2), "one request once the quiet ended")
 }

@@ -75,10 +75,24 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
+// ErrNotAnswering is returned, without a request, for calls made while an
+// environment rests after a request it did not answer in time.
+var ErrNotAnswering = errors.New("dynatrace: the environment is not answering")
+
+// unanswered says whether err is an attempt that got no answer in time.
+func unanswered(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()
+}
+
 // IsRetryable says whether trying err's call again may succeed: true for
-// 429, 5xx, timeouts and network errors; false for other answers, a
-// certificate that is not trusted, a cancelled context and bad requests.
+// 429, 5xx, timeouts, network errors and ErrNotAnswering; false for other
+// answers, a certificate that is not trusted, a cancelled context and bad
+// requests.
 func IsRetryable(err error) bool {
+	if errors.Is(err, ErrNotAnswering) {
+		return true
+	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
 		return apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500
