@@ -226,7 +226,7 @@ func newHTTPClient(caBundle []byte) (*http.Client, error) {
 // when none came), one per attempt.
 var requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "problemhook_dynatrace_requests_total",
-	Help: "Requests to the Dynatrace API, one per attempt, by endpoint (e.g. GET /problems/{problemId}) and status code, or \"error\" when no answer came.",
+	Help: "Requests to the Dynatrace API, one per attempt, by endpoint (e.g. GET /problems/{problemId}) and status code, or \"error\" when no answer came, or \"not-asked\" for a call refused without a request while the environment was not answering.",
 }, []string{"endpoint", "code"})
 
 func init() {
