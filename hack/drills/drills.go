@@ -178,6 +178,36 @@ spec:
   retry: {limit: 1, backoff: 1s}
 `
 
+// namespaceWithJobs is namespace with a jobController following its Jobs.
+func (d *drills) namespaceWithJobs(ctx context.Context, name string, dynatraceAPI bool, manifest string) (string, *jobController, error) {
+	ns, err := d.namespace(ctx, name, dynatraceAPI, manifest)
+	if err != nil {
+		return "", nil, err
+	}
+	jc, err := d.startJobController(ctx, ns)
+	return ns, jc, err
+}
+
+// eachEventOnce waits until the events of ns settle and checks that each
+// notification was stored once, no Job was created twice and each event's
+// HTTP action was called once. It returns the events and how many were stored.
+func (d *drills) eachEventOnce(ctx context.Context, r *result, ns string, notes []notification, jc *jobController) (map[string]*problemhookv1alpha1.ProblemEvent, int) {
+	evs, err := d.settle(ctx, ns, len(notes), 2*time.Minute)
+	if err != nil {
+		r.Failures = append(r.Failures, err.Error())
+	}
+	stored, failures := d.storedOnce(ctx, ns, notes)
+	r.Failures = append(r.Failures, failures...)
+	r.Failures = append(r.Failures, jc.twice()...)
+	calls := d.hook.calls()
+	for _, ev := range evs {
+		if calls[ev.Name] != 1 {
+			r.Failures = append(r.Failures, fmt.Sprintf("%s: HTTP action called %d times", ev.Name, calls[ev.Name]))
+		}
+	}
+	return evs, stored
+}
+
 // jobController plays the Job controller of a cluster with no node: it
 // marks each Job of the namespace Complete a moment after it appears, and
 // counts how often each Job name was created.
@@ -306,12 +336,7 @@ func (d *drills) onceEach(evs map[string]*problemhookv1alpha1.ProblemEvent, smsB
 // no SMS, HTTP call or comment is sent twice.
 func (d *drills) managerKilled(ctx context.Context) result {
 	var r result
-	ns, err := d.namespace(ctx, "manager-killed", true, actionsRoute)
-	if err != nil {
-		r.Failures = append(r.Failures, err.Error())
-		return r
-	}
-	jc, err := d.startJobController(ctx, ns)
+	ns, jc, err := d.namespaceWithJobs(ctx, "manager-killed", true, actionsRoute)
 	if err != nil {
 		r.Failures = append(r.Failures, err.Error())
 		return r
@@ -375,7 +400,7 @@ func (d *drills) managerKilled(ctx context.Context) result {
 }
 
 // everyStateRoute runs a Job for OPEN problems and calls the HTTP endpoint
-// for every event.
+// for every event (hookOnlyRoute).
 const everyStateRoute = `
 apiVersion: problemhook.io/v1alpha1
 kind: IntegrationRoute
@@ -393,20 +418,7 @@ spec:
               restartPolicy: Never
               securityContext: {runAsUser: 65534}
               containers: [{name: run, image: busybox:1.36, command: [echo, $(PROBLEM_STATE)]}]
----
-apiVersion: problemhook.io/v1alpha1
-kind: IntegrationRoute
-metadata: {name: every-state}
-spec:
-  targets: [dynatrace]
-  actions:
-  - name: hook
-    http:
-      url: %[3]s
-      headersSecretRef: {name: http-headers}
-      body: '{"event": {{json .Event}}}'
-  comment: {enabled: false}
-`
+---` + hookOnlyRoute
 
 // duplicatesAndReordering delivers the OPEN and RESOLVED notification of
 // each problem 1 to 10 times each, shuffled (so RESOLVED often comes
@@ -414,12 +426,7 @@ spec:
 // each event's HTTP call made once, no Job twice.
 func (d *drills) duplicatesAndReordering(ctx context.Context) result {
 	var r result
-	ns, err := d.namespace(ctx, "duplicates", false, everyStateRoute)
-	if err != nil {
-		r.Failures = append(r.Failures, err.Error())
-		return r
-	}
-	jc, err := d.startJobController(ctx, ns)
+	ns, jc, err := d.namespaceWithJobs(ctx, "duplicates", false, everyStateRoute)
 	if err != nil {
 		r.Failures = append(r.Failures, err.Error())
 		return r
@@ -463,19 +470,7 @@ func (d *drills) duplicatesAndReordering(ctx context.Context) result {
 			r.Failures = append(r.Failures, key+": last delivery not stored")
 		}
 	}
-	evs, err := d.settle(ctx, ns, len(distinct), 2*time.Minute)
-	if err != nil {
-		r.Failures = append(r.Failures, err.Error())
-	}
-	stored, failures := d.storedOnce(ctx, ns, distinct)
-	r.Failures = append(r.Failures, failures...)
-	r.Failures = append(r.Failures, jc.twice()...)
-	calls := d.hook.calls()
-	for _, ev := range evs {
-		if calls[ev.Name] != 1 {
-			r.Failures = append(r.Failures, fmt.Sprintf("%s: HTTP action called %d times", ev.Name, calls[ev.Name]))
-		}
-	}
+	evs, stored := d.eachEventOnce(ctx, &r, ns, distinct, jc)
 	r.Counts = fmt.Sprintf("%d deliveries of %d notifications (%d RESOLVED before their OPEN), 16 connections: %d answered created, %d stored once, %d HTTP calls, one per event, %d Jobs, none twice",
 		len(deliveries), len(distinct), resolvedFirst, created, stored, len(evs), jc.count())
 	return r
@@ -486,12 +481,7 @@ func (d *drills) duplicatesAndReordering(ctx context.Context) result {
 // actions run once, by the leader.
 func (d *drills) twoReceivers(ctx context.Context) result {
 	var r result
-	ns, err := d.namespace(ctx, "two-receivers", false, everyStateRoute)
-	if err != nil {
-		r.Failures = append(r.Failures, err.Error())
-		return r
-	}
-	jc, err := d.startJobController(ctx, ns)
+	ns, jc, err := d.namespaceWithJobs(ctx, "two-receivers", false, everyStateRoute)
 	if err != nil {
 		r.Failures = append(r.Failures, err.Error())
 		return r
@@ -527,19 +517,7 @@ func (d *drills) twoReceivers(ctx context.Context) result {
 			r.Failures = append(r.Failures, key+": not stored")
 		}
 	}
-	evs, err := d.settle(ctx, ns, len(notes), 2*time.Minute)
-	if err != nil {
-		r.Failures = append(r.Failures, err.Error())
-	}
-	stored, failures := d.storedOnce(ctx, ns, notes)
-	r.Failures = append(r.Failures, failures...)
-	r.Failures = append(r.Failures, jc.twice()...)
-	calls := d.hook.calls()
-	for _, ev := range evs {
-		if calls[ev.Name] != 1 {
-			r.Failures = append(r.Failures, fmt.Sprintf("%s: HTTP action called %d times", ev.Name, calls[ev.Name]))
-		}
-	}
+	evs, stored := d.eachEventOnce(ctx, &r, ns, notes, jc)
 	var received []string
 	for i, m := range replicas {
 		created, err1 := m.Metric("problemhook_receiver_notifications_total", `namespace="`+ns+`"`, `result="created"`)

@@ -317,21 +317,31 @@ func (p process) stop(grace time.Duration) error {
 
 // processesReferring lists the live processes whose command line mentions s.
 func processesReferring(s string) []process {
-	entries, _ := os.ReadDir("/proc")
 	var out []process
 	self := os.Getpid()
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+	for _, pid := range pids() {
+		if pid == self {
 			continue
 		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err != nil || !strings.Contains(string(cmdline), s) {
 			continue
 		}
 		if start, alive := startTime(pid); alive {
 			name, _, _ := strings.Cut(string(cmdline), "\x00")
 			out = append(out, process{Name: filepath.Base(name), PID: pid, Start: start})
+		}
+	}
+	return out
+}
+
+// pids lists the processes under /proc.
+func pids() []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
 		}
 	}
 	return out

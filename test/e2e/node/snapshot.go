@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,18 +87,16 @@ func programs() []string {
 		}
 		pid = ppid
 	}
-	entries, _ := os.ReadDir("/proc")
 	var names []string
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || ancestors[pid] {
+	for _, pid := range pids() {
+		if ancestors[pid] {
 			continue
 		}
 		ppid, ok := parentOf(pid)
 		if _, alive := startTime(pid); !ok || !alive || pid == 2 || ppid == 2 {
 			continue // gone, a zombie, or a kernel thread
 		}
-		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 		if err == nil {
 			names = append(names, strings.TrimSpace(string(comm)))
 		}
