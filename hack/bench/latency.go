@@ -6,6 +6,10 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 )
 
 // latency offers distinct notifications at fixed rates, open loop: each
@@ -13,23 +17,9 @@ import (
 // that queueing shows in the latencies. Then the same notification again
 // and again, as Dynatrace's merges and retries do.
 func (b *bench) latency(ctx context.Context) error {
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
-	seq := 10_000_000
-	for _, rate := range []int{50, 200, 500} {
-		ns, err := b.namespace(ctx, fmt.Sprintf("latency-%d", rate))
-		if err != nil {
-			return err
-		}
-		n := int(float64(rate) * b.o.duration.Seconds())
-		base := seq
-		seq += n
-		l := b.openLoop(ctx, rate, n, func(i int) (int, error) {
-			return b.post(ctx, hc, ns, fmt.Sprintf(`{"State":"OPEN","ProblemID":"%d","PID":"-%d_1669823466223V2"}`, base+i, base+i))
-		}, http.StatusAccepted)
-		l.Name = fmt.Sprintf("ack, %d/s", rate)
-		b.results.Latency = append(b.results.Latency, l)
-		b.logf("%s: p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d failed", l.Name, l.P50, l.P99, l.Max, l.Failed)
-		if err := b.waitIdle(ctx); err != nil {
+	hc := latencyClient()
+	for i, rate := range []int{50, 200, 500} {
+		if err := b.ackLatency(ctx, hc, rate, 10_000_000*(i+1), fmt.Sprintf("ack, %d/s", rate)); err != nil {
 			return err
 		}
 	}
@@ -47,6 +37,31 @@ func (b *bench) latency(ctx context.Context) error {
 	b.results.Latency = append(b.results.Latency, l)
 	b.logf("%s: p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d failed", l.Name, l.P50, l.P99, l.Max, l.Failed)
 	return b.waitIdle(ctx)
+}
+
+func latencyClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
+}
+
+// ackLatency offers distinct notifications, numbered from base, at rate a
+// second for the run's duration, open loop, and records their acks'
+// latencies under name.
+func (b *bench) ackLatency(ctx context.Context, hc *http.Client, rate, base int, name string) error {
+	ns, err := b.namespace(ctx, fmt.Sprintf("latency-%d", rate))
+	if err != nil {
+		return err
+	}
+	n := int(float64(rate) * b.o.duration.Seconds())
+	l := b.openLoop(ctx, rate, n, func(i int) (int, error) {
+		return b.post(ctx, hc, ns, fmt.Sprintf(`{"State":"OPEN","ProblemID":"%d","PID":"-%d_1669823466223V2"}`, base+i, base+i))
+	}, http.StatusAccepted)
+	l.Name = name
+	b.results.Latency = append(b.results.Latency, l)
+	b.logf("%s: p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d failed", l.Name, l.P50, l.P99, l.Max, l.Failed)
+	if err := b.waitIdle(ctx); err != nil {
+		return err
+	}
+	return b.k8s.DeleteAllOf(ctx, &problemhookv1alpha1.ProblemEvent{}, client.InNamespace(ns))
 }
 
 // openLoop calls send n times at rate per second, each in its own

@@ -30,12 +30,15 @@ type Machine struct {
 }
 
 // Throughput compares the receiver with raw creates of the same objects
-// at the same concurrency.
+// at the same concurrency: the receiver of a standby replica alone, and
+// the leader's, whose reconcilers write to the same API server.
 type Throughput struct {
 	Payload     string  `json:"payload"`
 	Concurrency int     `json:"concurrency"`
 	N           int     `json:"n"`
 	RawPerSec   float64 `json:"rawPerSecond"`
+	AlonePerSec float64 `json:"receiverAlonePerSecond"`
+	AloneRatio  float64 `json:"aloneRatio"`
 	RecvPerSec  float64 `json:"receiverPerSecond"`
 	Ratio       float64 `json:"ratio"`
 	Failed      int     `json:"failed"`
@@ -101,9 +104,9 @@ func (r *Results) print(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "\nproblemhook benchmark, %s, %d CPUs (%s), %s\n", m.Time, m.CPUs, m.CPU, m.GoVersion)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\nThroughput\tpayload\tconcurrency\traw creates/s\treceiver/s\treceiver/raw\tfailed\t")
+	fmt.Fprintln(tw, "\nThroughput\tpayload\tconcurrency\traw creates/s\treceiver alone/s\talone/raw\twith reconcilers/s\twith/raw\tfailed\t")
 	for _, t := range r.Throughput {
-		fmt.Fprintf(tw, "\t%s\t%d\t%.0f\t%.0f\t%.0f %%\t%d\t\n", t.Payload, t.Concurrency, t.RawPerSec, t.RecvPerSec, 100*t.Ratio, t.Failed)
+		fmt.Fprintf(tw, "\t%s\t%d\t%.0f\t%.0f\t%.0f %%\t%.0f\t%.0f %%\t%d\t\n", t.Payload, t.Concurrency, t.RawPerSec, t.AlonePerSec, 100*t.AloneRatio, t.RecvPerSec, 100*t.Ratio, t.Failed)
 	}
 	fmt.Fprintln(tw, "\nLatency\tload\toffered/s\tachieved/s\tp50 ms\tp99 ms\tmax ms\tfailed\t")
 	rows := r.Latency

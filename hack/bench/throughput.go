@@ -7,10 +7,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -118,60 +122,38 @@ func (b *bench) throughput(ctx context.Context) error {
 		}
 	}
 
-	b.logf("Starting the manager")
-	if b.mgr, err = managerproc.New(b.o.manager, b.kubeconfig, filepath.Join(b.o.out, "manager.log")); err != nil {
+	// First as a replica that is not the leader, as all but one are: its
+	// receiver alone, against the API server's own create rate. Then as
+	// the leader, whose reconcilers work on the same API server.
+	b.logf("Starting the manager, a standby replica while the bench holds the leader Lease")
+	if err := b.holdLease(ctx); err != nil {
+		return err
+	}
+	b.standby = true
+	if b.mgr, err = managerproc.New(b.o.manager, b.kubeconfig, filepath.Join(b.o.out, "manager.log"), "--leader-elect"); err != nil {
 		return err
 	}
 	if err := b.mgr.Start(ctx); err != nil {
 		return err
 	}
-	row := 0
-	for _, kind := range kinds {
-		for _, c := range concurrencies {
-			ns, err := b.namespace(ctx, "receiver-"+kind.name)
-			if err != nil {
-				return err
-			}
-			base := seq
-			seq += b.o.n
-			hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}}
-			var elapsed time.Duration
-			var failed int
-			work := func() error {
-				elapsed, failed, _ = parallel(c, b.o.n, func(i int) error {
-					status, err := b.post(ctx, hc, ns, string(kind.body(base+i)))
-					if err != nil {
-						return err
-					}
-					if status != http.StatusAccepted {
-						return fmt.Errorf("answered %d", status)
-					}
-					return nil
-				})
-				return nil
-			}
-			if kind.name == "rich" && c == 64 {
-				err = profile(b.mgr, filepath.Join(b.o.out, "receiver-rich-c64.cpu.pprof"), work)
-			} else {
-				err = work()
-			}
-			if err != nil {
-				return err
-			}
-			t := &b.results.Throughput[row]
-			row++
-			t.RecvPerSec = float64(b.o.n-failed) / elapsed.Seconds()
-			t.Ratio, t.Failed = t.RecvPerSec/t.RawPerSec, failed
-			b.logf("receiver %s c=%d: %.0f/s (%.0f%% of raw), %d failed", kind.name, c, t.RecvPerSec, 100*t.Ratio, failed)
-			// The events' reconciles are part of what the manager does
-			// with a notification; the next cell starts when they are done.
-			if err := b.waitIdle(ctx); err != nil {
-				return err
-			}
-			if err := b.k8s.DeleteAllOf(ctx, &problemhookv1alpha1.ProblemEvent{}, client.InNamespace(ns)); err != nil {
-				return err
-			}
-		}
+	seq, err = b.receiverCells(ctx, kinds, seq, "alone", func(t *Throughput, perSec float64, failed int) {
+		t.AlonePerSec, t.AloneRatio, t.Failed = perSec, perSec/t.RawPerSec, t.Failed+failed
+	})
+	if err != nil {
+		return err
+	}
+	if err := b.ackLatency(ctx, latencyClient(), 200, 40_000_000, "ack, 200/s, receiver alone"); err != nil {
+		return err
+	}
+	b.logf("Releasing the Lease: the manager becomes the leader")
+	if err := b.releaseLease(ctx); err != nil {
+		return err
+	}
+	b.standby = false
+	if _, err := b.receiverCells(ctx, kinds, seq, "with reconcilers", func(t *Throughput, perSec float64, failed int) {
+		t.RecvPerSec, t.Ratio, t.Failed = perSec, perSec/t.RawPerSec, t.Failed+failed
+	}); err != nil {
+		return err
 	}
 	return b.waitIdle(ctx)
 }
@@ -216,5 +198,101 @@ func (b *bench) waitIdle(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
+	}
+}
+
+// receiverCells posts n notifications per payload and concurrency to the
+// manager's receiver, records each cell with record, and returns the next
+// sequence number.
+func (b *bench) receiverCells(ctx context.Context, kinds []payloads, seq int, label string, record func(t *Throughput, perSec float64, failed int)) (int, error) {
+	row := 0
+	for _, kind := range kinds {
+		for _, c := range concurrencies {
+			ns, err := b.namespace(ctx, "receiver-"+kind.name)
+			if err != nil {
+				return seq, err
+			}
+			base := seq
+			seq += b.o.n
+			hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}}
+			var elapsed time.Duration
+			var failed int
+			work := func() error {
+				elapsed, failed, _ = parallel(c, b.o.n, func(i int) error {
+					status, err := b.post(ctx, hc, ns, string(kind.body(base+i)))
+					if err != nil {
+						return err
+					}
+					if status != http.StatusAccepted {
+						return fmt.Errorf("answered %d", status)
+					}
+					return nil
+				})
+				return nil
+			}
+			if kind.name == "rich" && c == 64 {
+				err = profile(b.mgr, filepath.Join(b.o.out, "receiver-rich-c64-"+strings.ReplaceAll(label, " ", "-")+".cpu.pprof"), work)
+			} else {
+				err = work()
+			}
+			if err != nil {
+				return seq, err
+			}
+			t := &b.results.Throughput[row]
+			row++
+			perSec := float64(b.o.n-failed) / elapsed.Seconds()
+			record(t, perSec, failed)
+			b.logf("receiver %s, %s c=%d: %.0f/s (%.0f%% of raw), %d failed", label, kind.name, c, perSec, 100*perSec/t.RawPerSec, failed)
+			// The events' reconciles are part of what the manager does
+			// with a notification; the next cell starts when they are done.
+			if err := b.waitIdle(ctx); err != nil {
+				return seq, err
+			}
+			if err := b.k8s.DeleteAllOf(ctx, &problemhookv1alpha1.ProblemEvent{}, client.InNamespace(ns)); err != nil {
+				return seq, err
+			}
+		}
+	}
+	return seq, nil
+}
+
+// The manager's leader election (main.go): its Lease, in its namespace.
+const (
+	leaseNamespace = "problemhook-system"
+	leaseName      = "problemhook.problemhook.io"
+)
+
+// holdLease makes the bench the leader for an hour, so that a manager
+// started now is a standby replica: its receiver runs, its reconcilers wait.
+func (b *bench) holdLease(ctx context.Context) error {
+	if err := b.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	now := metav1.NewMicroTime(time.Now())
+	return b.k8s.Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: leaseNamespace, Name: leaseName},
+		Spec: coordinationv1.LeaseSpec{
+			HolderIdentity: new("problemhook-bench"), LeaseDurationSeconds: new(int32(3600)),
+			AcquireTime: &now, RenewTime: &now,
+		},
+	})
+}
+
+// releaseLease gives the Lease up and waits until the manager leads.
+func (b *bench) releaseLease(ctx context.Context) error {
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: leaseNamespace, Name: leaseName}}
+	if err := b.k8s.Delete(ctx, lease); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		leading, err := b.mgr.Metric("leader_election_master_status", `name="`+leaseName+`"`)
+		if err == nil && leading == 1 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the manager did not become the leader within a minute (%v)", err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
