@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -287,11 +288,13 @@ func (b *bench) releaseLease(ctx context.Context) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		leading, err := b.mgr.Metric("leader_election_master_status", `name="`+leaseName+`"`)
-		if err == nil && leading == 1 {
+		switch {
+		case err == nil && leading == 1:
 			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the manager did not become the leader within a minute (%v)", err)
+		case time.Now().After(deadline) && err != nil:
+			return fmt.Errorf("the manager did not become the leader within a minute: %w", err)
+		case time.Now().After(deadline):
+			return errors.New("the manager did not become the leader within a minute")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
