@@ -194,7 +194,10 @@ func (b *bench) namespace(ctx context.Context, prefix string) (string, error) {
 			return ns.Name, nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("target %s/dynatrace not taking notifications after 30s (last answer %d): %w", ns.Name, status, err)
+			if err != nil {
+				return "", fmt.Errorf("target %s/dynatrace not taking notifications after 30s: %w", ns.Name, err)
+			}
+			return "", fmt.Errorf("target %s/dynatrace not taking notifications after 30s: last answer %d", ns.Name, status)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -303,7 +303,10 @@ func (d *drills) waitReady(ctx context.Context, ns string, objs []*unstructured.
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("%s %s/%s not Ready after 30s (status %v): %w", o.GetKind(), ns, o.GetName(), u.Object["status"], err)
+				if err != nil {
+					return fmt.Errorf("%s %s/%s not Ready after 30s: %w", o.GetKind(), ns, o.GetName(), err)
+				}
+				return fmt.Errorf("%s %s/%s not Ready after 30s: status %v", o.GetKind(), ns, o.GetName(), u.Object["status"])
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -315,7 +318,10 @@ func (d *drills) waitReady(ctx context.Context, ns string, objs []*unstructured.
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("target %s/dynatrace not taking notifications after 30s (last answer %d): %w", ns, o.status, o.err)
+			if o.err != nil {
+				return fmt.Errorf("target %s/dynatrace not taking notifications after 30s: %w", ns, o.err)
+			}
+			return fmt.Errorf("target %s/dynatrace not taking notifications after 30s: last answer %d %s", ns, o.status, o.result)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
