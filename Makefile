@@ -83,8 +83,9 @@ test: manifests generate envtest chromium ## Run every test (unit and envtest) a
 bench: build envtest ## Measure the receiver against the API server's own create rate; the table goes to stdout and bin/bench/.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench $(BENCH_FLAGS)
 
-# The Debian packages the e2e node runs (test/e2e/node).
-E2E_PACKAGES = containerd runc containernetworking-plugins busybox-static
+# The Debian packages the e2e node runs (test/e2e/node), and iptables, whose
+# rules the host check compares before and after.
+E2E_PACKAGES = containerd runc containernetworking-plugins busybox-static iptables
 
 .PHONY: e2e
 e2e: build node-assets ## Run the end-to-end tests on a real single-node cluster on this machine (Linux, root).
