@@ -24,9 +24,8 @@ type Snapshot struct {
 }
 
 // TakeSnapshot records the network links, mount points, iptables rules,
-// the names of running programs (but for kernel threads and the caller's
-// own ancestry, which differ between two runs of one script) and which of
-// the hostPaths and cgroup directories exist.
+// the names of the programs the node could leave running (see programs)
+// and which of the hostPaths and cgroup directories exist.
 func TakeSnapshot() (Snapshot, error) {
 	var s Snapshot
 	out, err := exec.Command("ip", "-o", "link", "show").Output()
@@ -76,7 +75,16 @@ func TakeSnapshot() (Snapshot, error) {
 	return s, nil
 }
 
-// programs are the names of the running user-space programs.
+// nodePrograms are the names (as /proc/<pid>/comm has them, cut at 15
+// bytes) of what the node runs, with "pause" for its sandboxes.
+var nodePrograms = []string{"containerd", "containerd-shim", "runc", "etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kubelet", "pause", "manager"}
+
+// programs are the names of the processes the node could leave behind:
+// any of its own programs, and any daemon, that is a process whose parent
+// is init, as every process is once what started it has gone (the node's
+// programs, a shim, a container's process). A command a person or a CI
+// job runs meanwhile has a parent of its own and is no difference. Kernel
+// threads, zombies and the caller's own ancestry are left out.
 func programs() []string {
 	ancestors := map[int]bool{}
 	for pid := os.Getpid(); pid > 1; {
@@ -97,8 +105,12 @@ func programs() []string {
 			continue // gone, a zombie, or a kernel thread
 		}
 		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if err == nil {
-			names = append(names, strings.TrimSpace(string(comm)))
+		if err != nil {
+			continue
+		}
+		name := strings.TrimSpace(string(comm))
+		if ppid == 1 || slices.Contains(nodePrograms, name) {
+			names = append(names, name)
 		}
 	}
 	return names
