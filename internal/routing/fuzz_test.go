@@ -32,15 +32,10 @@ func FuzzRouteTemplate(f *testing.F) {
 		spec := &problemhookv1alpha1.IntegrationRouteSpec{Actions: []problemhookv1alpha1.Action{
 			{Name: "hook", HTTP: &problemhookv1alpha1.HTTPAction{URL: "https://hooks.example/x", Body: text}},
 		}}
-		route, err := routing.Compile(spec)
-		if err != nil {
-			if len(routing.FieldErrors(err)) == 0 {
-				t.Fatalf("compile error names no field: %v", err)
-			}
+		route, p := compileFuzzed(t, spec, title, tag)
+		if route == nil {
 			return
 		}
-		p := problem()
-		p.Title, p.Tags = title, append(p.Tags, tag)
 		out, err := route.Render("hook", "http.body", p)
 		if err == nil && len(out) > routing.MaxRenderedBytes {
 			t.Fatalf("rendered %d bytes, more than %d", len(out), routing.MaxRenderedBytes)
@@ -74,15 +69,27 @@ func FuzzRouteExpression(f *testing.F) {
 			Match:   problemhookv1alpha1.RouteMatch{Expression: expr},
 			Actions: []problemhookv1alpha1.Action{{Name: "hook", HTTP: &problemhookv1alpha1.HTTPAction{URL: "https://hooks.example/x"}}},
 		}
-		route, err := routing.Compile(spec)
-		if err != nil {
-			if len(routing.FieldErrors(err)) == 0 {
-				t.Fatalf("compile error names no field: %v", err)
-			}
+		route, p := compileFuzzed(t, spec, title, tag)
+		if route == nil {
 			return
 		}
-		p := problem()
-		p.Title, p.Tags = title, append(p.Tags, tag)
 		_, _ = route.Matches(p)
 	})
+}
+
+// compileFuzzed compiles a fuzzed route spec and wants a field error when
+// it does not compile (then it returns nil), and returns the route with a
+// problem holding the fuzzed title and tag.
+func compileFuzzed(t *testing.T, spec *problemhookv1alpha1.IntegrationRouteSpec, title, tag string) (*routing.Route, *routing.Problem) {
+	t.Helper()
+	route, err := routing.Compile(spec)
+	if err != nil {
+		if len(routing.FieldErrors(err)) == 0 {
+			t.Fatalf("compile error names no field: %v", err)
+		}
+		return nil, nil
+	}
+	p := problem()
+	p.Title, p.Tags = title, append(p.Tags, tag)
+	return route, p
 }
