@@ -98,50 +98,60 @@ func (b *bench) eventToJob(ctx context.Context) error {
 	}()
 
 	n := int(rate * b.o.duration.Seconds())
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	ack := b.openLoop(ctx, rate, n, func(i int) (int, error) {
-		pid := fmt.Sprintf("-%d_1669823466223V2", 20_000_000+i)
+	name := fmt.Sprintf("POST to Job, %d/s, %d of %d routes", rate, matching, routes)
+	return b.measureWrites(ctx, name, n, func() error {
+		hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+		var ack Latency
+		err := b.profiled("jobs", func() error {
+			ack = b.openLoop(ctx, rate, n, func(i int) (int, error) {
+				pid := fmt.Sprintf("-%d_1669823466223V2", 20_000_000+i)
+				mu.Lock()
+				posted[webhookserver.EventName("dynatrace", pid, problemhookv1alpha1.StateOpen)] = time.Now()
+				mu.Unlock()
+				return b.post(ctx, hc, ns, fmt.Sprintf(`{"State":"OPEN","ProblemID":"%d","PID":%q,"ProblemSeverity":"AVAILABILITY"}`, 20_000_000+i, pid))
+			}, http.StatusAccepted)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if ack.Failed > 0 {
+			return fmt.Errorf("%d notifications not stored", ack.Failed)
+		}
+		want := n * matching
+		deadline = time.Now().Add(5 * time.Minute)
+		for {
+			mu.Lock()
+			got := len(seen)
+			mu.Unlock()
+			if got >= want {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%d of %d Jobs after 5 minutes", got, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		mu.Lock()
-		posted[webhookserver.EventName("dynatrace", pid, problemhookv1alpha1.StateOpen)] = time.Now()
+		var lat []time.Duration
+		var last time.Time
+		for job, at := range seen {
+			lat = append(lat, at.Sub(posted[eventOf[job]]))
+			if at.After(last) {
+				last = at
+			}
+		}
 		mu.Unlock()
-		return b.post(ctx, hc, ns, fmt.Sprintf(`{"State":"OPEN","ProblemID":"%d","PID":%q,"ProblemSeverity":"AVAILABILITY"}`, 20_000_000+i, pid))
-	}, http.StatusAccepted)
-	if ack.Failed > 0 {
-		return fmt.Errorf("%d notifications not stored", ack.Failed)
-	}
-	want := n * matching
-	deadline = time.Now().Add(5 * time.Minute)
-	for {
-		mu.Lock()
-		got := len(seen)
-		mu.Unlock()
-		if got >= want {
-			break
+		var first time.Time
+		for _, t := range posted {
+			if first.IsZero() || t.Before(first) {
+				first = t
+			}
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d Jobs after 5 minutes", got, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	mu.Lock()
-	var lat []time.Duration
-	var last time.Time
-	for job, at := range seen {
-		lat = append(lat, at.Sub(posted[eventOf[job]]))
-		if at.After(last) {
-			last = at
-		}
-	}
-	mu.Unlock()
-	var first time.Time
-	for _, t := range posted {
-		if first.IsZero() || t.Before(first) {
-			first = t
-		}
-	}
-	l := latencies(fmt.Sprintf("POST to Job, %d/s, %d of %d routes", rate, matching, routes), lat, last.Sub(first), 0)
-	l.Offered = rate * matching
-	b.results.EventToJob = &l
-	b.logf("%s: %d Jobs, p50 %.1f ms, p99 %.1f ms, max %.1f ms", l.Name, len(lat), l.P50, l.P99, l.Max)
-	return b.waitIdle(ctx)
+		l := latencies(name, lat, last.Sub(first), 0)
+		l.Offered = rate * matching
+		b.results.EventToJob = &l
+		b.logf("%s: %d Jobs, p50 %.1f ms, p99 %.1f ms, max %.1f ms", l.Name, len(lat), l.P50, l.P99, l.Max)
+		return b.waitIdle(ctx)
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +52,8 @@ type options struct {
 	// scale are the stored-event counts of the scale phase.
 	scale []int
 	quick bool
+	// phases are the phases to run, by name; all when empty.
+	phases []string
 }
 
 func main() {
@@ -61,7 +64,11 @@ func main() {
 	flag.IntVar(&o.n, "n", 1000, "Notifications (and raw creates) per throughput cell.")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "How long each fixed-rate latency run offers load.")
 	flag.BoolVar(&o.quick, "quick", false, "Fewer notifications and events: a smoke run, not figures to report.")
+	phases := flag.String("phases", "", "Comma-separated phases to run (throughput, latency, jobs, scale); all when empty. A run of some phases is for finding a cause, not figures to report.")
 	flag.Parse()
+	if *phases != "" {
+		o.phases = strings.Split(*phases, ",")
+	}
 	o.scale = []int{1000, 10000}
 	if o.quick {
 		o.n, o.duration, o.scale = 200, 2*time.Second, []int{200, 1000}
@@ -119,17 +126,30 @@ func run(ctx context.Context, o options) error {
 		}
 	}()
 
-	for _, phase := range []struct {
-		name string
-		run  func(context.Context) error
-	}{
+	phases := []phase{
 		{"throughput", b.throughput},
 		{"latency", b.latency},
-		{"event to Job", b.eventToJob},
+		{"jobs", b.eventToJob},
 		{"scale", b.scaleUp},
-	} {
+	}
+	for _, want := range o.phases {
+		if !slices.ContainsFunc(phases, func(p phase) bool { return p.name == want }) {
+			return fmt.Errorf("no phase %q", want)
+		}
+	}
+	for _, phase := range phases {
+		if len(o.phases) > 0 && !slices.Contains(o.phases, phase.name) {
+			continue
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		// The throughput phase starts the manager, after its raw creates;
+		// without it, the manager starts as the leader.
+		if b.mgr == nil && phase.name != "throughput" {
+			if err := b.startManager(ctx); err != nil {
+				return err
+			}
 		}
 		b.logf("Phase: %s", phase.name)
 		if err := phase.run(ctx); err != nil {
@@ -147,6 +167,12 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Printf("\nWritten to %s; profiles in %s\n", path, o.out)
 	return nil
+}
+
+// phase is one part of the run.
+type phase struct {
+	name string
+	run  func(context.Context) error
 }
 
 func (b *bench) logf(format string, args ...any) {

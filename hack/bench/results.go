@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -19,6 +20,9 @@ type Results struct {
 	EventToJob *Latency        `json:"eventToJob,omitempty"`
 	Scale      []Scale         `json:"scale"`
 	Restart    *RestartMeasure `json:"restart,omitempty"`
+	// Writes are the API server's writes per notification under each
+	// load, by verb, resource and answer code.
+	Writes map[string]map[string]float64 `json:"writesPerNotification,omitempty"`
 }
 
 // Machine says where the figures come from.
@@ -115,6 +119,18 @@ func (r *Results) print(w io.Writer) {
 	}
 	for _, l := range rows {
 		fmt.Fprintf(tw, "\t%s\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%d\t\n", l.Name, l.Offered, l.Achieved, l.P50, l.P99, l.Max, l.Failed)
+	}
+	if len(r.Writes) > 0 {
+		fmt.Fprintln(tw, "\nAPI writes per notification\tload\twrites\t")
+		for _, name := range slices.Sorted(maps.Keys(r.Writes)) {
+			var total float64
+			var parts []string
+			for _, k := range slices.Sorted(maps.Keys(r.Writes[name])) {
+				total += r.Writes[name][k]
+				parts = append(parts, fmt.Sprintf("%s %.2f", k, r.Writes[name][k]))
+			}
+			fmt.Fprintf(tw, "\t%s\t%.2f: %s\t\n", name, total, strings.Join(parts, ", "))
+		}
 	}
 	fmt.Fprintln(tw, "\nScale\tevents\tmanager RSS MiB\tdashboard list ms\t")
 	for _, s := range r.Scale {

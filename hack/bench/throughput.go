@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/managerproc"
 	"github.com/problemhook/problemhook/internal/payload"
 	"github.com/problemhook/problemhook/webhookserver"
 )
@@ -131,10 +130,7 @@ func (b *bench) throughput(ctx context.Context) error {
 		return err
 	}
 	b.standby = true
-	if b.mgr, err = managerproc.New(b.o.manager, b.kubeconfig, filepath.Join(b.o.out, "manager.log"), "--leader-elect"); err != nil {
-		return err
-	}
-	if err := b.mgr.Start(ctx); err != nil {
+	if err := b.startManager(ctx); err != nil {
 		return err
 	}
 	seq, err = b.receiverCells(ctx, kinds, seq, "alone", func(t *Throughput, perSec float64, failed int) {
@@ -232,7 +228,7 @@ func (b *bench) receiverCells(ctx context.Context, kinds []payloads, seq int, la
 				return nil
 			}
 			if kind.name == "rich" && c == 64 {
-				err = profile(b.mgr, filepath.Join(b.o.out, "receiver-rich-c64-"+strings.ReplaceAll(label, " ", "-")+".cpu.pprof"), work)
+				err = b.profiled("receiver-rich-c64-"+strings.ReplaceAll(label, " ", "-"), work)
 			} else {
 				err = work()
 			}
@@ -266,7 +262,7 @@ const (
 // holdLease makes the bench the leader for an hour, so that a manager
 // started now is a standby replica: its receiver runs, its reconcilers wait.
 func (b *bench) holdLease(ctx context.Context) error {
-	if err := b.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := b.leaseNamespace(ctx); err != nil {
 		return err
 	}
 	now := metav1.NewMicroTime(time.Now())
@@ -277,6 +273,15 @@ func (b *bench) holdLease(ctx context.Context) error {
 			AcquireTime: &now, RenewTime: &now,
 		},
 	})
+}
+
+// leaseNamespace creates the namespace of the manager's Lease.
+func (b *bench) leaseNamespace(ctx context.Context) error {
+	err := b.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNamespace}})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
 }
 
 // releaseLease gives the Lease up and waits until the manager leads.
