@@ -105,7 +105,8 @@ func run(ctx context.Context, o options) error {
 		LeaderElectionReleaseOnCancel: true,
 		// Nothing reads managedFields; without them each cached event is
 		// about a kilobyte smaller.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Client: controllers.ClientOptions(),
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)

@@ -145,7 +145,9 @@ func (r *IntegrationRouteReconciler) dryRunJob(ctx context.Context, ir *problemh
 		return apierrors.NewBadRequest(err.Error())
 	}
 	job.GenerateName, job.Name = truncate(ir.Name, 40)+"-dry-run-", ""
-	return r.Create(ctx, job, client.DryRunAll)
+	// A dry run stores nothing, so no read need wait for the cache to see
+	// it (and its answer has no resourceVersion to wait for).
+	return r.Create(ctx, job, client.DryRunAll, client.DisableReadYourWritesConsistency)
 }
 
 // invalidJobMessage lists what the API server found wrong with a Job,

@@ -33,7 +33,7 @@ var (
 func TestMain(m *testing.M) {
 	os.Exit(controlplane.RunTests(m, func(ctx context.Context, env *controlplane.TestEnv) (ctrl.Manager, error) {
 		k8s, restConfig = env.Client, env.Config
-		mgr, err := env.NewManager()
+		mgr, err := env.NewManager(func(o *ctrl.Options) { o.Client = controllers.ClientOptions() })
 		if err != nil {
 			return nil, err
 		}
@@ -58,6 +58,7 @@ func startEventManager(t *testing.T, ns string) (stop func(), receiverURL string
 		Scheme:     scheme.New(),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Client:     controllers.ClientOptions(),
 		Controller: config.Controller{SkipNameValidation: new(true)},
 	})
 	if err != nil {

@@ -147,7 +147,9 @@ func (r *ProblemEventReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if ev.Status.Phase == problemhookv1alpha1.PhaseSkipped {
 		return ctrl.Result{}, nil
 	}
-	if err := r.drive(ctx, w, &ev); err != nil {
+	created, err := r.drive(ctx, w, &ev)
+	r.recordJobsCreated(&ev, created)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if !summarise(&ev) {
@@ -315,17 +317,17 @@ func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1al
 
 // drive starts, follows and stops the event's actions. Within a route the
 // actions run in order, each once the one before it has settled; routes
-// run side by side.
-func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent) error {
+// run side by side. It returns the Jobs it created, also when it fails.
+func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent) (created []*batchv1.Job, err error) {
 	resolvedBy, err := r.resolvedBy(ctx, ev)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p := routing.NewProblem(ev)
 	for _, group := range groupActions(ev.Status.Actions) {
 		ir, err := r.integrationRoute(ctx, ev.Namespace, group.route)
 		if err != nil {
-			return err
+			return created, err
 		}
 		previousSettled := true
 		for _, runs := range group.actions {
@@ -340,28 +342,31 @@ func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev 
 					r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageOutcomeUnknown", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, outcomeUnknown)
 				case a.Job != "":
 					if err := r.observeJob(ctx, ev, a); err != nil {
-						return err
+						return created, err
 					}
 				}
 				if resolvedBy != "" && !a.State.Settled() && stopsOnResolve(a, action) {
 					if err := r.stop(ctx, ev, a, resolvedBy); err != nil {
-						return err
+						return created, err
 					}
 				}
 			}
 			if previousSettled {
-				if err := r.start(ctx, w, ev, p, ir, action, runs); err != nil {
-					return err
+				jobs, err := r.start(ctx, w, ev, p, ir, action, runs)
+				created = append(created, jobs...)
+				if err != nil {
+					return created, err
 				}
 			}
 			previousSettled = allSettled(ev.Status.Actions, runs)
 		}
 	}
-	return nil
+	return created, nil
 }
 
-// start starts the pending runs of an action, within its parallelism.
-func (r *ProblemEventReconciler) start(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) error {
+// start starts the pending runs of an action, within its parallelism, and
+// returns the Jobs it created.
+func (r *ProblemEventReconciler) start(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) (created []*batchv1.Job, err error) {
 	if ir != nil && action != nil {
 		// A route edited since the event was routed may have turned the
 		// action into another kind: its runs cannot be made as recorded.
@@ -371,10 +376,10 @@ func (r *ProblemEventReconciler) start(ctx context.Context, w *statusWriter, ev 
 					settle(a, problemhookv1alpha1.ActionFailed, "IntegrationRoute "+a.Route+" action "+a.Action+" is no longer a "+a.Type+" action")
 				}
 			}
-			return nil
+			return nil, nil
 		}
 		if action.Job == nil {
-			return r.sendMessages(ctx, w, ev, p, ir, action, runs)
+			return nil, r.sendMessages(ctx, w, ev, p, ir, action, runs)
 		}
 	}
 	running := int32(0)
@@ -394,20 +399,25 @@ func (r *ProblemEventReconciler) start(ctx context.Context, w *statusWriter, ev 
 		case action == nil:
 			settle(a, problemhookv1alpha1.ActionFailed, "IntegrationRoute "+a.Route+" no longer has an action "+a.Action)
 		case running < ptrOr(action.Job.Parallelism, 5):
-			if err := r.startJob(ctx, ev, p, ir, action, a); err != nil {
-				return err
+			job, err := r.startJob(ctx, ev, p, ir, action, a)
+			if job != nil {
+				created = append(created, job)
+			}
+			if err != nil {
+				return created, err
 			}
 			if a.State == problemhookv1alpha1.ActionRunning {
 				running++
 			}
 		}
 	}
-	return nil
+	return created, nil
 }
 
-// startJob creates the Job of one run. Its name is deterministic, so a
-// Job that exists already is this run's, created before a restart.
-func (r *ProblemEventReconciler) startJob(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, a *problemhookv1alpha1.ActionStatus) error {
+// startJob creates the Job of one run, and returns it when it created it.
+// Its name is deterministic, so a Job that exists already is this run's,
+// created before a restart.
+func (r *ProblemEventReconciler) startJob(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, a *problemhookv1alpha1.ActionStatus) (*batchv1.Job, error) {
 	var entity *routing.Entity
 	if a.Entity != "" {
 		for _, e := range p.ImpactedEntities {
@@ -423,18 +433,18 @@ func (r *ProblemEventReconciler) startJob(ctx context.Context, ev *problemhookv1
 	job, err := newJob(p, ir, action, entity)
 	if err != nil {
 		settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %v", ir.Name, action.Name, err))
-		return nil
+		return nil, nil
 	}
 	if err := controllerutil.SetControllerReference(ev, job, r.Scheme()); err != nil {
-		return fmt.Errorf("owning Job %s: %w", job.Name, err)
+		return nil, fmt.Errorf("owning Job %s: %w", job.Name, err)
 	}
 	err = r.Create(ctx, job)
 	switch {
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 		settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: the API server refused the Job: %v", ir.Name, action.Name, err))
-		return nil
+		return nil, nil
 	case err != nil && !apierrors.IsAlreadyExists(err):
-		return fmt.Errorf("creating Job %s: %w", job.Name, err)
+		return nil, fmt.Errorf("creating Job %s: %w", job.Name, err)
 	}
 	now := metav1.Now()
 	a.State, a.Job, a.Attempts, a.StartTime = problemhookv1alpha1.ActionRunning, job.Name, 1, &now
@@ -442,11 +452,42 @@ func (r *ProblemEventReconciler) startJob(ctx context.Context, ev *problemhookv1
 	if err != nil {
 		// Created before a restart, and it may have ended since: no
 		// change to it will come to announce that.
-		return r.observeJob(ctx, ev, a)
+		return nil, r.observeJob(ctx, ev, a)
 	}
 	ctrl.LoggerFrom(ctx).Info("Created Job", "Job", klog.KObj(job), "route", ir.Name, "action", action.Name, "entity", a.Entity)
-	r.Recorder.Eventf(ev, job, corev1.EventTypeNormal, "JobCreated", "CreateJob", "Created Job %s for IntegrationRoute %s action %s", job.Name, ir.Name, action.Name)
-	return nil
+	return job, nil
+}
+
+// maxEventNote is the longest note an Event may carry.
+const maxEventNote = 1024
+
+// recordJobsCreated announces the Jobs a reconcile created in one Event:
+// a notification that starts a Job for each of many impacted entities
+// costs the API server one Event, not one for each Job. The event's status
+// names every Job.
+func (r *ProblemEventReconciler) recordJobsCreated(ev *problemhookv1alpha1.ProblemEvent, created []*batchv1.Job) {
+	describe := func(job *batchv1.Job) string {
+		return fmt.Sprintf("%s for IntegrationRoute %s action %s", job.Name, job.Labels[problemhookv1alpha1.LabelRoute], job.Labels[problemhookv1alpha1.LabelAction])
+	}
+	switch len(created) {
+	case 0:
+	case 1:
+		r.Recorder.Eventf(ev, created[0], corev1.EventTypeNormal, "JobsCreated", "CreateJob", "Created Job %s", describe(created[0]))
+	default:
+		note := fmt.Sprintf("Created %d Jobs: ", len(created))
+		for i, job := range created {
+			line := describe(job)
+			if i > 0 {
+				line = "; " + line
+			}
+			if more := fmt.Sprintf("; and %d more", len(created)-i); len(note)+len(line)+len(more) > maxEventNote {
+				note += more
+				break
+			}
+			note += line
+		}
+		r.Recorder.Eventf(ev, nil, corev1.EventTypeNormal, "JobsCreated", "CreateJob", "%s", note)
+	}
 }
 
 // observeJob records where a run's Job is: attempts so far, and once it

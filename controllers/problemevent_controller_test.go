@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -487,6 +488,25 @@ func TestFanOutHonoursParallelismAndEnrichmentFailureBlocksNothing(t *testing.T)
 		f.g.Expect(a.State).To(Equal(problemhookv1alpha1.ActionSucceeded))
 		f.g.Expect(a.Entity).To(HavePrefix("HOST-"))
 	}
+	// One Event for each reconcile that created Jobs: the first two
+	// together, then one at a time as each finished. Each Job is named in
+	// exactly one of them.
+	f.g.Eventually(func(g Gomega) {
+		var events eventsv1.EventList
+		g.Expect(k8s.List(f.ctx, &events, client.InNamespace(f.ns))).To(Succeed())
+		var notes []string
+		for _, e := range events.Items {
+			if e.Reason == "JobsCreated" {
+				notes = append(notes, e.Note)
+			}
+		}
+		g.Expect(notes).To(HaveLen(4))
+		g.Expect(notes).To(ContainElement(HavePrefix("Created 2 Jobs: ")))
+		for name := range finished {
+			g.Expect(notes).To(ContainElement(ContainSubstring(name + " for IntegrationRoute legacy action incident")))
+			g.Expect(strings.Count(strings.Join(notes, "\n"), name)).To(Equal(1), name)
+		}
+	}).Should(Succeed())
 	// Commenting on a problem Dynatrace does not know fails for good: recorded, not retried.
 	f.g.Expect(got.Status.Comment).NotTo(BeNil())
 	f.g.Expect(got.Status.Comment.Posted).To(BeFalse())

@@ -17,6 +17,16 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 )
 
+// ClientOptions are the options of the manager's client that the
+// reconcilers are written for. A read from the cache waits until the cache
+// has seen the client's own earlier writes of that kind: the Jobs a
+// reconcile creates wake its event up again at once, and a read of the
+// event older than the status just written would try the same Jobs again
+// and be refused twice, once because they exist and once for the conflict.
+func ClientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{EnableReadYourWritesConsistency: new(true)}}
+}
+
 // patchStatus writes obj's status when it differs from base's: one status
 // write per reconcile, and none when nothing changed. A merge patch sends
 // only the changed fields, so fields written by others (the receiver's

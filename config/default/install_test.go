@@ -216,7 +216,7 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		g.Expect(events.Items[0].Status.Phase).To(Equal(problemhookv1alpha1.PhaseFailed))
 		var recorded eventsv1.EventList
 		g.Expect(k8s.List(ctx, &recorded, client.InNamespace(ns))).To(Succeed())
-		g.Expect(recorded.Items).To(ContainElement(HaveField("Reason", "JobCreated")))
+		g.Expect(recorded.Items).To(ContainElement(HaveField("Reason", "JobsCreated")))
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 	// The metrics endpoint counts what happened; a run is counted once its
 	// settling is stored, a moment after the status read above.

@@ -32,10 +32,14 @@ type TestEnv struct {
 }
 
 // NewManager returns a manager for the control plane, with problemhook's
-// scheme and no metrics listener, for setup to add reconcilers to. RunTests
-// starts it.
-func (e *TestEnv) NewManager() (ctrl.Manager, error) {
-	return ctrl.NewManager(e.Config, ctrl.Options{Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"}})
+// scheme and no metrics listener, changed by opts, for setup to add
+// reconcilers to. RunTests starts it.
+func (e *TestEnv) NewManager(opts ...func(*ctrl.Options)) (ctrl.Manager, error) {
+	o := ctrl.Options{Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return ctrl.NewManager(e.Config, o)
 }
 
 // RunTests is a test package's TestMain: it starts a control plane, lets
