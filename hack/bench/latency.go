@@ -7,9 +7,11 @@ import (
 	"sync"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/payload"
+	"github.com/problemhook/problemhook/webhookserver"
 )
 
 // latency offers distinct notifications at fixed rates, open loop: each
@@ -66,7 +68,34 @@ func (b *bench) ackLatency(ctx context.Context, hc *http.Client, rate, base int,
 	if err != nil {
 		return err
 	}
-	return b.k8s.DeleteAllOf(ctx, &problemhookv1alpha1.ProblemEvent{}, client.InNamespace(ns))
+	return b.settle(ctx, ns)
+}
+
+// rawLatency creates distinct ProblemEvents, numbered from base, straight
+// through the API at rate a second for the run's duration, open loop, and
+// records their latencies under name.
+func (b *bench) rawLatency(ctx context.Context, rate, base int, name string) error {
+	ns, target, err := b.rawNamespace(ctx, fmt.Sprintf("raw-latency-%d", rate))
+	if err != nil {
+		return err
+	}
+	n := int(float64(rate) * b.o.duration.Seconds())
+	l := b.openLoop(ctx, rate, n, func(i int) (int, error) {
+		spec, err := payload.Parse(problemhookv1alpha1.FormatDynatrace,
+			fmt.Appendf(nil, `{"State":"OPEN","ProblemID":"%d","PID":"-%d_1669823466223V2"}`, base+i, base+i))
+		if err != nil {
+			return 0, err
+		}
+		spec.ReceivedAt = metav1.Now()
+		if err := b.k8s.Create(ctx, webhookserver.NewProblemEvent(target, spec)); err != nil {
+			return 0, err
+		}
+		return http.StatusCreated, nil
+	}, http.StatusCreated)
+	l.Name = name
+	b.results.Latency = append(b.results.Latency, l)
+	b.logf("%s: p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d failed", l.Name, l.P50, l.P99, l.Max, l.Failed)
+	return b.settle(ctx, ns)
 }
 
 // openLoop calls send n times at rate per second, each in its own

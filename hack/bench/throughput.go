@@ -85,46 +85,37 @@ func parallel(c, n int, f func(i int) error) (time.Duration, int, error) {
 }
 
 // throughput measures, for each payload and concurrency, raw creates of
-// the ProblemEvents the receiver would create, with the manager stopped;
-// then the manager's receiver storing the same notifications over HTTP.
+// the ProblemEvents the receiver would create, then the receiver storing
+// the same notifications over HTTP, one right after the other, so that
+// both meet the API server and etcd in the same state. First the manager
+// is a standby replica, as all but one are: its receiver alone. Then it
+// leads, and its reconcilers route every event, created raw or received,
+// on the same API server.
 func (b *bench) throughput(ctx context.Context) error {
 	kinds, err := b.payloads()
 	if err != nil {
 		return err
 	}
-	seq := 0
 	for _, kind := range kinds {
 		for _, c := range concurrencies {
-			ns, target, err := b.rawNamespace(ctx, "raw-"+kind.name)
+			b.results.Throughput = append(b.results.Throughput, Throughput{Payload: kind.name, Concurrency: c, N: b.o.n})
+		}
+	}
+	// The API server with no manager at all, for scale: a manager's
+	// informers watch every event, and the watch costs CPU too.
+	seq, row := 0, 0
+	for _, kind := range kinds {
+		for _, c := range concurrencies {
+			raw, err := b.rawCell(ctx, kind, c, seq)
 			if err != nil {
 				return err
 			}
-			base := seq
 			seq += b.o.n
-			elapsed, failed, firstErr := parallel(c, b.o.n, func(i int) error {
-				spec, err := payload.Parse(problemhookv1alpha1.FormatDynatrace, kind.body(base+i))
-				if err != nil {
-					return err
-				}
-				spec.ReceivedAt = metav1.Now()
-				return b.k8s.Create(ctx, webhookserver.NewProblemEvent(target, spec))
-			})
-			if failed > 0 {
-				return fmt.Errorf("raw creates: %d failed, first: %w", failed, firstErr)
-			}
-			b.results.Throughput = append(b.results.Throughput, Throughput{
-				Payload: kind.name, Concurrency: c, N: b.o.n, RawPerSec: float64(b.o.n) / elapsed.Seconds(),
-			})
-			b.logf("raw %s c=%d: %.0f/s", kind.name, c, float64(b.o.n)/elapsed.Seconds())
-			if err := b.k8s.DeleteAllOf(ctx, &problemhookv1alpha1.ProblemEvent{}, client.InNamespace(ns)); err != nil {
-				return err
-			}
+			b.results.Throughput[row].RawNoManagerPerSec = raw
+			row++
+			b.logf("no manager, %s c=%d: raw %.0f/s", kind.name, c, raw)
 		}
 	}
-
-	// First as a replica that is not the leader, as all but one are: its
-	// receiver alone, against the API server's own create rate. Then as
-	// the leader, whose reconcilers work on the same API server.
 	b.logf("Starting the manager, a standby replica while the bench holds the leader Lease")
 	if err := b.holdLease(ctx); err != nil {
 		return err
@@ -133,10 +124,15 @@ func (b *bench) throughput(ctx context.Context) error {
 	if err := b.startManager(ctx); err != nil {
 		return err
 	}
-	seq, err = b.receiverCells(ctx, kinds, seq, "alone", func(t *Throughput, perSec float64, failed int) {
-		t.AlonePerSec, t.AloneRatio, t.Failed = perSec, perSec/t.RawPerSec, t.Failed+failed
+	seq, err = b.cells(ctx, kinds, seq, "alone", true, func(t *Throughput, raw, received float64) {
+		t.RawPerSec, t.AlonePerSec, t.AloneRatio = raw, received, received/raw
 	})
 	if err != nil {
+		return err
+	}
+	// The same rate as raw creates, then through the receiver: the
+	// receiver's latency against the API server's own.
+	if err := b.rawLatency(ctx, 200, 50_000_000, "raw create, 200/s"); err != nil {
 		return err
 	}
 	if err := b.ackLatency(ctx, latencyClient(), 200, 40_000_000, "ack, 200/s, receiver alone"); err != nil {
@@ -147,12 +143,117 @@ func (b *bench) throughput(ctx context.Context) error {
 		return err
 	}
 	b.standby = false
-	if _, err := b.receiverCells(ctx, kinds, seq, "with reconcilers", func(t *Throughput, perSec float64, failed int) {
-		t.RecvPerSec, t.Ratio, t.Failed = perSec, perSec/t.RawPerSec, t.Failed+failed
+	if _, err := b.cells(ctx, kinds, seq, "with reconcilers", false, func(t *Throughput, _, received float64) {
+		t.RecvPerSec, t.Ratio = received, received/t.RawPerSec
 	}); err != nil {
 		return err
 	}
 	return b.waitIdle(ctx)
+}
+
+// cells measures the receiver for each payload and concurrency, right
+// after raw creates of the same when raw is set, records each cell with
+// record, and returns the next sequence number. A CPU profile of the manager and the API server is
+// taken afterwards, of the receiver at concurrency 64, apart from the
+// figures: profiling costs CPU.
+func (b *bench) cells(ctx context.Context, kinds []payloads, seq int, label string, raw bool, record func(t *Throughput, raw, received float64)) (int, error) {
+	row := 0
+	for _, kind := range kinds {
+		for _, c := range concurrencies {
+			var rawPerSec float64
+			if raw {
+				var err error
+				if rawPerSec, err = b.rawCell(ctx, kind, c, seq); err != nil {
+					return seq, err
+				}
+				seq += b.o.n
+			}
+			received, failed, err := b.receiverCell(ctx, kind, c, seq)
+			if err != nil {
+				return seq, err
+			}
+			seq += b.o.n
+			t := &b.results.Throughput[row]
+			row++
+			t.Failed += failed
+			record(t, rawPerSec, received)
+			b.logf("%s, %s c=%d: receiver %.0f/s, %.0f%% of the standby replica's raw creates (%.0f/s), %d failed", label, kind.name, c, received, 100*received/t.RawPerSec, t.RawPerSec, failed)
+		}
+	}
+	err := b.profiled("receiver-"+kinds[0].name+"-c64-"+strings.ReplaceAll(label, " ", "-"), func() error {
+		_, _, err := b.receiverCell(ctx, kinds[0], 64, seq)
+		return err
+	})
+	return seq + b.o.n, err
+}
+
+// rawCell creates n ProblemEvents of a kind directly, as the receiver
+// would create them, on c workers, and returns how many a second.
+func (b *bench) rawCell(ctx context.Context, kind payloads, c, base int) (float64, error) {
+	ns, target, err := b.rawNamespace(ctx, "raw-"+kind.name)
+	if err != nil {
+		return 0, err
+	}
+	elapsed, failed, firstErr := parallel(c, b.o.n, func(i int) error {
+		spec, err := payload.Parse(problemhookv1alpha1.FormatDynatrace, kind.body(base+i))
+		if err != nil {
+			return err
+		}
+		spec.ReceivedAt = metav1.Now()
+		return b.k8s.Create(ctx, webhookserver.NewProblemEvent(target, spec))
+	})
+	if failed > 0 {
+		return 0, fmt.Errorf("raw creates: %d failed, first: %w", failed, firstErr)
+	}
+	return float64(b.o.n) / elapsed.Seconds(), b.settle(ctx, ns)
+}
+
+// receiverCell posts n notifications of a kind to the manager's receiver
+// on c connections, and returns how many were stored a second, and how
+// many were not.
+func (b *bench) receiverCell(ctx context.Context, kind payloads, c, base int) (float64, int, error) {
+	ns, err := b.namespace(ctx, "receiver-"+kind.name)
+	if err != nil {
+		return 0, 0, err
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}}
+	elapsed, failed, _ := parallel(c, b.o.n, func(i int) error {
+		status, err := b.post(ctx, hc, ns, string(kind.body(base+i)))
+		if err != nil {
+			return err
+		}
+		if status != http.StatusAccepted {
+			return fmt.Errorf("answered %d", status)
+		}
+		return nil
+	})
+	return float64(b.o.n-failed) / elapsed.Seconds(), failed, b.settle(ctx, ns)
+}
+
+// settle waits until the manager has reconciled a cell's events, which is
+// part of what it does with them, then deletes them and waits until they
+// are gone: the next cell starts on a quiet API server.
+func (b *bench) settle(ctx context.Context, ns string) error {
+	if err := b.waitIdle(ctx); err != nil {
+		return err
+	}
+	if err := b.k8s.DeleteAllOf(ctx, &problemhookv1alpha1.ProblemEvent{}, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var l problemhookv1alpha1.ProblemEventList
+		if err := b.k8s.List(ctx, &l, client.InNamespace(ns), client.Limit(1)); err != nil {
+			return err
+		}
+		if len(l.Items) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the events of %s are still there 2 minutes after their deletion", ns)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // rawNamespace is a namespace with a target whose events are created
@@ -172,6 +273,9 @@ func (b *bench) rawNamespace(ctx context.Context, prefix string) (string, *probl
 
 // waitIdle waits until the manager's ProblemEvent workqueue is empty.
 func (b *bench) waitIdle(ctx context.Context) error {
+	if b.mgr == nil {
+		return nil
+	}
 	deadline := time.Now().Add(10 * time.Minute)
 	idle := 0
 	for {
@@ -196,61 +300,6 @@ func (b *bench) waitIdle(ctx context.Context) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-}
-
-// receiverCells posts n notifications per payload and concurrency to the
-// manager's receiver, records each cell with record, and returns the next
-// sequence number.
-func (b *bench) receiverCells(ctx context.Context, kinds []payloads, seq int, label string, record func(t *Throughput, perSec float64, failed int)) (int, error) {
-	row := 0
-	for _, kind := range kinds {
-		for _, c := range concurrencies {
-			ns, err := b.namespace(ctx, "receiver-"+kind.name)
-			if err != nil {
-				return seq, err
-			}
-			base := seq
-			seq += b.o.n
-			hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}}
-			var elapsed time.Duration
-			var failed int
-			work := func() error {
-				elapsed, failed, _ = parallel(c, b.o.n, func(i int) error {
-					status, err := b.post(ctx, hc, ns, string(kind.body(base+i)))
-					if err != nil {
-						return err
-					}
-					if status != http.StatusAccepted {
-						return fmt.Errorf("answered %d", status)
-					}
-					return nil
-				})
-				return nil
-			}
-			if kind.name == "rich" && c == 64 {
-				err = b.profiled("receiver-rich-c64-"+strings.ReplaceAll(label, " ", "-"), work)
-			} else {
-				err = work()
-			}
-			if err != nil {
-				return seq, err
-			}
-			t := &b.results.Throughput[row]
-			row++
-			perSec := float64(b.o.n-failed) / elapsed.Seconds()
-			record(t, perSec, failed)
-			b.logf("receiver %s, %s c=%d: %.0f/s (%.0f%% of raw), %d failed", label, kind.name, c, perSec, 100*perSec/t.RawPerSec, failed)
-			// The events' reconciles are part of what the manager does
-			// with a notification; the next cell starts when they are done.
-			if err := b.waitIdle(ctx); err != nil {
-				return seq, err
-			}
-			if err := b.k8s.DeleteAllOf(ctx, &problemhookv1alpha1.ProblemEvent{}, client.InNamespace(ns)); err != nil {
-				return seq, err
-			}
-		}
-	}
-	return seq, nil
 }
 
 // The manager's leader election (main.go): its Lease, in its namespace.
