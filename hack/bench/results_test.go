@@ -1,0 +1,35 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+)
+
+// Writes per notification count the mutating requests made between the
+// two readings, by verb, resource and code, and nothing else.
+func TestWritesPer(t *testing.T) {
+	g := NewWithT(t)
+	before := requestCounts{"POST problemevents 201": 10, "PATCH problemevents/status 200": 4, "GET jobs 200": 7, "PUT leases 200": 3}
+	after := requestCounts{"POST problemevents 201": 210, "PATCH problemevents/status 200": 204, "PATCH problemevents/status 409": 2,
+		"GET jobs 200": 900, "LIST jobs 200": 5, "PUT leases 200": 3, "DELETE jobs 200": 20}
+	g.Expect(writesPer(before, after, 200)).To(Equal(map[string]float64{
+		"POST problemevents 201":         1,
+		"PATCH problemevents/status 200": 1,
+		"PATCH problemevents/status 409": 0.01,
+		"DELETE jobs 200":                0.1,
+	}))
+}
+
+// Percentiles are read from the sorted latencies: p50 is the middle one,
+// p99 the one below which 99 % lie, max the last.
+func TestLatencies(t *testing.T) {
+	g := NewWithT(t)
+	var d []time.Duration
+	for i := 200; i >= 1; i-- {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	l := latencies("x", d, 4*time.Second, 3)
+	g.Expect(l).To(Equal(Latency{Name: "x", Achieved: 50, N: 200, P50: 101, P99: 199, Max: 200, Failed: 3}))
+}
