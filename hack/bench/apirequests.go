@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"k8s.io/client-go/rest"
 )
 
 // requestCounts are the API server's requests by verb, resource and
@@ -20,15 +19,11 @@ type requestCounts map[string]float64
 
 // apiRequests reads the API server's request counters.
 func (b *bench) apiRequests(ctx context.Context) (requestCounts, error) {
-	hc, err := rest.HTTPClientFor(b.cfg)
-	if err != nil {
-		return nil, err
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(b.cfg.Host, "/")+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := hc.Do(req)
+	resp, err := b.api.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -87,6 +87,9 @@ type bench struct {
 	o   options
 	cfg *rest.Config
 	k8s client.Client
+	// api is an HTTP client for the API server's own endpoints: /metrics
+	// and /debug/pprof.
+	api *http.Client
 	mgr *managerproc.Process
 	// standby is set while the bench holds the leader Lease, so that the
 	// manager runs its receiver only.
@@ -111,6 +114,9 @@ func run(ctx context.Context, o options) error {
 	b.cfg = rest.CopyConfig(env.Config)
 	b.cfg.QPS, b.cfg.Burst = managerQPS, managerBurst
 	if b.k8s, err = client.New(b.cfg, client.Options{Scheme: scheme.New()}); err != nil {
+		return err
+	}
+	if b.api, err = rest.HTTPClientFor(b.cfg); err != nil {
 		return err
 	}
 	kubeconfig := filepath.Join(o.out, "kubeconfig")

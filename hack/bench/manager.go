@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"k8s.io/client-go/rest"
-
 	"github.com/problemhook/problemhook/internal/managerproc"
 )
 
@@ -32,23 +30,19 @@ func (b *bench) startManager(ctx context.Context) error {
 // profiled runs work while the manager and the API server each write a
 // CPU profile of it, as name-manager.cpu.pprof and name-apiserver.cpu.pprof.
 func (b *bench) profiled(name string, work func() error) error {
-	api, err := rest.HTTPClientFor(b.cfg)
-	if err != nil {
-		return err
-	}
 	const seconds = 5
 	profiles := []struct {
 		hc        *http.Client
 		url, file string
 	}{
 		{http.DefaultClient, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.mgr.PprofAddr, seconds), name + "-manager.cpu.pprof"},
-		{api, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(b.cfg.Host, "/"), seconds), name + "-apiserver.cpu.pprof"},
+		{b.api, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(b.cfg.Host, "/"), seconds), name + "-apiserver.cpu.pprof"},
 	}
 	done := make(chan error, len(profiles))
 	for _, p := range profiles {
 		go func() { done <- writeProfile(p.hc, p.url, filepath.Join(b.o.out, p.file)) }()
 	}
-	err = work()
+	err := work()
 	for range profiles {
 		err = errors.Join(err, <-done)
 	}
