@@ -6,12 +6,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/payload"
-	"github.com/problemhook/problemhook/webhookserver"
 )
 
 // latency offers distinct notifications at fixed rates, open loop: each
@@ -81,13 +75,7 @@ func (b *bench) rawLatency(ctx context.Context, rate, base int, name string) err
 	}
 	n := int(float64(rate) * b.o.duration.Seconds())
 	l := b.openLoop(ctx, rate, n, func(i int) (int, error) {
-		spec, err := payload.Parse(problemhookv1alpha1.FormatDynatrace,
-			fmt.Appendf(nil, `{"State":"OPEN","ProblemID":"%d","PID":"-%d_1669823466223V2"}`, base+i, base+i))
-		if err != nil {
-			return 0, err
-		}
-		spec.ReceivedAt = metav1.Now()
-		if err := b.k8s.Create(ctx, webhookserver.NewProblemEvent(target, spec)); err != nil {
+		if err := b.createRaw(ctx, target, fmt.Appendf(nil, `{"State":"OPEN","ProblemID":"%d","PID":"-%d_1669823466223V2"}`, base+i, base+i)); err != nil {
 			return 0, err
 		}
 		return http.StatusCreated, nil

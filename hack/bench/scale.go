@@ -12,8 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/payload"
-	"github.com/problemhook/problemhook/webhookserver"
 )
 
 // scaleUp stores more and more events and measures the manager's memory
@@ -53,13 +51,8 @@ func (b *bench) scaleUp(ctx context.Context) error {
 	for _, size := range b.o.scale {
 		base := 30_000_000 + stored
 		if _, failed, err := parallel(32, size-stored, func(i int) error {
-			spec, err := payload.Parse(problemhookv1alpha1.FormatDynatrace,
+			return b.createRaw(ctx, target,
 				fmt.Appendf(nil, `{"State":"OPEN","ProblemID":"%d","PID":"-%d_1669823466223V2","ProblemTitle":"Scale %d"}`, base+i, base+i, base+i))
-			if err != nil {
-				return err
-			}
-			spec.ReceivedAt = metav1.Now()
-			return b.k8s.Create(ctx, webhookserver.NewProblemEvent(target, spec))
 		}); failed > 0 {
 			return fmt.Errorf("storing events: %d failed, first: %w", failed, err)
 		}

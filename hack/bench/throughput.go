@@ -195,17 +195,23 @@ func (b *bench) rawCell(ctx context.Context, kind payloads, c, base int) (float6
 		return 0, err
 	}
 	elapsed, failed, firstErr := parallel(c, b.o.n, func(i int) error {
-		spec, err := payload.Parse(problemhookv1alpha1.FormatDynatrace, kind.body(base+i))
-		if err != nil {
-			return err
-		}
-		spec.ReceivedAt = metav1.Now()
-		return b.k8s.Create(ctx, webhookserver.NewProblemEvent(target, spec))
+		return b.createRaw(ctx, target, kind.body(base+i))
 	})
 	if failed > 0 {
 		return 0, fmt.Errorf("raw creates: %d failed, first: %w", failed, firstErr)
 	}
 	return float64(b.o.n) / elapsed.Seconds(), b.settle(ctx, ns)
+}
+
+// createRaw creates the ProblemEvent the receiver would create for a
+// Dynatrace notification to target, straight through the API.
+func (b *bench) createRaw(ctx context.Context, target *problemhookv1alpha1.NotificationTarget, body []byte) error {
+	spec, err := payload.Parse(problemhookv1alpha1.FormatDynatrace, body)
+	if err != nil {
+		return err
+	}
+	spec.ReceivedAt = metav1.Now()
+	return b.k8s.Create(ctx, webhookserver.NewProblemEvent(target, spec))
 }
 
 // receiverCell posts n notifications of a kind to the manager's receiver
