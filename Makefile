@@ -70,8 +70,12 @@ verify-generated: $(CONTROLLER_GEN) $(KUSTOMIZE) ## Fail when generated files di
 		diff <(echo "$$before") <(echo "$$after") || true; exit 1; \
 	fi
 
+.PHONY: verify-tracked
+verify-tracked: ## Fail when git tracks a build output: an executable binary or a file over 1 MiB.
+	go run ./hack/tracked
+
 .PHONY: lint
-lint: $(GOLANGCI_LINT) verify-generated ## Run golangci-lint and check generated files.
+lint: $(GOLANGCI_LINT) verify-tracked verify-generated ## Run golangci-lint, and check tracked and generated files.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
@@ -83,7 +87,7 @@ test: manifests generate envtest chromium ## Run every test (unit and envtest) a
 bench: build envtest ## Measure the receiver against the API server's own create rate; the table goes to stdout and bin/bench/.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench $(BENCH_FLAGS)
 
-# The Debian packages the e2e node runs (test/e2e/node), and iptables, whose
+# The Debian packages the e2e node runs (test/harness/node), and iptables, whose
 # rules the host check compares before and after.
 E2E_PACKAGES = containerd runc containernetworking-plugins busybox-static iptables
 
@@ -94,7 +98,7 @@ e2e: build node-assets ## Run the end-to-end tests on a real single-node cluster
 .PHONY: node-assets
 node-assets: envtest e2e-packages ## Build what the single-node cluster runs besides Debian's packages into bin/ (cached).
 	hack/control-plane.sh kube-controller-manager kube-scheduler kubelet >/dev/null
-	CGO_ENABLED=0 go build -o $(LOCALBIN)/e2e/pause ./test/e2e/node/pause
+	CGO_ENABLED=0 go build -o $(LOCALBIN)/e2e/pause ./test/harness/node/pause
 	go build -o $(LOCALBIN)/node ./hack/node
 
 .PHONY: e2e-packages

@@ -16,9 +16,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/problemhook/problemhook/controllers"
-	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/scheme"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 	"github.com/problemhook/problemhook/webhookserver"
 )
 

@@ -17,9 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/notify/notifytest"
-	"github.com/problemhook/problemhook/webhookserver"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
 const (
@@ -275,7 +274,7 @@ func TestMessageRetries(t *testing.T) {
 // A run is recorded as in flight before its request leaves.
 func TestMessageIsRecordedBeforeItIsSent(t *testing.T) {
 	m := newMessaging(t)
-	key := client.ObjectKey{Namespace: m.ns, Name: webhookserver.EventName(m.target.Name, pid, problemhookv1alpha1.StateOpen)}
+	key := client.ObjectKey{Namespace: m.ns, Name: problemhookv1alpha1.EventName(m.target.Name, pid, problemhookv1alpha1.StateOpen)}
 	seen := make(chan problemhookv1alpha1.ActionStatus, 1)
 	m.twilio.OnRequest(func() {
 		var stored problemhookv1alpha1.ProblemEvent

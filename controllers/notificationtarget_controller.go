@@ -21,9 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/credentials"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/secretref"
-	"github.com/problemhook/problemhook/webhookserver"
 )
 
 // targetSecretsIndex indexes NotificationTargets by the names of the Secrets they reference.
@@ -78,7 +78,7 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	}
 	res.RequeueAfter = recheck
 
-	path := webhookserver.WebhookPath(target.Namespace, target.Name)
+	path := problemhookv1alpha1.WebhookPath(target.Namespace, target.Name)
 	target.Status.ObservedGeneration = target.Generation
 	target.Status.WebhookPath = path
 	target.Status.WebhookURL = r.ReceiverURL + path
@@ -110,7 +110,7 @@ var errInvalidCABundle = errors.New("spec.dynatrace.caBundle holds no PEM certif
 // validate resolves every Secret the target references, as the receiver
 // and the Dynatrace client will.
 func (r *NotificationTargetReconciler) validate(ctx context.Context, target *problemhookv1alpha1.NotificationTarget) error {
-	if _, err := webhookserver.LoadCredentials(ctx, r.Client, target); err != nil {
+	if _, err := credentials.Load(ctx, r.Client, target); err != nil {
 		return err
 	}
 	dt := target.Spec.Dynatrace

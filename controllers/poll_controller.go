@@ -26,7 +26,6 @@ import (
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/payload"
-	"github.com/problemhook/problemhook/webhookserver"
 )
 
 // CompletenessDelay is how long Dynatrace needs before a time frame's
@@ -184,7 +183,7 @@ func (r *PollReconciler) poll(ctx context.Context, target *problemhookv1alpha1.N
 				log.Error(err, "Skipping a polled problem", "problemID", p.ProblemID)
 				continue
 			}
-			ev := webhookserver.NewProblemEvent(target, spec)
+			ev := problemhookv1alpha1.NewProblemEvent(target, spec)
 			switch err := r.Create(ctx, ev); {
 			case apierrors.IsAlreadyExists(err):
 				// Its notification arrived, or an earlier poll found it.

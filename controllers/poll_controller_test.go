@@ -20,7 +20,6 @@ import (
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
-	"github.com/problemhook/problemhook/webhookserver"
 )
 
 // clock is a settable clock shared by a poller and the fake Dynatrace.
@@ -70,7 +69,7 @@ func polledEvents(t *testing.T, ns string) map[string]problemhookv1alpha1.EventO
 }
 
 func eventName(p dynatrace.Problem, state problemhookv1alpha1.ProblemState) string {
-	return webhookserver.EventName("dynatrace", p.ProblemID, state)
+	return problemhookv1alpha1.EventName("dynatrace", p.ProblemID, state)
 }
 
 // The poller records each state a problem entered since its last poll,
@@ -215,7 +214,7 @@ func TestManagerBackFromOutageRecordsMissedProblems(t *testing.T) {
 
 	post := func(p dynatrace.Problem) int {
 		body := fmt.Sprintf(`{"State":"OPEN","ProblemID":%q,"PID":%q}`, strings.TrimPrefix(p.DisplayID, "P-"), p.ProblemID)
-		req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, f.receiver+webhookserver.WebhookPath(f.ns, "dynatrace"), strings.NewReader(body))
+		req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, f.receiver+problemhookv1alpha1.WebhookPath(f.ns, "dynatrace"), strings.NewReader(body))
 		f.g.Expect(err).NotTo(HaveOccurred())
 		req.Header.Set("Content-Type", "application/json")
 		req.SetBasicAuth("dynatrace", "secret")

@@ -35,7 +35,6 @@ import (
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/routing"
 	"github.com/problemhook/problemhook/internal/secretref"
-	"github.com/problemhook/problemhook/webhookserver"
 )
 
 // jobControllerUIDLabel is the label the Job controller puts on a Job's Pods.
@@ -551,7 +550,7 @@ func (r *ProblemEventReconciler) resolvedBy(ctx context.Context, ev *problemhook
 	if ev.Spec.State != problemhookv1alpha1.StateOpen {
 		return "", nil
 	}
-	name := webhookserver.EventName(ev.Spec.Target, ev.Spec.ProblemID, problemhookv1alpha1.StateResolved)
+	name := problemhookv1alpha1.EventName(ev.Spec.Target, ev.Spec.ProblemID, problemhookv1alpha1.StateResolved)
 	var resolved problemhookv1alpha1.ProblemEvent
 	err := r.Get(ctx, types.NamespacedName{Namespace: ev.Namespace, Name: name}, &resolved)
 	switch {
@@ -766,7 +765,7 @@ func openEventOf(_ context.Context, o client.Object) []reconcile.Request {
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{
 		Namespace: ev.Namespace,
-		Name:      webhookserver.EventName(ev.Spec.Target, ev.Spec.ProblemID, problemhookv1alpha1.StateOpen),
+		Name:      problemhookv1alpha1.EventName(ev.Spec.Target, ev.Spec.ProblemID, problemhookv1alpha1.StateOpen),
 	}}}
 }
 

@@ -22,10 +22,9 @@ import (
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/controllers"
-	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
-	"github.com/problemhook/problemhook/webhookserver"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
 // These tests drive ProblemEvents through a real API server, with a fake
@@ -152,7 +151,7 @@ func (f *fixture) event(spec problemhookv1alpha1.ProblemEventSpec) *problemhookv
 	if spec.ReceivedAt.IsZero() {
 		spec.ReceivedAt = metav1.Now()
 	}
-	ev := webhookserver.NewProblemEvent(f.target, &spec)
+	ev := problemhookv1alpha1.NewProblemEvent(f.target, &spec)
 	f.create(ev)
 	return ev
 }
@@ -289,7 +288,7 @@ func TestNotificationBecomesJobsAndAComment(t *testing.T) {
 	// The payload of the old Python webhook's sample: the rest comes from the API.
 	body := `{"State":"OPEN","ProblemID":"1234","PID":"` + pid + `"}`
 	f.g.Eventually(func(g Gomega) {
-		req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, f.receiver+webhookserver.WebhookPath(f.ns, "dynatrace"), strings.NewReader(body))
+		req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, f.receiver+problemhookv1alpha1.WebhookPath(f.ns, "dynatrace"), strings.NewReader(body))
 		g.Expect(err).NotTo(HaveOccurred())
 		req.Header.Set("Content-Type", "application/json")
 		req.SetBasicAuth("dynatrace", "secret")
@@ -303,7 +302,7 @@ func TestNotificationBecomesJobsAndAComment(t *testing.T) {
 		f.g.Expect(j.Labels).To(HaveKeyWithValue(problemhookv1alpha1.LabelRoute, "legacy-incident"))
 		f.finishJob(&j, 0)
 	}
-	ev := &problemhookv1alpha1.ProblemEvent{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: webhookserver.EventName("dynatrace", pid, problemhookv1alpha1.StateOpen)}}
+	ev := &problemhookv1alpha1.ProblemEvent{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: problemhookv1alpha1.EventName("dynatrace", pid, problemhookv1alpha1.StateOpen)}}
 	got := f.eventually(ev, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
 		g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhaseSucceeded))
 		g.Expect(ev.Status.Comment).NotTo(BeNil())

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/webhookserver"
 )
 
 // TestRetention: a target keeps at most maxEvents events, none older than
@@ -34,7 +33,7 @@ func TestRetention(t *testing.T) {
 			Source: problemhookv1alpha1.FormatDynatrace, ProblemID: fmt.Sprintf("P%d", i), State: problemhookv1alpha1.StateOpen,
 			ReceivedAt: metav1.NewTime(now.Add(-time.Duration(5-i) * time.Hour)),
 		}
-		ev := webhookserver.NewProblemEvent(nt, spec)
+		ev := problemhookv1alpha1.NewProblemEvent(nt, spec)
 		g.Expect(k8s.Create(ctx, ev)).To(Succeed())
 		ev.Status.Phase = problemhookv1alpha1.PhaseSucceeded
 		if i == 0 {
@@ -78,7 +77,7 @@ func TestRetention(t *testing.T) {
 
 	// A new event brings retention back: with at most 1, the older one goes.
 	setRetention(&problemhookv1alpha1.Retention{MaxEvents: new(int32(1))})
-	fresh := webhookserver.NewProblemEvent(nt, &problemhookv1alpha1.ProblemEventSpec{
+	fresh := problemhookv1alpha1.NewProblemEvent(nt, &problemhookv1alpha1.ProblemEventSpec{
 		Source: problemhookv1alpha1.FormatDynatrace, ProblemID: "new", State: problemhookv1alpha1.StateOpen, ReceivedAt: metav1.Now(),
 	})
 	g.Expect(k8s.Create(ctx, fresh)).To(Succeed())

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make e2e`: brings a real single-node cluster up on this machine
-# (test/e2e/node), runs the end-to-end tests against it with the manager
+# (test/harness/node), runs the end-to-end tests against it with the manager
 # as a process on the host, and takes the node down again, also when a test
 # fails or on Ctrl-C. It then checks that the host is as it was: network
 # links, mounts, iptables rules, programs and the node's host paths.

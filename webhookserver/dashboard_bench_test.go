@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/webhookserver"
 )
 
 // BenchmarkDashboardEvents measures a page of the events table, and the
@@ -30,7 +29,7 @@ func BenchmarkDashboardEvents(b *testing.B) {
 	for range 16 {
 		wg.Go(func() {
 			for i := range work {
-				ev := webhookserver.NewProblemEvent(tg, &problemhookv1alpha1.ProblemEventSpec{
+				ev := problemhookv1alpha1.NewProblemEvent(tg, &problemhookv1alpha1.ProblemEventSpec{
 					Source: problemhookv1alpha1.FormatDynatrace, ProblemID: fmt.Sprintf("-%d_1669823466223V2", i), DisplayID: fmt.Sprint(i),
 					State: problemhookv1alpha1.StateOpen, Title: fmt.Sprintf("Problem %d", i), ReceivedAt: metav1Time(i),
 					Payload: fmt.Sprintf(`{"State":"OPEN","ProblemID":"%d","PID":"-%d_1669823466223V2"}`, i, i),

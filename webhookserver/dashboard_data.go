@@ -20,6 +20,7 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/feed"
 )
 
 // EventsPageSize is how many events one page of the events table shows.
@@ -426,66 +427,14 @@ func (d *Dashboard) event(ctx context.Context, r *http.Request) (any, error) {
 
 // Feed is a target's problem feed for one time frame.
 type Feed struct {
-	Namespace    string    `json:"namespace"`
-	Target       string    `json:"target"`
-	RelativeTime string    `json:"relativeTime"`
-	From         string    `json:"from"`
-	Problems     []FeedRow `json:"problems"`
-	Recorded     int       `json:"recorded"`
+	Namespace    string     `json:"namespace"`
+	Target       string     `json:"target"`
+	RelativeTime string     `json:"relativeTime"`
+	From         string     `json:"from"`
+	Problems     []feed.Row `json:"problems"`
+	Recorded     int        `json:"recorded"`
 	// RelativeTimes are the frames the page offers.
 	RelativeTimes []string `json:"-"`
-}
-
-// FeedRow is one problem of a feed, with the events problemhook recorded
-// for it. `manager poll -o json` prints the same rows.
-type FeedRow struct {
-	ProblemID string     `json:"problemId"`
-	DisplayID string     `json:"displayId"`
-	Title     string     `json:"title"`
-	Status    string     `json:"status"`
-	Severity  string     `json:"severity"`
-	Impact    string     `json:"impact"`
-	Start     time.Time  `json:"startTime"`
-	End       *time.Time `json:"endTime"`
-	Entities  []string   `json:"impactedEntities"`
-	URL       string     `json:"url,omitempty"`
-	Events    []EventRef `json:"events"`
-}
-
-// EventRef names a recorded event of a problem.
-type EventRef struct {
-	Name  string `json:"name"`
-	State string `json:"state"`
-}
-
-// FeedRows lays out target's problems with the events, of those given,
-// that record them, OPEN before RESOLVED.
-func FeedRows(target *problemhookv1alpha1.NotificationTarget, problems []dynatrace.Problem, events []problemhookv1alpha1.ProblemEvent) []FeedRow {
-	recorded := map[string][]EventRef{}
-	for _, ev := range events {
-		if ev.Spec.Target == target.Name && ev.Namespace == target.Namespace {
-			recorded[ev.Spec.ProblemID] = append(recorded[ev.Spec.ProblemID], EventRef{Name: ev.Name, State: string(ev.Spec.State)})
-		}
-	}
-	rows := make([]FeedRow, 0, len(problems))
-	for _, p := range problems {
-		row := FeedRow{
-			ProblemID: p.ProblemID, DisplayID: p.DisplayID, Title: p.Title, Status: p.Status,
-			Severity: p.SeverityLevel, Impact: p.ImpactLevel, Start: time.UnixMilli(p.StartTime).UTC(),
-			URL: dtconn.ProblemURL(target, p.ProblemID), Entities: []string{}, Events: []EventRef{},
-		}
-		if p.EndTime > 0 {
-			end := time.UnixMilli(p.EndTime).UTC()
-			row.End = &end
-		}
-		for _, e := range p.ImpactedEntities {
-			row.Entities = append(row.Entities, cmp.Or(e.Name, e.EntityID.ID))
-		}
-		row.Events = append(row.Events, recorded[p.ProblemID]...)
-		slices.SortFunc(row.Events, func(a, b EventRef) int { return cmp.Compare(a.State, b.State) })
-		rows = append(rows, row)
-	}
-	return rows
 }
 
 func (d *Dashboard) feed(ctx context.Context, r *http.Request) (any, error) {
@@ -519,7 +468,7 @@ func (d *Dashboard) feed(ctx context.Context, r *http.Request) (any, error) {
 		return nil, fmt.Errorf("listing the ProblemEvents of %s: %w", key, err)
 	}
 	out := &Feed{Namespace: key.Namespace, Target: key.Name, RelativeTime: rel, From: from,
-		Problems: FeedRows(&target, problems, events.Items), RelativeTimes: dynatrace.RelativeTimeNames()}
+		Problems: feed.Rows(&target, problems, events.Items), RelativeTimes: dynatrace.RelativeTimeNames()}
 	for _, row := range out.Problems {
 		if len(row.Events) > 0 {
 			out.Recorded++

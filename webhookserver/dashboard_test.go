@@ -21,6 +21,7 @@ import (
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
+	"github.com/problemhook/problemhook/internal/feed"
 	"github.com/problemhook/problemhook/webhookserver"
 )
 
@@ -87,7 +88,7 @@ func newFakeDynatrace(t *testing.T) *dynatracetest.Server {
 // storeEvent stores an event for tg as the receiver would, received at.
 func storeEvent(t *testing.T, tg target, n int, state problemhookv1alpha1.ProblemState, at time.Time) *problemhookv1alpha1.ProblemEvent {
 	t.Helper()
-	ev := webhookserver.NewProblemEvent(tg.obj, &problemhookv1alpha1.ProblemEventSpec{
+	ev := problemhookv1alpha1.NewProblemEvent(tg.obj, &problemhookv1alpha1.ProblemEventSpec{
 		Source: problemhookv1alpha1.FormatDynatrace, ProblemID: fmt.Sprintf("-%d_1669823466223V2", 1000+n), DisplayID: fmt.Sprint(n),
 		State: state, Title: fmt.Sprintf("Problem %d", n), ReceivedAt: metav1.NewTime(at),
 	})
@@ -239,16 +240,16 @@ func TestDashboardFeed(t *testing.T) {
 	}
 	recorded := storeEvent(t, tg, 0, problemhookv1alpha1.StateOpen, now)
 
-	var feed webhookserver.Feed
+	var got webhookserver.Feed
 	g.Eventually(func(g Gomega) {
-		getJSON(g, srv, "/api/feed/"+tg.ns+"/"+tg.name+"?relativeTime=week", http.StatusOK, &feed)
-		g.Expect(feed.Recorded).To(Equal(1))
+		getJSON(g, srv, "/api/feed/"+tg.ns+"/"+tg.name+"?relativeTime=week", http.StatusOK, &got)
+		g.Expect(got.Recorded).To(Equal(1))
 	}).Should(Succeed())
-	g.Expect(feed.From).To(Equal("now-1w"))
-	g.Expect(feed.Problems).To(HaveLen(3))
-	for _, p := range feed.Problems {
+	g.Expect(got.From).To(Equal("now-1w"))
+	g.Expect(got.Problems).To(HaveLen(3))
+	for _, p := range got.Problems {
 		if p.DisplayID == "P-0" {
-			g.Expect(p.Events).To(ConsistOf(webhookserver.EventRef{Name: recorded.Name, State: "OPEN"}))
+			g.Expect(p.Events).To(ConsistOf(feed.EventRef{Name: recorded.Name, State: "OPEN"}))
 		} else {
 			g.Expect(p.Events).To(BeEmpty())
 		}
@@ -261,9 +262,9 @@ func TestDashboardFeed(t *testing.T) {
 	}
 	g.Expect(last.Query.Get("from")).To(Equal("now-1w"))
 
-	getJSON(g, srv, "/api/feed/"+tg.ns+"/"+tg.name, http.StatusOK, &feed)
-	g.Expect(feed.RelativeTime).To(Equal("hour"))
-	g.Expect(feed.Problems).To(ConsistOf(HaveField("DisplayID", "P-0")))
+	getJSON(g, srv, "/api/feed/"+tg.ns+"/"+tg.name, http.StatusOK, &got)
+	g.Expect(got.RelativeTime).To(Equal("hour"))
+	g.Expect(got.Problems).To(ConsistOf(HaveField("DisplayID", "P-0")))
 
 	status, page, _ := get(t, srv, "/feed/"+tg.ns+"/"+tg.name+"?relativeTime=6hours")
 	g.Expect(status).To(Equal(http.StatusOK))

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/problemhook/problemhook/controllers"
-	"github.com/problemhook/problemhook/internal/controlplane"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 	"github.com/problemhook/problemhook/webhookserver"
 )
 

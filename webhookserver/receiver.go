@@ -32,6 +32,7 @@ import (
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/coalesce"
+	"github.com/problemhook/problemhook/internal/credentials"
 	"github.com/problemhook/problemhook/internal/payload"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
@@ -249,7 +250,7 @@ func (r *Receiver) admit(req *http.Request) (*problemhookv1alpha1.NotificationTa
 		}
 		return nil, refuse(http.StatusServiceUnavailable, "reading NotificationTarget %s failed", key)
 	}
-	creds, err := LoadCredentials(ctx, r.Cache, &target)
+	creds, err := credentials.Load(ctx, r.Cache, &target)
 	if err != nil {
 		log := ctrl.LoggerFrom(ctx).WithValues("NotificationTarget", klog.KObj(&target))
 		var refErr *secretref.Error
@@ -277,7 +278,7 @@ func (r *Receiver) admit(req *http.Request) (*problemhookv1alpha1.NotificationTa
 // store creates the ProblemEvent: a 2xx answer only once the API server has
 // stored it, or already had it.
 func (r *Receiver) store(req *http.Request, target *problemhookv1alpha1.NotificationTarget, spec *problemhookv1alpha1.ProblemEventSpec) (*answer, *refusal) {
-	ev := NewProblemEvent(target, spec)
+	ev := problemhookv1alpha1.NewProblemEvent(target, spec)
 	name := client.ObjectKeyFromObject(ev).String()
 	log := ctrl.LoggerFrom(req.Context()).WithValues("ProblemEvent", klog.KObj(ev), "problemID", spec.ProblemID, "state", spec.State)
 	ctx, cancel := context.WithTimeout(req.Context(), storeTimeout)

@@ -30,7 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/controlplane"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 	"github.com/problemhook/problemhook/webhookserver"
 )
 
@@ -47,7 +47,7 @@ type target struct {
 	obj      *problemhookv1alpha1.NotificationTarget
 }
 
-func (tg target) url() string { return server.URL + webhookserver.WebhookPath(tg.ns, tg.name) }
+func (tg target) url() string { return server.URL + problemhookv1alpha1.WebhookPath(tg.ns, tg.name) }
 
 // newTarget creates a ready NotificationTarget of format with basic auth
 // (Dynatrace) or bearer auth (Guance), after mutate has had its say.
@@ -228,11 +228,11 @@ func TestStoresEachFormat(t *testing.T) {
 			g.Expect(evs).To(HaveLen(1))
 			ev := evs[0]
 			g.Expect(r.body.ProblemEvent).To(Equal(tg.ns + "/" + ev.Name))
-			g.Expect(ev.Name).To(Equal(webhookserver.EventName(tg.name, ev.Spec.ProblemID, ev.Spec.State)))
+			g.Expect(ev.Name).To(Equal(problemhookv1alpha1.EventName(tg.name, ev.Spec.ProblemID, ev.Spec.State)))
 			g.Expect(ev.Labels).To(Equal(map[string]string{
 				problemhookv1alpha1.LabelTarget:    tg.name,
 				problemhookv1alpha1.LabelState:     strings.ToLower(string(ev.Spec.State)),
-				problemhookv1alpha1.LabelProblemID: webhookserver.ProblemIDHash(ev.Spec.ProblemID),
+				problemhookv1alpha1.LabelProblemID: problemhookv1alpha1.ProblemIDHash(ev.Spec.ProblemID),
 			}))
 			g.Expect(ev.OwnerReferences).To(HaveLen(1))
 			g.Expect(ev.OwnerReferences[0].UID).To(Equal(tg.obj.UID))
@@ -513,7 +513,7 @@ func TestStartingReceiverAnswers503(t *testing.T) {
 
 	srv := httptest.NewServer(starting.Handler())
 	defer srv.Close()
-	r := send(t, request{url: srv.URL + webhookserver.WebhookPath(tg.ns, tg.name), body: minimalDynatrace, auth: basic(user, password)})
+	r := send(t, request{url: srv.URL + problemhookv1alpha1.WebhookPath(tg.ns, tg.name), body: minimalDynatrace, auth: basic(user, password)})
 	g.Expect(r.status).To(Equal(http.StatusServiceUnavailable))
 	g.Expect(r.body.Message).To(Equal("receiver is starting: cache not synced"))
 	g.Expect(r.header.Get("Retry-After")).To(Equal("5"))
@@ -551,7 +551,7 @@ func TestTwoReplicasMakeOneEvent(t *testing.T) {
 	for range deliveries {
 		for _, base := range []string{server.URL, "https://" + second.Addr} {
 			wg.Go(func() {
-				results <- send(t, request{url: base + webhookserver.WebhookPath(tg.ns, tg.name), body: minimalDynatrace,
+				results <- send(t, request{url: base + problemhookv1alpha1.WebhookPath(tg.ns, tg.name), body: minimalDynatrace,
 					auth: basic(user, password), client: tlsClient})
 			})
 		}

@@ -21,7 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	v1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/manifests"
+	"github.com/problemhook/problemhook/test/harness/manifests"
 )
 
 // The health checks Argo CD runs for problemhook's kinds are the Lua

@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/webhookserver"
 )
 
 // eventToJob posts notifications at 100/s to a namespace with 10 routes,
@@ -104,7 +103,7 @@ func (b *bench) eventToJob(ctx context.Context) error {
 		ack := b.openLoop(ctx, rate, n, func(i int) (int, error) {
 			pid := fmt.Sprintf("-%d_1669823466223V2", 20_000_000+i)
 			mu.Lock()
-			posted[webhookserver.EventName("dynatrace", pid, problemhookv1alpha1.StateOpen)] = time.Now()
+			posted[problemhookv1alpha1.EventName("dynatrace", pid, problemhookv1alpha1.StateOpen)] = time.Now()
 			mu.Unlock()
 			return b.post(ctx, hc, ns, fmt.Sprintf(`{"State":"OPEN","ProblemID":"%d","PID":%q,"ProblemSeverity":"AVAILABILITY"}`, 20_000_000+i, pid))
 		}, http.StatusAccepted)

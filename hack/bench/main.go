@@ -30,9 +30,9 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/controlplane"
-	"github.com/problemhook/problemhook/internal/managerproc"
 	"github.com/problemhook/problemhook/internal/scheme"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
+	"github.com/problemhook/problemhook/test/harness/managerproc"
 )
 
 // The manager's client settings (main.go's defaults): the raw creates use

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/problemhook/problemhook/internal/managerproc"
+	"github.com/problemhook/problemhook/test/harness/managerproc"
 )
 
 // startManager starts the manager, a replica that leads unless the bench

@@ -21,7 +21,6 @@ import (
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/payload"
-	"github.com/problemhook/problemhook/webhookserver"
 )
 
 var concurrencies = []int{1, 8, 32, 64}
@@ -211,7 +210,7 @@ func (b *bench) createRaw(ctx context.Context, target *problemhookv1alpha1.Notif
 		return err
 	}
 	spec.ReceivedAt = metav1.Now()
-	return b.k8s.Create(ctx, webhookserver.NewProblemEvent(target, spec))
+	return b.k8s.Create(ctx, problemhookv1alpha1.NewProblemEvent(target, spec))
 }
 
 // receiverCell posts n notifications of a kind to the manager's receiver

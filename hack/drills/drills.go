@@ -22,8 +22,8 @@ import (
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dynatrace"
-	"github.com/problemhook/problemhook/internal/managerproc"
-	"github.com/problemhook/problemhook/test/e2e/node"
+	"github.com/problemhook/problemhook/test/harness/managerproc"
+	"github.com/problemhook/problemhook/test/harness/node"
 )
 
 // burst delivers the notifications from workers senders at about rate a

@@ -37,13 +37,13 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
-	"github.com/problemhook/problemhook/internal/managerproc"
-	"github.com/problemhook/problemhook/internal/manifests"
 	"github.com/problemhook/problemhook/internal/notify/notifytest"
 	"github.com/problemhook/problemhook/internal/scheme"
-	"github.com/problemhook/problemhook/test/e2e/node"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
+	"github.com/problemhook/problemhook/test/harness/managerproc"
+	"github.com/problemhook/problemhook/test/harness/manifests"
+	"github.com/problemhook/problemhook/test/harness/node"
 )
 
 // The secrets the drills use: none of them may appear in a log, an Event

@@ -13,7 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 	. "github.com/onsi/gomega"
 
-	"github.com/problemhook/problemhook/internal/controlplane"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
 // chromium finds a Chromium to drive: $CHROMIUM, or Debian's chromium.

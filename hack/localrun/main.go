@@ -28,12 +28,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
-	"github.com/problemhook/problemhook/internal/manifests"
 	"github.com/problemhook/problemhook/internal/scheme"
-	"github.com/problemhook/problemhook/test/e2e/node"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
+	"github.com/problemhook/problemhook/test/harness/manifests"
+	"github.com/problemhook/problemhook/test/harness/node"
 )
 
 func main() {
@@ -47,7 +47,7 @@ func main() {
 	flag.StringVar(&lr.dashboardAddr, "dashboard-bind-address", "127.0.0.1:9293", "Where the manager's dashboard listens.")
 	flag.BoolVar(&lr.node, "node", false, "Run on a single-node cluster on this machine (Linux, root), whose Jobs really run.")
 	flag.StringVar(&lr.nodeDir, "node-dir", "/tmp/problemhook-node", "The node's work directory.")
-	flag.StringVar(&lr.pause, "pause", "bin/e2e/pause", "The node's pod sandbox program (test/e2e/node/pause).")
+	flag.StringVar(&lr.pause, "pause", "bin/e2e/pause", "The node's pod sandbox program (test/harness/node/pause).")
 	flag.Parse()
 	lr.out = os.Stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -20,9 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/scheme"
-	"github.com/problemhook/problemhook/webhookserver"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
 // TestMakeRun holds `make run` to what it promises: with no cluster it
@@ -57,13 +56,13 @@ func TestMakeRun(t *testing.T) {
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	g.Expect(err).NotTo(HaveOccurred())
 	var events problemhookv1alpha1.ProblemEventList
-	g.Expect(c.List(ctx, &events, client.MatchingLabels{problemhookv1alpha1.LabelProblemID: webhookserver.ProblemIDHash(demoPID)})).To(Succeed())
+	g.Expect(c.List(ctx, &events, client.MatchingLabels{problemhookv1alpha1.LabelProblemID: problemhookv1alpha1.ProblemIDHash(demoPID)})).To(Succeed())
 	g.Expect(events.Items).To(HaveLen(1))
 	g.Expect(events.Items[0].Spec.Title).To(Equal("CPU saturation"))
 	// The problem whose notifications never arrived is caught up by polling.
 	g.Eventually(func(g Gomega) {
 		var missed problemhookv1alpha1.ProblemEventList
-		g.Expect(c.List(ctx, &missed, client.MatchingLabels{problemhookv1alpha1.LabelProblemID: webhookserver.ProblemIDHash(missedPID)})).To(Succeed())
+		g.Expect(c.List(ctx, &missed, client.MatchingLabels{problemhookv1alpha1.LabelProblemID: problemhookv1alpha1.ProblemIDHash(missedPID)})).To(Succeed())
 		g.Expect(missed.Items).To(HaveLen(2))
 		for _, ev := range missed.Items {
 			g.Expect(ev.Spec.Origin).To(Equal(problemhookv1alpha1.OriginPoll))

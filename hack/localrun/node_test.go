@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/controlplane"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
 // TestMakeRunOnANode holds `make run NODE=1` to what it prints: the curl

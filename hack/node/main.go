@@ -1,7 +1,7 @@
 //go:build linux
 
 // Command node brings a real single-node cluster up and down on this
-// machine for the end-to-end tests (test/e2e/node says how), and checks
+// machine for the end-to-end tests (test/harness/node says how), and checks
 // that taking it down left the host as it was.
 //
 //	node up       --dir DIR --assets DIR --pause FILE
@@ -22,7 +22,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/problemhook/problemhook/test/e2e/node"
+	"github.com/problemhook/problemhook/test/harness/node"
 )
 
 func main() { os.Exit(run()) }
@@ -36,7 +36,7 @@ func run() int {
 	var o node.Options
 	flags.StringVar(&o.Dir, "dir", "/tmp/problemhook-node", "The node's work directory.")
 	flags.StringVar(&o.Assets, "assets", "", "Where etcd and the Kubernetes binaries are (hack/control-plane.sh builds them).")
-	flags.StringVar(&o.PauseBinary, "pause", "", "The pod sandbox program (test/e2e/node/pause).")
+	flags.StringVar(&o.PauseBinary, "pause", "", "The pod sandbox program (test/harness/node/pause).")
 	keepLogs := flags.String("keep-logs", "", "Copy the node's logs here before removing its work directory.")
 	file := flags.String("out", "", "Where snapshot writes.")
 	before := flags.String("before", "", "The snapshot compare compares with.")

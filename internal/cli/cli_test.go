@@ -28,13 +28,14 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/cli"
-	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
+	"github.com/problemhook/problemhook/internal/feed"
 	"github.com/problemhook/problemhook/internal/payload"
 	"github.com/problemhook/problemhook/internal/scheme"
 	"github.com/problemhook/problemhook/internal/secretref"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 	"github.com/problemhook/problemhook/webhookserver"
 )
 
@@ -208,7 +209,7 @@ func newPollFixture(t *testing.T) *pollFixture {
 			Source: problemhookv1alpha1.FormatDynatrace, ProblemID: f.problems[displayID].ProblemID,
 			DisplayID: strings.TrimPrefix(displayID, "P-"), State: state, ReceivedAt: metav1.Now(),
 		}
-		ev := webhookserver.NewProblemEvent(nt, &spec)
+		ev := problemhookv1alpha1.NewProblemEvent(nt, &spec)
 		g.Expect(k8s.Create(ctx, ev)).To(Succeed())
 		if nt == f.target {
 			f.events[displayID] = append(f.events[displayID], ev.Name)
@@ -311,10 +312,10 @@ func TestPollJSONWeek(t *testing.T) {
 	}, &out)).To(Succeed())
 
 	// The rows of the dashboard's /api/feed, as a user's script reads them.
-	var got []webhookserver.FeedRow
+	var got []feed.Row
 	g.Expect(json.Unmarshal(out.Bytes(), &got)).To(Succeed(), out.String())
 	g.Expect(got).To(HaveLen(6), "a week holds the problem of three days ago too")
-	byID := map[string]webhookserver.FeedRow{}
+	byID := map[string]feed.Row{}
 	for _, p := range got {
 		byID[p.DisplayID] = p
 	}
@@ -323,9 +324,9 @@ func TestPollJSONWeek(t *testing.T) {
 		HaveField("ProblemID", p2.ProblemID), HaveField("Status", "CLOSED"), HaveField("Severity", "AVAILABILITY"),
 		HaveField("Impact", "INFRASTRUCTURE"), HaveField("Title", p2.Title),
 		HaveField("URL", f.dt.URL()+"/#problems/problemdetails;pid="+p2.ProblemID),
-		HaveField("Events", Equal([]webhookserver.EventRef{
-			{Name: webhookserver.EventName("tenant", p2.ProblemID, problemhookv1alpha1.StateOpen), State: "OPEN"},
-			{Name: webhookserver.EventName("tenant", p2.ProblemID, problemhookv1alpha1.StateResolved), State: "RESOLVED"},
+		HaveField("Events", Equal([]feed.EventRef{
+			{Name: problemhookv1alpha1.EventName("tenant", p2.ProblemID, problemhookv1alpha1.StateOpen), State: "OPEN"},
+			{Name: problemhookv1alpha1.EventName("tenant", p2.ProblemID, problemhookv1alpha1.StateResolved), State: "RESOLVED"},
 		})),
 	))
 	g.Expect(byID["P-2"].Start).To(BeTemporally("==", time.UnixMilli(p2.StartTime)))
@@ -461,7 +462,7 @@ func TestMainPollWithKubeconfig(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := cli.Main(context.Background(), []string{"poll", "--kubeconfig", path, "--target", target, "-o", "json"}, &stdout, &stderr)
 	g.Expect(code).To(Equal(0), stderr.String())
-	var got []webhookserver.FeedRow
+	var got []feed.Row
 	g.Expect(json.Unmarshal(stdout.Bytes(), &got)).To(Succeed(), stdout.String())
 	g.Expect(got).To(HaveLen(5))
 
@@ -500,7 +501,7 @@ func TestSendTest(t *testing.T) {
 		check: func(g Gomega, nt *problemhookv1alpha1.NotificationTarget, events []problemhookv1alpha1.ProblemEvent) {
 			g.Expect(events).To(HaveLen(1))
 			ev := events[0]
-			g.Expect(ev.Name).To(Equal(webhookserver.EventName(nt.Name, "99999", problemhookv1alpha1.StateOpen)))
+			g.Expect(ev.Name).To(Equal(problemhookv1alpha1.EventName(nt.Name, "99999", problemhookv1alpha1.StateOpen)))
 			g.Expect(ev.Spec.Test).To(BeTrue())
 			g.Expect(ev.Spec.DisplayID).To(Equal("999"))
 			g.Expect(ev.Spec.Title).To(Equal("Dynatrace problem notification test run"))
@@ -533,7 +534,7 @@ func TestSendTest(t *testing.T) {
 		check: func(g Gomega, nt *problemhookv1alpha1.NotificationTarget, events []problemhookv1alpha1.ProblemEvent) {
 			g.Expect(events).To(HaveLen(1))
 			ev := events[0]
-			g.Expect(ev.Name).To(Equal(webhookserver.EventName(nt.Name, payload.GuanceTestEventID, problemhookv1alpha1.StateOpen)))
+			g.Expect(ev.Name).To(Equal(problemhookv1alpha1.EventName(nt.Name, payload.GuanceTestEventID, problemhookv1alpha1.StateOpen)))
 			g.Expect(ev.Spec.Test).To(BeTrue(), "the receiver knows problemhook's own test event")
 			g.Expect(ev.Spec.Source).To(Equal(problemhookv1alpha1.FormatGuance))
 			g.Expect(ev.Spec.Title).To(Equal("problemhook test notification"))

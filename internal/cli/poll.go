@@ -18,7 +18,7 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
-	"github.com/problemhook/problemhook/webhookserver"
+	"github.com/problemhook/problemhook/internal/feed"
 )
 
 // Output formats of Poll.
@@ -105,7 +105,7 @@ func Poll(ctx context.Context, c client.Reader, opts PollOptions, out io.Writer)
 	if err != nil {
 		return err
 	}
-	rows := webhookserver.FeedRows(target, problems, events)
+	rows := feed.Rows(target, problems, events)
 	if opts.Output == OutputJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -140,7 +140,7 @@ func targetEvents(ctx context.Context, c client.Reader, target *problemhookv1alp
 }
 
 // printTable writes rows as a table, or says there is nothing to show.
-func printTable(out io.Writer, rows []webhookserver.FeedRow, from string) error {
+func printTable(out io.Writer, rows []feed.Row, from string) error {
 	if len(rows) == 0 {
 		_, err := fmt.Fprintf(out, "No problems from %s to now.\n", from)
 		return err

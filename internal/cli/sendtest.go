@@ -18,7 +18,6 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/payload"
 	"github.com/problemhook/problemhook/internal/secretref"
-	"github.com/problemhook/problemhook/webhookserver"
 )
 
 const (
@@ -81,7 +80,7 @@ func SendTest(ctx context.Context, c client.Reader, opts SendTestOptions, out io
 	if err != nil {
 		return err
 	}
-	endpoint := base + webhookserver.WebhookPath(target.Namespace, target.Name)
+	endpoint := base + problemhookv1alpha1.WebhookPath(target.Namespace, target.Name)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("building the request: %w", err)
@@ -171,21 +170,21 @@ func baseURL(raw string) (string, error) {
 }
 
 // credentials returns what adds target's credentials to a request, and the
-// name of the auth mode. webhookserver.LoadCredentials keeps only digests,
+// name of the auth mode. credentials.Load keeps only digests,
 // so the Secret is read here with the same keys and defaults.
 func credentials(ctx context.Context, c client.Reader, target *problemhookv1alpha1.NotificationTarget) (func(*http.Request), string, error) {
 	auth := target.Spec.Auth
 	switch {
 	case auth.Basic != nil:
 		v, err := secretref.Values(ctx, c, target.Namespace, auth.Basic.SecretRef.Name, "spec.auth.basic.secretRef",
-			webhookserver.BasicUsernameKey, webhookserver.BasicPasswordKey)
+			problemhookv1alpha1.BasicUsernameKey, problemhookv1alpha1.BasicPasswordKey)
 		if err != nil {
 			return nil, "", err
 		}
-		user, password := string(v[webhookserver.BasicUsernameKey]), string(v[webhookserver.BasicPasswordKey])
+		user, password := string(v[problemhookv1alpha1.BasicUsernameKey]), string(v[problemhookv1alpha1.BasicPasswordKey])
 		return func(req *http.Request) { req.SetBasicAuth(user, password) }, "basic auth", nil
 	case auth.Bearer != nil:
-		token, err := secretref.Value(ctx, c, target.Namespace, auth.Bearer.SecretRef, webhookserver.DefaultBearerKey, "spec.auth.bearer.secretRef")
+		token, err := secretref.Value(ctx, c, target.Namespace, auth.Bearer.SecretRef, problemhookv1alpha1.DefaultBearerKey, "spec.auth.bearer.secretRef")
 		if err != nil {
 			return nil, "", err
 		}

@@ -24,9 +24,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/dynatrace"
-	"github.com/problemhook/problemhook/test/e2e/node"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
+	"github.com/problemhook/problemhook/test/harness/node"
 )
 
 // env is one test's namespace, with a Dynatrace target that reads from

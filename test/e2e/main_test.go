@@ -1,6 +1,6 @@
 //go:build e2e
 
-// Package e2e proves on a real node (test/e2e/node) that what problemhook
+// Package e2e proves on a real node (test/harness/node) that what problemhook
 // does ends in containers that really ran. `make e2e` brings the node up,
 // runs these tests with the manager as a process on the host, and takes
 // the node down. Run it as root on Linux; see the README.
@@ -18,11 +18,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/problemhook/problemhook/internal/controlplane"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
-	"github.com/problemhook/problemhook/internal/managerproc"
-	"github.com/problemhook/problemhook/internal/manifests"
 	"github.com/problemhook/problemhook/internal/scheme"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
+	"github.com/problemhook/problemhook/test/harness/managerproc"
+	"github.com/problemhook/problemhook/test/harness/manifests"
 )
 
 // The suite's shared parts: the node's API server, one fake Dynatrace,

@@ -1,4 +1,8 @@
-package webhookserver
+// Package credentials holds what a sender must present to a
+// NotificationTarget, read from the Secrets its spec.auth references: the
+// receiver checks requests against it, and the NotificationTarget
+// reconciler reports whether it can be read.
+package credentials
 
 import (
 	"context"
@@ -13,11 +17,7 @@ import (
 	"github.com/problemhook/problemhook/internal/secretref"
 )
 
-// Secret keys of the auth modes.
 const (
-	BasicUsernameKey  = "username"
-	BasicPasswordKey  = "password"
-	DefaultBearerKey  = "token"
 	authRealm         = `realm="problemhook"`
 	bearerAuthPrefix  = "bearer "
 	basicAuthScheme   = "Basic " + authRealm + `, charset="UTF-8"`
@@ -37,23 +37,23 @@ type Credentials struct {
 	open      bool
 }
 
-// LoadCredentials reads the credentials target's auth references. A
+// Load reads the credentials target's auth references. A
 // missing Secret or key is a *secretref.Error naming the field.
-func LoadCredentials(ctx context.Context, r client.Reader, target *problemhookv1alpha1.NotificationTarget) (*Credentials, error) {
+func Load(ctx context.Context, r client.Reader, target *problemhookv1alpha1.NotificationTarget) (*Credentials, error) {
 	auth := target.Spec.Auth
 	switch {
 	case auth.Basic != nil:
-		v, err := secretref.Values(ctx, r, target.Namespace, auth.Basic.SecretRef.Name, basicAuthField, BasicUsernameKey, BasicPasswordKey)
+		v, err := secretref.Values(ctx, r, target.Namespace, auth.Basic.SecretRef.Name, basicAuthField, problemhookv1alpha1.BasicUsernameKey, problemhookv1alpha1.BasicPasswordKey)
 		if err != nil {
 			return nil, err
 		}
 		return &Credentials{
 			challenge: basicAuthScheme,
-			username:  sha256.Sum256(v[BasicUsernameKey]),
-			secret:    sha256.Sum256(v[BasicPasswordKey]),
+			username:  sha256.Sum256(v[problemhookv1alpha1.BasicUsernameKey]),
+			secret:    sha256.Sum256(v[problemhookv1alpha1.BasicPasswordKey]),
 		}, nil
 	case auth.Bearer != nil:
-		token, err := secretref.Value(ctx, r, target.Namespace, auth.Bearer.SecretRef, DefaultBearerKey, bearerAuthField)
+		token, err := secretref.Value(ctx, r, target.Namespace, auth.Bearer.SecretRef, problemhookv1alpha1.DefaultBearerKey, bearerAuthField)
 		if err != nil {
 			return nil, err
 		}

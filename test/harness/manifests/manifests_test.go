@@ -5,7 +5,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/problemhook/problemhook/internal/manifests"
+	"github.com/problemhook/problemhook/test/harness/manifests"
 )
 
 func TestDecode(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/problemhook/problemhook/internal/controlplane"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
 // Process is one manager process. Its addresses stay the same across restarts.

@@ -24,7 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/problemhook/problemhook/internal/controlplane"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
 // stateFile records what Up started and what it found missing on the host,
