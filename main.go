@@ -21,7 +21,8 @@ import (
 	"github.com/problemhook/problemhook/internal/cli"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/scheme"
-	"github.com/problemhook/problemhook/webhookserver"
+	"github.com/problemhook/problemhook/webhookserver/dashboard"
+	"github.com/problemhook/problemhook/webhookserver/receiver"
 )
 
 // The receiver Service that config/ deploys; senders reach targets through it.
@@ -50,14 +51,14 @@ func main() {
 	var o options
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
-	flag.StringVar(&o.receiverAddr, "receiver-bind-address", webhookserver.DefaultAddr, "Address the notification receiver binds to.")
-	flag.StringVar(&o.dashboardAddr, "dashboard-bind-address", webhookserver.DefaultDashboardAddr, "Address the read-only dashboard binds to; 0 disables it.")
+	flag.StringVar(&o.receiverAddr, "receiver-bind-address", receiver.DefaultAddr, "Address the notification receiver binds to.")
+	flag.StringVar(&o.dashboardAddr, "dashboard-bind-address", dashboard.DefaultAddr, "Address the read-only dashboard binds to; 0 disables it.")
 	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address net/http/pprof binds to, for profiling; 0 disables it.")
 	flag.StringVar(&o.receiverURL, "receiver-url", "", "Base URL senders reach the receiver at, shown in each target's status.webhookURL. "+
 		"Default: http://"+receiverService+".<POD_NAMESPACE>.svc:9292.")
 	flag.StringVar(&o.receiverCert, "receiver-tls-cert-file", "", "Serve the receiver over HTTPS with this certificate (PEM), reloaded when it changes.")
 	flag.StringVar(&o.receiverKey, "receiver-tls-key-file", "", "The private key (PEM) of --receiver-tls-cert-file.")
-	flag.Int64Var(&o.maxBodyBytes, "receiver-max-body-bytes", webhookserver.DefaultMaxBodyBytes, "Largest notification body accepted; larger ones get 413.")
+	flag.Int64Var(&o.maxBodyBytes, "receiver-max-body-bytes", receiver.DefaultMaxBodyBytes, "Largest notification body accepted; larger ones get 413.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader to run the reconcilers. Receivers run on every replica regardless.")
 	// Every notification is stored before it is acknowledged, so the
 	// receiver is as fast as it may create ProblemEvents: client-go's
@@ -145,7 +146,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating the receiver's client: %w", err)
 	}
-	receiver := &webhookserver.Receiver{
+	recv := &receiver.Server{
 		Addr:         o.receiverAddr,
 		Cache:        mgr.GetCache(),
 		Client:       receiverClient,
@@ -153,11 +154,11 @@ func run(ctx context.Context, o options) error {
 		TLSCertFile:  o.receiverCert,
 		TLSKeyFile:   o.receiverKey,
 	}
-	if err := mgr.Add(receiver); err != nil {
+	if err := mgr.Add(recv); err != nil {
 		return fmt.Errorf("adding receiver: %w", err)
 	}
 	if o.dashboardAddr != "0" {
-		if err := mgr.Add(&webhookserver.Dashboard{
+		if err := mgr.Add(&dashboard.Server{
 			Addr:      o.dashboardAddr,
 			Cache:     mgr.GetCache(),
 			APIReader: mgr.GetAPIReader(),
@@ -172,9 +173,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	// A replica is ready once its receiver can take notifications.
-	if err := mgr.AddReadyzCheck("receiver", receiver.Ready); err != nil {
+	if err := mgr.AddReadyzCheck("receiver", recv.Ready); err != nil {
 		return err
 	}
-	ctrl.Log.Info("Starting manager", "version", webhookserver.Version(), "receiver", o.receiverAddr, "receiverURL", o.receiverURL, "dashboard", o.dashboardAddr)
+	ctrl.Log.Info("Starting manager", "version", dashboard.Version(), "receiver", o.receiverAddr, "receiverURL", o.receiverURL, "dashboard", o.dashboardAddr)
 	return mgr.Start(ctx)
 }

@@ -13,6 +13,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/routing"
 	"github.com/problemhook/problemhook/internal/secretref"
@@ -260,7 +261,7 @@ func (r *ProblemEventReconciler) recordOutcome(ctx context.Context, ev *problemh
 		log = log.WithValues("recipient", a.Recipient)
 	}
 	if err == nil {
-		messageAttempts.WithLabelValues(a.Type, "sent").Inc()
+		metrics.MessageAttempts.WithLabelValues(a.Type, metrics.MessageSent).Inc()
 		settle(a, problemhookv1alpha1.ActionSucceeded, sentLine(a, res))
 		log.Info("Sent message")
 		r.Recorder.Eventf(ev, nil, corev1.EventTypeNormal, "MessageSent", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
@@ -273,7 +274,7 @@ func (r *ProblemEventReconciler) recordOutcome(ctx context.Context, ev *problemh
 	retryable, after := notify.IsRetryable(err)
 	limit, backoff := retryPolicy(ir)
 	if retryable && a.Attempts <= limit {
-		messageAttempts.WithLabelValues(a.Type, "retryable").Inc()
+		metrics.MessageAttempts.WithLabelValues(a.Type, metrics.MessageRetryable).Inc()
 		wait := min(max(backoffAfter(backoff, a.Attempts), after), maxRetryWait)
 		next := metav1.NewTime(ceilSecond(time.Now().Add(wait)))
 		a.State, a.NextAttemptTime = problemhookv1alpha1.ActionPending, &next
@@ -282,7 +283,7 @@ func (r *ProblemEventReconciler) recordOutcome(ctx context.Context, ev *problemh
 		r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageRetrying", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
 		return
 	}
-	messageAttempts.WithLabelValues(a.Type, "failed").Inc()
+	metrics.MessageAttempts.WithLabelValues(a.Type, metrics.MessageFailed).Inc()
 	msg := "Failed: " + what
 	if retryable {
 		msg = fmt.Sprintf("Failed after %d attempts: %s", a.Attempts, what)

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -18,9 +17,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	"github.com/problemhook/problemhook/internal/metrics"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dtconn"
@@ -34,23 +34,6 @@ const CompletenessDelay = 2 * time.Minute
 
 // pollRetry bounds the wait before a failed poll is tried again.
 const pollRetry = time.Minute
-
-// polls counts the catch-up polls, by result; polledEvents the problem
-// states they recorded because their notification never arrived.
-var (
-	polls = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "problemhook_polls_total",
-		Help: "Catch-up polls of the Dynatrace problem list, by result (succeeded, failed).",
-	}, []string{"result"})
-	polledEvents = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "problemhook_poll_recorded_events_total",
-		Help: "ProblemEvents the catch-up poller created: problem states whose notification had not arrived.",
-	})
-)
-
-func init() {
-	metrics.Registry.MustRegister(polls, polledEvents)
-}
 
 // PollReconciler catches up on notifications that never arrived: for each
 // Ready NotificationTarget with spec.dynatrace.poll it lists the problems
@@ -131,13 +114,13 @@ func (r *PollReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	st.LastPollTime = &metav1.Time{Time: now.Truncate(time.Second)}
 	listed, recorded, err := r.poll(ctx, &target, from, to, now)
 	if err != nil {
-		polls.WithLabelValues("failed").Inc()
+		metrics.Polls.WithLabelValues(metrics.PollFailed).Inc()
 		st.LastError = truncate(err.Error(), 1024)
 		r.Recorder.Eventf(&target, nil, corev1.EventTypeWarning, problemhookv1alpha1.ReasonPollFailed, "Poll", "Polling Dynatrace for missed problems: %s", st.LastError)
 		// The frame stays uncovered; the next poll covers it.
 		return ctrl.Result{RequeueAfter: min(interval, pollRetry)}, nil
 	}
-	polls.WithLabelValues("succeeded").Inc()
+	metrics.Polls.WithLabelValues(metrics.PollSucceeded).Inc()
 	st.LastError = ""
 	st.Listed, st.Recorded = listed, recorded
 	if to.After(from) {
@@ -191,7 +174,7 @@ func (r *PollReconciler) poll(ctx context.Context, target *problemhookv1alpha1.N
 				return int32(len(problems)), recorded, fmt.Errorf("recording problem %s %s: %w", p.DisplayID, state, err)
 			default:
 				recorded++
-				polledEvents.Inc()
+				metrics.PollRecordedEvents.Inc()
 				log.Info("Recorded a problem state whose notification had not arrived", "ProblemEvent", klog.KObj(ev), "problem", p.DisplayID, "state", state)
 			}
 		}

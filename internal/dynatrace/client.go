@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/problemhook/problemhook/internal/metrics"
 )
 
 const (
@@ -222,17 +222,6 @@ func newHTTPClient(caBundle []byte) (*http.Client, error) {
 	}, nil
 }
 
-// requests counts the API's answers by endpoint and status code ("error"
-// when none came), one per attempt.
-var requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "problemhook_dynatrace_requests_total",
-	Help: "Requests to the Dynatrace API, one per attempt, by endpoint (e.g. GET /problems/{problemId}) and status code, or \"error\" when no answer came, or \"not-asked\" for a call refused without a request while the environment was not answering.",
-}, []string{"endpoint", "code"})
-
-func init() {
-	metrics.Registry.MustRegister(requests)
-}
-
 // endpoint names the call without its problem id, for metrics.
 func (cl *call) endpoint() string {
 	var b strings.Builder
@@ -286,16 +275,16 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 	log := logr.FromContextOrDiscard(ctx)
 	for attempt := 1; ; attempt++ {
 		if until := c.quietUntil.Load(); time.Now().UnixNano() < until {
-			requests.WithLabelValues(cl.endpoint(), "not-asked").Inc()
+			metrics.DynatraceRequests.WithLabelValues(cl.endpoint(), metrics.DynatraceNotAsked).Inc()
 			return fmt.Errorf("%w: a request got no answer within %s; none is sent until %s",
 				ErrNotAnswering, c.timeout, time.Unix(0, until).UTC().Format(time.RFC3339))
 		}
 		status, err := c.attempt(ctx, cl.method, target, body, out)
-		code := "error"
+		code := metrics.DynatraceNoAnswer
 		if status != 0 {
 			code = strconv.Itoa(status)
 		}
-		requests.WithLabelValues(cl.endpoint(), code).Inc()
+		metrics.DynatraceRequests.WithLabelValues(cl.endpoint(), code).Inc()
 		if err == nil {
 			return nil
 		}

@@ -1,4 +1,4 @@
-package webhookserver_test
+package dashboard_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // overview, with 10,000 events of one target in the manager's cache: the
 // first page (sorting every event) and a later page filtered by state,
 // against the baseline of listing the events from the cache.
-// Run it with `go test ./webhookserver -run '^$' -bench Dashboard`.
+// Run it with `go test ./webhookserver/dashboard -run '^$' -bench Dashboard`.
 func BenchmarkDashboardEvents(b *testing.B) {
 	const events = 10000
 	ctx := context.Background()
@@ -34,7 +34,7 @@ func BenchmarkDashboardEvents(b *testing.B) {
 					State: problemhookv1alpha1.StateOpen, Title: fmt.Sprintf("Problem %d", i), ReceivedAt: metav1Time(i),
 					Payload: fmt.Sprintf(`{"State":"OPEN","ProblemID":"%d","PID":"-%d_1669823466223V2"}`, i, i),
 				})
-				if err := k8s.Create(ctx, ev); err != nil {
+				if err := env.Client.Create(ctx, ev); err != nil {
 					b.Error(err)
 				}
 			}
@@ -47,7 +47,7 @@ func BenchmarkDashboardEvents(b *testing.B) {
 	wg.Wait()
 	for {
 		var list problemhookv1alpha1.ProblemEventList
-		if err := managerCache.List(ctx, &list, client.InNamespace(tg.Namespace)); err != nil {
+		if err := env.Receiver.Cache.List(ctx, &list, client.InNamespace(tg.Namespace)); err != nil {
 			b.Fatal(err)
 		}
 		if len(list.Items) == events {
@@ -59,7 +59,7 @@ func BenchmarkDashboardEvents(b *testing.B) {
 	b.Run("cache list (baseline)", func(b *testing.B) {
 		for b.Loop() {
 			var list problemhookv1alpha1.ProblemEventList
-			if err := managerCache.List(ctx, &list, client.InNamespace(tg.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+			if err := env.Receiver.Cache.List(ctx, &list, client.InNamespace(tg.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -92,16 +92,16 @@ func benchTarget(b *testing.B) *problemhookv1alpha1.NotificationTarget {
 	b.Helper()
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "dashboard-bench-"}}
-	if err := k8s.Create(ctx, ns); err != nil {
+	if err := env.Client.Create(ctx, ns); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = k8s.Delete(ctx, ns) })
+	b.Cleanup(func() { _ = env.Client.Delete(ctx, ns) })
 	tg := &problemhookv1alpha1.NotificationTarget{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "dynatrace"},
 		Spec: problemhookv1alpha1.NotificationTargetSpec{Format: problemhookv1alpha1.FormatDynatrace,
 			Auth: problemhookv1alpha1.WebhookAuth{None: &problemhookv1alpha1.NoAuth{}}},
 	}
-	if err := k8s.Create(ctx, tg); err != nil {
+	if err := env.Client.Create(ctx, tg); err != nil {
 		b.Fatal(err)
 	}
 	return tg

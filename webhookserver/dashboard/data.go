@@ -1,4 +1,4 @@
-package webhookserver
+package dashboard
 
 import (
 	"cmp"
@@ -21,6 +21,7 @@ import (
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/feed"
+	"github.com/problemhook/problemhook/internal/metrics"
 )
 
 // EventsPageSize is how many events one page of the events table shows.
@@ -36,12 +37,11 @@ type Overview struct {
 	// there are none to show.
 	Replicas     []Replica `json:"replicas"`
 	ReplicasNote string    `json:"replicasNote,omitempty"`
-	// Notifications, Actions and Polls count what this replica did since it started.
-	Notifications NotificationCounts `json:"notifications"`
-	Actions       ActionCounts       `json:"actions"`
-	Polls         PollCounts         `json:"polls"`
-	Events        EventCounts        `json:"events"`
-	Targets       []TargetSummary    `json:"targets"`
+	// Totals count what this replica did since it started: its
+	// notifications, action runs and polls.
+	metrics.Totals
+	Events  EventCounts     `json:"events"`
+	Targets []TargetSummary `json:"targets"`
 }
 
 // Replica is one endpoint of the receiver Service.
@@ -49,31 +49,6 @@ type Replica struct {
 	Pod     string `json:"pod"`
 	Address string `json:"address"`
 	Ready   bool   `json:"ready"`
-}
-
-// NotificationCounts are the receiver's answers by result.
-type NotificationCounts struct {
-	Received  int64 `json:"received"`
-	Stored    int64 `json:"stored"`
-	Duplicate int64 `json:"duplicate"`
-	Ignored   int64 `json:"ignored"`
-	Rejected  int64 `json:"rejected"`
-	Failed    int64 `json:"failed"`
-}
-
-// ActionCounts are the action runs that ended, by result. Reconcilers
-// run on the leader, so only the leader's are not zero.
-type ActionCounts struct {
-	Succeeded int64 `json:"succeeded"`
-	Failed    int64 `json:"failed"`
-	Stopped   int64 `json:"stopped"`
-}
-
-// PollCounts are the catch-up polls and what they recorded.
-type PollCounts struct {
-	Succeeded int64 `json:"succeeded"`
-	Failed    int64 `json:"failed"`
-	Recorded  int64 `json:"recorded"`
 }
 
 // EventCounts are the stored ProblemEvents by phase.
@@ -97,7 +72,7 @@ type TargetSummary struct {
 	Poll             *problemhookv1alpha1.PollStatus `json:"poll,omitempty"`
 }
 
-func (d *Dashboard) overview(ctx context.Context, _ *http.Request) (any, error) {
+func (d *Server) overview(ctx context.Context, _ *http.Request) (any, error) {
 	now := d.now()
 	o := &Overview{
 		Version:   Version(),
@@ -107,9 +82,11 @@ func (d *Dashboard) overview(ctx context.Context, _ *http.Request) (any, error) 
 		Events:    EventCounts{ByPhase: map[string]int{}},
 	}
 	o.Replicas, o.ReplicasNote = d.replicas(ctx)
-	if err := d.counters(o); err != nil {
+	totals, err := metrics.ReadTotals(d.gatherer())
+	if err != nil {
 		return nil, err
 	}
+	o.Totals = totals
 	var targets problemhookv1alpha1.NotificationTargetList
 	if err := d.Cache.List(ctx, &targets, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing NotificationTargets: %w", err)
@@ -145,7 +122,7 @@ func (d *Dashboard) overview(ctx context.Context, _ *http.Request) (any, error) 
 
 // replicas lists the receiver Service's endpoints, which are the replicas
 // that take notifications.
-func (d *Dashboard) replicas(ctx context.Context) ([]Replica, string) {
+func (d *Server) replicas(ctx context.Context) ([]Replica, string) {
 	if d.APIReader == nil || d.Namespace == "" || d.Service == "" {
 		return nil, "Not running behind a receiver Service: only this process receives."
 	}
@@ -170,62 +147,6 @@ func (d *Dashboard) replicas(ctx context.Context) ([]Replica, string) {
 	}
 	slices.SortFunc(out, func(a, b Replica) int { return cmp.Compare(a.Pod, b.Pod) })
 	return out, ""
-}
-
-// counters reads the counters the overview shows from the metrics registry.
-func (d *Dashboard) counters(o *Overview) error {
-	families, err := d.gatherer().Gather()
-	if err != nil {
-		return fmt.Errorf("reading metrics: %w", err)
-	}
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			v := int64(m.GetCounter().GetValue())
-			label := func(name string) string {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == name {
-						return l.GetValue()
-					}
-				}
-				return ""
-			}
-			switch f.GetName() {
-			case "problemhook_receiver_notifications_total":
-				n := &o.Notifications
-				n.Received += v
-				switch label("result") {
-				case resultCreated:
-					n.Stored += v
-				case resultDuplicate:
-					n.Duplicate += v
-				case resultIgnored:
-					n.Ignored += v
-				case resultRejected:
-					n.Rejected += v
-				case resultFailed:
-					n.Failed += v
-				}
-			case "problemhook_actions_total":
-				switch label("result") {
-				case "succeeded":
-					o.Actions.Succeeded += v
-				case "failed":
-					o.Actions.Failed += v
-				case "stopped":
-					o.Actions.Stopped += v
-				}
-			case "problemhook_polls_total":
-				if label("result") == "succeeded" {
-					o.Polls.Succeeded += v
-				} else {
-					o.Polls.Failed += v
-				}
-			case "problemhook_poll_recorded_events_total":
-				o.Polls.Recorded += v
-			}
-		}
-	}
-	return nil
 }
 
 // EventFilter selects the events of the events table.
@@ -275,7 +196,7 @@ var (
 	}
 )
 
-func (d *Dashboard) events(ctx context.Context, r *http.Request) (any, error) {
+func (d *Server) events(ctx context.Context, r *http.Request) (any, error) {
 	q := r.URL.Query()
 	f := EventFilter{Target: q.Get("target"), State: strings.ToUpper(q.Get("state")), Phase: q.Get("phase")}
 	opts := []client.ListOption{client.UnsafeDisableDeepCopy}
@@ -388,7 +309,7 @@ type EventDetail struct {
 	Payload *node
 }
 
-func (d *Dashboard) getEvent(ctx context.Context, r *http.Request) (*problemhookv1alpha1.ProblemEvent, error) {
+func (d *Server) getEvent(ctx context.Context, r *http.Request) (*problemhookv1alpha1.ProblemEvent, error) {
 	var ev problemhookv1alpha1.ProblemEvent
 	key := client.ObjectKey{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
 	if err := d.Cache.Get(ctx, key, &ev); err != nil {
@@ -401,11 +322,11 @@ func (d *Dashboard) getEvent(ctx context.Context, r *http.Request) (*problemhook
 	return &ev, nil
 }
 
-func (d *Dashboard) eventJSON(ctx context.Context, r *http.Request) (any, error) {
+func (d *Server) eventJSON(ctx context.Context, r *http.Request) (any, error) {
 	return d.getEvent(ctx, r)
 }
 
-func (d *Dashboard) event(ctx context.Context, r *http.Request) (any, error) {
+func (d *Server) event(ctx context.Context, r *http.Request) (any, error) {
 	ev, err := d.getEvent(ctx, r)
 	if err != nil {
 		return nil, err
@@ -437,7 +358,7 @@ type Feed struct {
 	RelativeTimes []string `json:"-"`
 }
 
-func (d *Dashboard) feed(ctx context.Context, r *http.Request) (any, error) {
+func (d *Server) feed(ctx context.Context, r *http.Request) (any, error) {
 	key := client.ObjectKey{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
 	rel := cmp.Or(r.URL.Query().Get("relativeTime"), "hour")
 	from, err := dynatrace.FromRelativeTime(rel)

@@ -1,4 +1,4 @@
-package webhookserver
+package receiver
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // writeLastReceived writes the noted times to the targets' status every
 // StatusInterval, and once more when ctx ends: a burst of notifications
 // costs one status write per target, not one each.
-func (r *Receiver) writeLastReceived(ctx context.Context, log logr.Logger) {
+func (r *Server) writeLastReceived(ctx context.Context, log logr.Logger) {
 	interval := r.StatusInterval
 	if interval <= 0 {
 		interval = DefaultStatusInterval
@@ -32,7 +32,7 @@ func (r *Receiver) writeLastReceived(ctx context.Context, log logr.Logger) {
 // patchLastReceived moves the target's lastReceivedTime forward to t. A
 // merge patch of that one field leaves the rest of the status, which the
 // controller owns, untouched.
-func (r *Receiver) patchLastReceived(ctx context.Context, key types.NamespacedName, t time.Time) error {
+func (r *Server) patchLastReceived(ctx context.Context, key types.NamespacedName, t time.Time) error {
 	var target problemhookv1alpha1.NotificationTarget
 	if err := r.Cache.Get(ctx, key, &target); err != nil {
 		return client.IgnoreNotFound(err)

@@ -1,4 +1,4 @@
-package webhookserver_test
+package receiver_test
 
 import (
 	"cmp"
@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/test/harness/receivertest"
 )
 
 // hostileCase is one file of testdata/hostile: a request someone might
@@ -95,13 +96,13 @@ func TestHostileInput(t *testing.T) {
 	if len(files) < 40 {
 		t.Fatalf("the corpus has %d cases, want at least 40", len(files))
 	}
-	dt := newTarget(t, problemhookv1alpha1.FormatDynatrace)
-	gu := newTarget(t, problemhookv1alpha1.FormatGuance)
+	dt := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace)
+	gu := env.NewTarget(t, problemhookv1alpha1.FormatGuance)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := receiver.Server(logr.Discard())
+	srv := env.Receiver.HTTPServer(logr.Discard())
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	base := "http://" + ln.Addr().String()
@@ -122,17 +123,17 @@ func TestHostileInput(t *testing.T) {
 				tg = gu
 			}
 			path := cmp.Or(tc.Request.Path, "/hooks/{namespace}/{target}")
-			path = strings.NewReplacer("{namespace}", tg.ns, "{target}", tg.name).Replace(path)
+			path = strings.NewReplacer("{namespace}", tg.NS, "{target}", tg.Name).Replace(path)
 			req, err := http.NewRequest(cmp.Or(tc.Request.Method, http.MethodPost), base+path, strings.NewReader(expand(t, tc.Request.Body)))
 			g.Expect(err).NotTo(HaveOccurred())
 			if ct := cmp.Or(tc.Request.ContentType, "application/json"); ct != "-" {
 				req.Header.Set("Content-Type", ct)
 			}
 			switch auth := cmp.Or(tc.Request.Auth, "good"); {
-			case auth == "good" && tg.obj.Spec.Format == problemhookv1alpha1.FormatGuance:
-				req.Header.Set("Authorization", "Bearer "+token)
+			case auth == "good" && tg.Obj.Spec.Format == problemhookv1alpha1.FormatGuance:
+				req.Header.Set("Authorization", "Bearer "+receivertest.Token)
 			case auth == "good":
-				req.SetBasicAuth(user, password)
+				req.SetBasicAuth(receivertest.User, receivertest.Password)
 			case auth == "none":
 			default:
 				req.Header.Set("Authorization", basicPlaceholder(auth))
@@ -140,7 +141,7 @@ func TestHostileInput(t *testing.T) {
 			for k, v := range tc.Request.Headers {
 				req.Header.Set(k, expand(t, v))
 			}
-			before := len(events(t, tg.ns))
+			before := len(env.Events(t, tg.NS))
 			resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 			g.Expect(err).NotTo(HaveOccurred())
 			body, err := io.ReadAll(resp.Body)
@@ -168,7 +169,7 @@ func TestHostileInput(t *testing.T) {
 			if tc.Expect.Stored != nil {
 				stored = *tc.Expect.Stored
 			}
-			after := events(t, tg.ns)
+			after := env.Events(t, tg.NS)
 			g.Expect(after).To(HaveLen(before+stored), "events stored")
 			if len(tc.Expect.Spec) > 0 {
 				_, name, _ := strings.Cut(answer.ProblemEvent, "/")
@@ -191,8 +192,8 @@ func TestHostileInput(t *testing.T) {
 	}
 
 	// Throughout, the receiver kept serving.
-	r := send(t, request{url: base + "/hooks/" + dt.ns + "/" + dt.name, body: `{"State":"OPEN","ProblemID":"77","PID":"-77_1669823466223V2"}`, auth: basic(user, password)})
-	NewWithT(t).Expect(r.status).To(Equal(http.StatusAccepted))
+	r := receivertest.Send(t, receivertest.Request{URL: base + "/hooks/" + dt.NS + "/" + dt.Name, Body: `{"State":"OPEN","ProblemID":"77","PID":"-77_1669823466223V2"}`, Auth: receivertest.Basic(receivertest.User, receivertest.Password)})
+	NewWithT(t).Expect(r.Status).To(Equal(http.StatusAccepted))
 }
 
 // basicPlaceholder expands {basic:u:p} in an Authorization value.
@@ -212,15 +213,15 @@ func basicPlaceholder(v string) string {
 // production server's, shortened so that the test is quick.
 func TestSlowSendersAreCutOff(t *testing.T) {
 	g := NewWithT(t)
-	dt := newTarget(t, problemhookv1alpha1.FormatDynatrace)
+	dt := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	g.Expect(err).NotTo(HaveOccurred())
-	srv := receiver.Server(logr.Discard())
+	srv := env.Receiver.HTTPServer(logr.Discard())
 	srv.ReadHeaderTimeout, srv.ReadTimeout = 300*time.Millisecond, time.Second
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	path := "/hooks/" + dt.ns + "/" + dt.name
-	auth := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password)) + "\r\n"
+	path := "/hooks/" + dt.NS + "/" + dt.Name
+	auth := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(receivertest.User+":"+receivertest.Password)) + "\r\n"
 
 	for name, start := range map[string]string{
 		"headers": "POST " + path + " HTTP/1.1\r\nHost: receiver\r\n",
@@ -237,8 +238,8 @@ func TestSlowSendersAreCutOff(t *testing.T) {
 				conns = append(conns, conn)
 			}
 			// A sender that does not trickle is answered meanwhile.
-			r := send(t, request{url: "http://" + ln.Addr().String() + path, body: `{"State":"OPEN","ProblemID":"88","PID":"-88_` + name + `"}`, auth: basic(user, password)})
-			g.Expect(r.status).To(Equal(http.StatusAccepted))
+			r := receivertest.Send(t, receivertest.Request{URL: "http://" + ln.Addr().String() + path, Body: `{"State":"OPEN","ProblemID":"88","PID":"-88_` + name + `"}`, Auth: receivertest.Basic(receivertest.User, receivertest.Password)})
+			g.Expect(r.Status).To(Equal(http.StatusAccepted))
 
 			// Trickling on, each slow connection is closed by the server.
 			for _, conn := range conns {
@@ -260,5 +261,5 @@ func TestSlowSendersAreCutOff(t *testing.T) {
 			}
 		})
 	}
-	g.Expect(events(t, dt.ns)).To(HaveLen(2), "the two good notifications, nothing from the slow senders")
+	g.Expect(env.Events(t, dt.NS)).To(HaveLen(2), "the two good notifications, nothing from the slow senders")
 }

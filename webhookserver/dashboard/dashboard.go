@@ -1,8 +1,12 @@
-package webhookserver
+// Package dashboard serves problemhook's read-only dashboard: an overview
+// of the replica, the ProblemEvents with their actions and payloads, and
+// each Dynatrace target's problem feed, as HTML and as JSON under /api/.
+package dashboard
 
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -18,29 +22,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/problemhook/problemhook/internal/dtconn"
 )
 
-// DefaultDashboardAddr is where the dashboard listens unless told otherwise.
-const DefaultDashboardAddr = ":9293"
+// DefaultAddr is where the dashboard listens unless told otherwise.
+const DefaultAddr = ":9293"
 
 // dashboardTimeout bounds the work behind one dashboard request, a feed
 // read from Dynatrace included.
 const dashboardTimeout = 30 * time.Second
 
-//go:embed dashboard
+//go:embed web
 var dashboardFiles embed.FS
 
-// Dashboard serves a read-only view of what problemhook received and did:
+// Server serves a read-only view of what problemhook received and did:
 // an overview, the ProblemEvents with each one's details and actions, and
 // each Dynatrace target's problem feed. The same data is served as JSON
 // under /api/. Nothing on it changes the cluster or sends anything but
 // the feed's reads from Dynatrace. It runs on every replica, on a listener
 // of its own that no Service exposes: `kubectl port-forward` reaches it.
-type Dashboard struct {
-	// Addr is the listen address, DefaultDashboardAddr when empty.
+type Server struct {
+	// Addr is the listen address, DefaultAddr when empty.
 	Addr string
 	// Cache serves NotificationTargets, ProblemEvents and Secrets.
 	Cache client.Reader
@@ -63,16 +67,16 @@ type Dashboard struct {
 }
 
 // NeedLeaderElection is false: every replica serves its dashboard.
-func (d *Dashboard) NeedLeaderElection() bool { return false }
+func (d *Server) NeedLeaderElection() bool { return false }
 
 // +kubebuilder:rbac:groups=problemhook.io,resources=problemevents,verbs=get;list;watch
 
 // Start serves until ctx is done.
-func (d *Dashboard) Start(ctx context.Context) error {
+func (d *Server) Start(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithName("dashboard")
 	addr := d.Addr
 	if addr == "" {
-		addr = DefaultDashboardAddr
+		addr = DefaultAddr
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -101,7 +105,7 @@ func (d *Dashboard) Start(ctx context.Context) error {
 }
 
 // Handler returns the dashboard's routes. Only GET (and HEAD) are served.
-func (d *Dashboard) Handler() http.Handler {
+func (d *Server) Handler() http.Handler {
 	if d.started.IsZero() {
 		d.started = d.now()
 	}
@@ -159,7 +163,7 @@ func notFound(format string, args ...any) error {
 
 // serve renders what load returns with the page template, or as JSON when
 // page is empty.
-func (d *Dashboard) serve(page string, load func(context.Context, *http.Request) (any, error)) http.HandlerFunc {
+func (d *Server) serve(page string, load func(context.Context, *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), dashboardTimeout)
 		defer cancel()
@@ -184,7 +188,7 @@ func (d *Dashboard) serve(page string, load func(context.Context, *http.Request)
 }
 
 // fail answers an error as a page, or as JSON under /api/.
-func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+func (d *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		writeJSON(w, status, map[string]string{"error": msg})
 		return
@@ -192,7 +196,7 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, status int, msg
 	d.render(w, status, "error", map[string]any{"Status": status, "StatusText": http.StatusText(status), "Message": msg})
 }
 
-func (d *Dashboard) render(w http.ResponseWriter, status int, page string, data any) {
+func (d *Server) render(w http.ResponseWriter, status int, page string, data any) {
 	var buf strings.Builder
 	if err := d.pages[page].ExecuteTemplate(&buf, page, data); err != nil {
 		http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
@@ -203,27 +207,27 @@ func (d *Dashboard) render(w http.ResponseWriter, status int, page string, data 
 	_, _ = w.Write([]byte(buf.String()))
 }
 
-// staticFiles are the files under dashboard/ that are served as they are.
+// staticFiles are the files under web/ that are served as they are.
 func staticFiles() fs.FS {
-	sub, err := fs.Sub(dashboardFiles, "dashboard")
+	sub, err := fs.Sub(dashboardFiles, "web")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	return sub
 }
 
-func (d *Dashboard) now() time.Time {
+func (d *Server) now() time.Time {
 	if d.Now != nil {
 		return d.Now()
 	}
 	return time.Now()
 }
 
-func (d *Dashboard) gatherer() prometheus.Gatherer {
+func (d *Server) gatherer() prometheus.Gatherer {
 	if d.Gatherer != nil {
 		return d.Gatherer
 	}
-	return metrics.Registry
+	return ctrlmetrics.Registry
 }
 
 // Version is the manager's version as the Go toolchain recorded it: the
@@ -258,4 +262,12 @@ func hostname() string {
 		return "unknown"
 	}
 	return name
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

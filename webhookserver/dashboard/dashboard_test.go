@@ -1,4 +1,4 @@
-package webhookserver_test
+package dashboard_test
 
 import (
 	"context"
@@ -22,15 +22,16 @@ import (
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
 	"github.com/problemhook/problemhook/internal/feed"
-	"github.com/problemhook/problemhook/webhookserver"
+	"github.com/problemhook/problemhook/test/harness/receivertest"
+	"github.com/problemhook/problemhook/webhookserver/dashboard"
 )
 
 const dtToken = "dt0c01.dashboard-test"
 
 // newDashboard serves a dashboard that reads the manager's cache.
-func newDashboard(t testing.TB, mutate ...func(*webhookserver.Dashboard)) *httptest.Server {
+func newDashboard(t testing.TB, mutate ...func(*dashboard.Server)) *httptest.Server {
 	t.Helper()
-	d := &webhookserver.Dashboard{Cache: managerCache, Dynatrace: &dtconn.Clients{}}
+	d := &dashboard.Server{Cache: env.Receiver.Cache, Dynatrace: &dtconn.Clients{}}
 	for _, m := range mutate {
 		m(d)
 	}
@@ -67,7 +68,7 @@ func getJSON(g Gomega, srv *httptest.Server, path string, status int, v any) {
 // withDynatrace connects a target to dt, with a token Secret.
 func withDynatrace(t *testing.T, dt *dynatracetest.Server) func(*problemhookv1alpha1.NotificationTarget) {
 	return func(nt *problemhookv1alpha1.NotificationTarget) {
-		if err := k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: nt.Namespace, Name: "dynatrace-api"},
+		if err := env.Client.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: nt.Namespace, Name: "dynatrace-api"},
 			Data: map[string][]byte{"token": []byte(dtToken)}}); err != nil {
 			t.Fatal(err)
 		}
@@ -86,13 +87,13 @@ func newFakeDynatrace(t *testing.T) *dynatracetest.Server {
 }
 
 // storeEvent stores an event for tg as the receiver would, received at.
-func storeEvent(t *testing.T, tg target, n int, state problemhookv1alpha1.ProblemState, at time.Time) *problemhookv1alpha1.ProblemEvent {
+func storeEvent(t *testing.T, tg receivertest.Target, n int, state problemhookv1alpha1.ProblemState, at time.Time) *problemhookv1alpha1.ProblemEvent {
 	t.Helper()
-	ev := problemhookv1alpha1.NewProblemEvent(tg.obj, &problemhookv1alpha1.ProblemEventSpec{
+	ev := problemhookv1alpha1.NewProblemEvent(tg.Obj, &problemhookv1alpha1.ProblemEventSpec{
 		Source: problemhookv1alpha1.FormatDynatrace, ProblemID: fmt.Sprintf("-%d_1669823466223V2", 1000+n), DisplayID: fmt.Sprint(n),
 		State: state, Title: fmt.Sprintf("Problem %d", n), ReceivedAt: metav1.NewTime(at),
 	})
-	if err := k8s.Create(context.Background(), ev); err != nil {
+	if err := env.Client.Create(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
 	return ev
@@ -103,8 +104,8 @@ func storeEvent(t *testing.T, tg target, n int, state problemhookv1alpha1.Proble
 // a 400 that says what is wrong.
 func TestDashboardEventsTable(t *testing.T) {
 	g := NewWithT(t)
-	tg := newTarget(t, problemhookv1alpha1.FormatDynatrace)
-	other := newTarget(t, problemhookv1alpha1.FormatGuance)
+	tg := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace)
+	other := env.NewTarget(t, problemhookv1alpha1.FormatGuance)
 	srv := newDashboard(t)
 	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	for i := range 60 {
@@ -116,28 +117,28 @@ func TestDashboardEventsTable(t *testing.T) {
 	}
 	failed := storeEvent(t, other, 99, problemhookv1alpha1.StateOpen, t0)
 	failed.Status.Phase = problemhookv1alpha1.PhaseFailed
-	g.Expect(k8s.Status().Update(context.Background(), failed)).To(Succeed())
+	g.Expect(env.Client.Status().Update(context.Background(), failed)).To(Succeed())
 
-	var page webhookserver.EventList
+	var page dashboard.EventList
 	g.Eventually(func(g Gomega) {
-		getJSON(g, srv, "/api/events?target="+tg.ns+"/"+tg.name, http.StatusOK, &page)
+		getJSON(g, srv, "/api/events?target="+tg.NS+"/"+tg.Name, http.StatusOK, &page)
 		g.Expect(page.Total).To(Equal(60))
 	}).Should(Succeed())
 	g.Expect(page.Pages).To(Equal(2))
-	g.Expect(page.Items).To(HaveLen(webhookserver.EventsPageSize))
+	g.Expect(page.Items).To(HaveLen(dashboard.EventsPageSize))
 	g.Expect(page.Items[0]).To(And(HaveField("DisplayID", "59"), HaveField("Origin", "Notification"), HaveField("Phase", "Pending")))
 	g.Expect(page.Items[0].ReceivedAt).To(BeTemporally("==", t0.Add(59*time.Minute)))
 	for i := 1; i < len(page.Items); i++ {
 		g.Expect(page.Items[i].ReceivedAt).To(BeTemporally("<", page.Items[i-1].ReceivedAt), "newest first")
 	}
-	getJSON(g, srv, "/api/events?target="+tg.ns+"/"+tg.name+"&page=2", http.StatusOK, &page)
+	getJSON(g, srv, "/api/events?target="+tg.NS+"/"+tg.Name+"&page=2", http.StatusOK, &page)
 	g.Expect(page.Items).To(HaveLen(10))
 	g.Expect(page.Items[9].DisplayID).To(Equal("0"))
 
-	getJSON(g, srv, "/api/events?target="+tg.ns+"/"+tg.name+"&state=resolved", http.StatusOK, &page)
+	getJSON(g, srv, "/api/events?target="+tg.NS+"/"+tg.Name+"&state=resolved", http.StatusOK, &page)
 	g.Expect(page.Total).To(Equal(20))
 	g.Eventually(func(g Gomega) {
-		getJSON(g, srv, "/api/events?phase=Failed&target="+other.ns+"/"+other.name, http.StatusOK, &page)
+		getJSON(g, srv, "/api/events?phase=Failed&target="+other.NS+"/"+other.Name, http.StatusOK, &page)
 		g.Expect(page.Items).To(ConsistOf(HaveField("Name", failed.Name)))
 	}).Should(Succeed())
 
@@ -155,11 +156,11 @@ func TestDashboardEventsTable(t *testing.T) {
 	}
 
 	// The page: rows, the filter kept, a link to the older page.
-	status, body, _ := get(t, srv, "/events?target="+tg.ns+"/"+tg.name)
+	status, body, _ := get(t, srv, "/events?target="+tg.NS+"/"+tg.Name)
 	g.Expect(status).To(Equal(http.StatusOK))
 	g.Expect(body).To(ContainSubstring("60 events, page 1 of 2, newest first."))
-	g.Expect(body).To(ContainSubstring(`<a href="/events/` + tg.ns + `/`))
-	g.Expect(strings.ToLower(body)).To(ContainSubstring(`href="/events?page=2&amp;target=` + tg.ns + `%2f` + tg.name + `"`))
+	g.Expect(body).To(ContainSubstring(`<a href="/events/` + tg.NS + `/`))
+	g.Expect(strings.ToLower(body)).To(ContainSubstring(`href="/events?page=2&amp;target=` + tg.NS + `%2f` + tg.Name + `"`))
 	g.Expect(body).To(ContainSubstring("2026-11-21 10:59:00 UTC"))
 	status, body, _ = get(t, srv, "/events?state=CLOSED")
 	g.Expect(status).To(Equal(http.StatusBadRequest))
@@ -172,16 +173,16 @@ func TestDashboardEventsTable(t *testing.T) {
 func TestDashboardEventDetail(t *testing.T) {
 	g := NewWithT(t)
 	dt := newFakeDynatrace(t)
-	tg := newTarget(t, problemhookv1alpha1.FormatDynatrace, withDynatrace(t, dt))
+	tg := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace, withDynatrace(t, dt))
 	srv := newDashboard(t)
 
 	body := `{"State":"OPEN","ProblemID":"1234","PID":"-6150203450926486413_1669823466223V2","ProblemTitle":"CPU <saturation>",` +
 		`"ImpactedEntities":[{"entity":"HOST-0000000000000001","name":"web01","type":"HOST"}],"Details":{"startTime":1763719200000}}`
-	r := post(t, tg, body)
-	g.Expect(r.status).To(Equal(http.StatusAccepted))
+	r := receivertest.Post(t, tg, body)
+	g.Expect(r.Status).To(Equal(http.StatusAccepted))
 	var ev problemhookv1alpha1.ProblemEvent
-	_, name, _ := strings.Cut(r.body.ProblemEvent, "/")
-	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: tg.ns, Name: name}, &ev)).To(Succeed())
+	_, name, _ := strings.Cut(r.Body.ProblemEvent, "/")
+	g.Expect(env.Client.Get(context.Background(), client.ObjectKey{Namespace: tg.NS, Name: name}, &ev)).To(Succeed())
 	exit := int32(3)
 	ev.Status.Phase = problemhookv1alpha1.PhaseFailed
 	ev.Status.Actions = []problemhookv1alpha1.ActionStatus{{
@@ -190,9 +191,9 @@ func TestDashboardEventDetail(t *testing.T) {
 		Message: "Exited with code 3",
 	}}
 	ev.Status.Details = &problemhookv1alpha1.ProblemDetails{DisplayID: "P-1234", Status: "OPEN", Title: "CPU saturation", RootCause: "web01 (HOST-0000000000000001)"}
-	g.Expect(k8s.Status().Update(context.Background(), &ev)).To(Succeed())
+	g.Expect(env.Client.Status().Update(context.Background(), &ev)).To(Succeed())
 
-	path := "/events/" + tg.ns + "/" + ev.Name
+	path := "/events/" + tg.NS + "/" + ev.Name
 	g.Eventually(func(g Gomega) {
 		status, page, _ := get(t, srv, path)
 		g.Expect(status).To(Equal(http.StatusOK))
@@ -214,12 +215,12 @@ func TestDashboardEventDetail(t *testing.T) {
 	g.Expect(got.Status.Actions).To(HaveLen(1))
 	g.Expect(got.ManagedFields).To(BeEmpty())
 
-	status, page, _ := get(t, srv, "/events/"+tg.ns+"/no-such-event")
+	status, page, _ := get(t, srv, "/events/"+tg.NS+"/no-such-event")
 	g.Expect(status).To(Equal(http.StatusNotFound))
-	g.Expect(page).To(ContainSubstring("no ProblemEvent " + tg.ns + "/no-such-event"))
+	g.Expect(page).To(ContainSubstring("no ProblemEvent " + tg.NS + "/no-such-event"))
 	var fail map[string]string
-	getJSON(g, srv, "/api/events/"+tg.ns+"/no-such-event", http.StatusNotFound, &fail)
-	g.Expect(fail).To(HaveKeyWithValue("error", "no ProblemEvent "+tg.ns+"/no-such-event"))
+	getJSON(g, srv, "/api/events/"+tg.NS+"/no-such-event", http.StatusNotFound, &fail)
+	g.Expect(fail).To(HaveKeyWithValue("error", "no ProblemEvent "+tg.NS+"/no-such-event"))
 }
 
 // The feed lists a target's problems of a time frame from the Dynatrace
@@ -227,8 +228,8 @@ func TestDashboardEventDetail(t *testing.T) {
 func TestDashboardFeed(t *testing.T) {
 	g := NewWithT(t)
 	dt := newFakeDynatrace(t)
-	tg := newTarget(t, problemhookv1alpha1.FormatDynatrace, withDynatrace(t, dt))
-	plain := newTarget(t, problemhookv1alpha1.FormatDynatrace)
+	tg := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace, withDynatrace(t, dt))
+	plain := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace)
 	srv := newDashboard(t)
 
 	now := time.Now()
@@ -240,9 +241,9 @@ func TestDashboardFeed(t *testing.T) {
 	}
 	recorded := storeEvent(t, tg, 0, problemhookv1alpha1.StateOpen, now)
 
-	var got webhookserver.Feed
+	var got dashboard.Feed
 	g.Eventually(func(g Gomega) {
-		getJSON(g, srv, "/api/feed/"+tg.ns+"/"+tg.name+"?relativeTime=week", http.StatusOK, &got)
+		getJSON(g, srv, "/api/feed/"+tg.NS+"/"+tg.Name+"?relativeTime=week", http.StatusOK, &got)
 		g.Expect(got.Recorded).To(Equal(1))
 	}).Should(Succeed())
 	g.Expect(got.From).To(Equal("now-1w"))
@@ -262,27 +263,27 @@ func TestDashboardFeed(t *testing.T) {
 	}
 	g.Expect(last.Query.Get("from")).To(Equal("now-1w"))
 
-	getJSON(g, srv, "/api/feed/"+tg.ns+"/"+tg.name, http.StatusOK, &got)
+	getJSON(g, srv, "/api/feed/"+tg.NS+"/"+tg.Name, http.StatusOK, &got)
 	g.Expect(got.RelativeTime).To(Equal("hour"))
 	g.Expect(got.Problems).To(ConsistOf(HaveField("DisplayID", "P-0")))
 
-	status, page, _ := get(t, srv, "/feed/"+tg.ns+"/"+tg.name+"?relativeTime=6hours")
+	status, page, _ := get(t, srv, "/feed/"+tg.NS+"/"+tg.Name+"?relativeTime=6hours")
 	g.Expect(status).To(Equal(http.StatusOK))
 	g.Expect(page).To(ContainSubstring("2 problems from now-6h to now"))
-	g.Expect(page).To(ContainSubstring(`<a href="/events/` + tg.ns + `/` + recorded.Name + `">OPEN</a>`))
+	g.Expect(page).To(ContainSubstring(`<a href="/events/` + tg.NS + `/` + recorded.Name + `">OPEN</a>`))
 	for _, rt := range []string{"hour", "2hours", "6hours", "day", "week", "month"} {
 		g.Expect(page).To(ContainSubstring(`name="relativeTime" value="` + rt + `"`))
 	}
 
 	var fail map[string]string
-	getJSON(g, srv, "/api/feed/"+tg.ns+"/"+tg.name+"?relativeTime=year", http.StatusBadRequest, &fail)
+	getJSON(g, srv, "/api/feed/"+tg.NS+"/"+tg.Name+"?relativeTime=year", http.StatusBadRequest, &fail)
 	g.Expect(fail["error"]).To(Equal(`relative time "year" is not one of hour, 2hours, 6hours, day, week, month`))
-	getJSON(g, srv, "/api/feed/"+plain.ns+"/"+plain.name, http.StatusNotFound, &fail)
+	getJSON(g, srv, "/api/feed/"+plain.NS+"/"+plain.Name, http.StatusNotFound, &fail)
 	g.Expect(fail["error"]).To(ContainSubstring("has no Dynatrace API connection"))
-	getJSON(g, srv, "/api/feed/"+tg.ns+"/nobody", http.StatusNotFound, &fail)
-	g.Expect(fail["error"]).To(Equal("no NotificationTarget " + tg.ns + "/nobody"))
+	getJSON(g, srv, "/api/feed/"+tg.NS+"/nobody", http.StatusNotFound, &fail)
+	g.Expect(fail["error"]).To(Equal("no NotificationTarget " + tg.NS + "/nobody"))
 	dt.FailNext(http.MethodGet, "/problems", dynatrace.DefaultMaxAttempts, http.StatusForbidden, "")
-	getJSON(g, srv, "/api/feed/"+tg.ns+"/"+tg.name, http.StatusBadGateway, &fail)
+	getJSON(g, srv, "/api/feed/"+tg.NS+"/"+tg.Name, http.StatusBadGateway, &fail)
 	g.Expect(fail["error"]).To(ContainSubstring("403"))
 	g.Expect(fail["error"]).NotTo(ContainSubstring(dtToken))
 }
@@ -291,23 +292,23 @@ func TestDashboardFeed(t *testing.T) {
 // Ready state and webhook URL, and the receiver Service's endpoints.
 func TestDashboardOverview(t *testing.T) {
 	g := NewWithT(t)
-	tg := newTarget(t, problemhookv1alpha1.FormatDynatrace)
+	tg := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace)
 	srv := newDashboard(t)
 
-	var before webhookserver.Overview
+	var before dashboard.Overview
 	getJSON(g, srv, "/api/overview", http.StatusOK, &before)
 	g.Expect(before.Version).NotTo(BeEmpty())
 	g.Expect(before.ReplicasNote).To(Equal("Not running behind a receiver Service: only this process receives."))
-	g.Expect(post(t, tg, minimalDynatrace).status).To(Equal(http.StatusAccepted))
-	g.Expect(post(t, tg, minimalDynatrace).status).To(Equal(http.StatusOK))
-	g.Expect(send(t, request{url: tg.url(), body: minimalDynatrace, auth: basic(user, "wrong")}).status).To(Equal(http.StatusUnauthorized))
+	g.Expect(receivertest.Post(t, tg, receivertest.MinimalDynatrace).Status).To(Equal(http.StatusAccepted))
+	g.Expect(receivertest.Post(t, tg, receivertest.MinimalDynatrace).Status).To(Equal(http.StatusOK))
+	g.Expect(receivertest.Send(t, receivertest.Request{URL: tg.URL, Body: receivertest.MinimalDynatrace, Auth: receivertest.Basic(receivertest.User, "wrong")}).Status).To(Equal(http.StatusUnauthorized))
 
-	var after webhookserver.Overview
+	var after dashboard.Overview
 	g.Eventually(func(g Gomega) {
 		getJSON(g, srv, "/api/overview", http.StatusOK, &after)
 		g.Expect(after.Targets).To(ContainElement(And(
-			HaveField("Namespace", tg.ns), HaveField("Name", tg.name), HaveField("Ready", "True"), HaveField("Events", 1),
-			HaveField("WebhookURL", "http://receiver.test:9292/hooks/"+tg.ns+"/"+tg.name),
+			HaveField("Namespace", tg.NS), HaveField("Name", tg.Name), HaveField("Ready", "True"), HaveField("Events", 1),
+			HaveField("WebhookURL", "http://receiver.test:9292/hooks/"+tg.NS+"/"+tg.Name),
 		)))
 	}).Should(Succeed())
 	g.Expect(after.Notifications.Stored - before.Notifications.Stored).To(BeNumerically(">=", 1))
@@ -317,25 +318,25 @@ func TestDashboardOverview(t *testing.T) {
 
 	status, page, _ := get(t, srv, "/")
 	g.Expect(status).To(Equal(http.StatusOK))
-	g.Expect(page).To(ContainSubstring(`<a href="/events?target=` + tg.ns + `/` + tg.name + `">`))
-	g.Expect(page).To(ContainSubstring("http://receiver.test:9292/hooks/" + tg.ns + "/" + tg.name))
+	g.Expect(page).To(ContainSubstring(`<a href="/events?target=` + tg.NS + `/` + tg.Name + `">`))
+	g.Expect(page).To(ContainSubstring("http://receiver.test:9292/hooks/" + tg.NS + "/" + tg.Name))
 
 	// Behind a Service, its endpoints are the replicas.
 	ready, notReady := true, false
 	slice := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Namespace: tg.ns, Name: "receiver-abcde", Labels: map[string]string{discoveryv1.LabelServiceName: "problemhook-receiver"}},
+		ObjectMeta:  metav1.ObjectMeta{Namespace: tg.NS, Name: "receiver-abcde", Labels: map[string]string{discoveryv1.LabelServiceName: "problemhook-receiver"}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints: []discoveryv1.Endpoint{
 			{Addresses: []string{"10.0.0.7"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}, TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "problemhook-a"}},
 			{Addresses: []string{"10.0.0.8"}, Conditions: discoveryv1.EndpointConditions{Ready: &notReady}, TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "problemhook-b"}},
 		},
 	}
-	g.Expect(k8s.Create(context.Background(), slice)).To(Succeed())
-	behindService := newDashboard(t, func(d *webhookserver.Dashboard) {
-		d.APIReader, d.Namespace, d.Service = k8s, tg.ns, "problemhook-receiver"
+	g.Expect(env.Client.Create(context.Background(), slice)).To(Succeed())
+	behindService := newDashboard(t, func(d *dashboard.Server) {
+		d.APIReader, d.Namespace, d.Service = env.Client, tg.NS, "problemhook-receiver"
 	})
 	getJSON(g, behindService, "/api/overview", http.StatusOK, &after)
-	g.Expect(after.Replicas).To(Equal([]webhookserver.Replica{
+	g.Expect(after.Replicas).To(Equal([]dashboard.Replica{
 		{Pod: "problemhook-a", Address: "10.0.0.7", Ready: true},
 		{Pod: "problemhook-b", Address: "10.0.0.8", Ready: false},
 	}))

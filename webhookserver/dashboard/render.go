@@ -1,4 +1,4 @@
-package webhookserver
+package dashboard
 
 import (
 	"bytes"
@@ -36,7 +36,7 @@ func parsePages() map[string]*template.Template {
 	pages := map[string]*template.Template{}
 	for _, name := range dashboardPages {
 		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(dashboardFiles,
-			"dashboard/layout.html", "dashboard/"+name+".html"))
+			"web/layout.html", "web/"+name+".html"))
 	}
 	return pages
 }

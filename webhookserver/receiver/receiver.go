@@ -1,6 +1,6 @@
-// Package webhookserver holds the receiver that accepts problem
-// notifications over HTTP and stores each one as a ProblemEvent.
-package webhookserver
+// Package receiver accepts problem notifications over HTTP and stores
+// each one as a ProblemEvent before it answers.
+package receiver
 
 import (
 	"context"
@@ -33,11 +33,12 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/coalesce"
 	"github.com/problemhook/problemhook/internal/credentials"
+	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/payload"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
 
-// Defaults of a Receiver.
+// Defaults of a Server.
 const (
 	DefaultAddr         = ":9292"
 	DefaultMaxBodyBytes = 1 << 20
@@ -49,11 +50,11 @@ const (
 	MaxHeaderBytes = 64 << 10
 )
 
-// Receiver serves POST /hooks/{namespace}/{name}: it authenticates the
+// Server serves POST /hooks/{namespace}/{name}: it authenticates the
 // sender against the NotificationTarget, parses the body in the target's
 // format and creates a ProblemEvent, answering 2xx only once the API server
 // has stored it. It runs on every replica.
-type Receiver struct {
+type Server struct {
 	// Addr is the listen address, DefaultAddr when empty.
 	Addr string
 	// Cache serves NotificationTargets and Secrets.
@@ -86,16 +87,16 @@ type Receiver struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 
 // NeedLeaderElection is false: every replica receives notifications.
-func (r *Receiver) NeedLeaderElection() bool { return false }
+func (r *Server) NeedLeaderElection() bool { return false }
 
 // Start serves until ctx is done. It answers 503 until the cache has synced.
-func (r *Receiver) Start(ctx context.Context) error {
+func (r *Server) Start(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithName("receiver")
 	ln, err := net.Listen("tcp", r.addr())
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", r.addr(), err)
 	}
-	srv := r.Server(log)
+	srv := r.HTTPServer(log)
 	if r.TLSCertFile != "" || r.TLSKeyFile != "" {
 		watcher, err := certwatcher.New(r.TLSCertFile, r.TLSKeyFile)
 		if err != nil {
@@ -124,9 +125,9 @@ func (r *Receiver) Start(ctx context.Context) error {
 	return nil
 }
 
-// Server returns the HTTP server Start runs, bounded against slow and
+// HTTPServer returns the HTTP server Start runs, bounded against slow and
 // oversized requests, logging through log.
-func (r *Receiver) Server(log logr.Logger) *http.Server {
+func (r *Server) HTTPServer(log logr.Logger) *http.Server {
 	return &http.Server{
 		Handler:           r.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -139,7 +140,7 @@ func (r *Receiver) Server(log logr.Logger) *http.Server {
 }
 
 // Ready is a readiness check: it fails until the receiver accepts notifications.
-func (r *Receiver) Ready(*http.Request) error {
+func (r *Server) Ready(*http.Request) error {
 	if !r.synced.Load() {
 		return errors.New("receiver cache not synced")
 	}
@@ -148,7 +149,7 @@ func (r *Receiver) Ready(*http.Request) error {
 
 // waitForSync starts the informers the receiver reads and marks it ready
 // once they have synced, which on a non-leader replica no controller does.
-func (r *Receiver) waitForSync(ctx context.Context, log logr.Logger) {
+func (r *Server) waitForSync(ctx context.Context, log logr.Logger) {
 	for _, obj := range []client.Object{&problemhookv1alpha1.NotificationTarget{}, &corev1.Secret{}} {
 		if _, err := r.Cache.GetInformer(ctx, obj); err != nil {
 			log.Error(err, "Starting informer", "kind", fmt.Sprintf("%T", obj))
@@ -162,7 +163,7 @@ func (r *Receiver) waitForSync(ctx context.Context, log logr.Logger) {
 }
 
 // Handler returns the receiver's HTTP handler.
-func (r *Receiver) Handler() http.Handler {
+func (r *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hooks/{namespace}/{name}", r.receive)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -175,30 +176,30 @@ func (r *Receiver) Handler() http.Handler {
 }
 
 // receive answers one notification.
-func (r *Receiver) receive(w http.ResponseWriter, req *http.Request) {
+func (r *Server) receive(w http.ResponseWriter, req *http.Request) {
 	target, ans, ref := r.handle(w, req)
 	r.answer(w, req, target, ans, ref)
 }
 
 // answer writes the answer, or the refusal, and counts it for target (nil
 // when the request named no target that exists).
-func (r *Receiver) answer(w http.ResponseWriter, req *http.Request, target *problemhookv1alpha1.NotificationTarget, ans *answer, ref *refusal) {
+func (r *Server) answer(w http.ResponseWriter, req *http.Request, target *problemhookv1alpha1.NotificationTarget, ans *answer, ref *refusal) {
 	var namespace, name, format string
 	if target != nil {
 		namespace, name, format = target.Namespace, target.Name, string(target.Spec.Format)
 	}
 	if ref != nil {
-		notifications.WithLabelValues(namespace, name, format, ref.result).Inc()
+		metrics.ReceiverNotifications.WithLabelValues(namespace, name, format, ref.result).Inc()
 		r.refuse(w, req, ref)
 		return
 	}
-	notifications.WithLabelValues(namespace, name, format, ans.Result).Inc()
+	metrics.ReceiverNotifications.WithLabelValues(namespace, name, format, ans.Result).Inc()
 	writeJSON(w, ans.status, ans)
 }
 
 // handle takes a notification through the receiver's checks to the API
 // server, and says what to answer, and for which target.
-func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) (*problemhookv1alpha1.NotificationTarget, *answer, *refusal) {
+func (r *Server) handle(w http.ResponseWriter, req *http.Request) (*problemhookv1alpha1.NotificationTarget, *answer, *refusal) {
 	if req.Method != http.MethodPost {
 		ref := refuse(http.StatusMethodNotAllowed, "method %s not allowed: notifications are POSTed", req.Method)
 		ref.header = http.Header{"Allow": {http.MethodPost}}
@@ -223,7 +224,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) (*problemhoo
 	now := r.now()
 	r.lastReceived.Note(client.ObjectKeyFromObject(target), now, struct{}{})
 	if spec.Test && target.Spec.TestNotifications == problemhookv1alpha1.TestNotificationsIgnore {
-		return target, &answer{status: http.StatusOK, Result: resultIgnored,
+		return target, &answer{status: http.StatusOK, Result: metrics.ResultIgnored,
 			Message: "test notification acknowledged and not stored (testNotifications: Ignore)"}, nil
 	}
 	spec.ReceivedAt = metav1.NewTime(now)
@@ -234,7 +235,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) (*problemhoo
 // admit finds the target the request is for, checks the sender's
 // credentials and whether the target takes notifications now. A refusal
 // comes with the target once it was found.
-func (r *Receiver) admit(req *http.Request) (*problemhookv1alpha1.NotificationTarget, *refusal) {
+func (r *Server) admit(req *http.Request) (*problemhookv1alpha1.NotificationTarget, *refusal) {
 	ctx := req.Context()
 	key := types.NamespacedName{Namespace: req.PathValue("namespace"), Name: req.PathValue("name")}
 	if !validTargetKey(key) {
@@ -277,7 +278,7 @@ func (r *Receiver) admit(req *http.Request) (*problemhookv1alpha1.NotificationTa
 
 // store creates the ProblemEvent: a 2xx answer only once the API server has
 // stored it, or already had it.
-func (r *Receiver) store(req *http.Request, target *problemhookv1alpha1.NotificationTarget, spec *problemhookv1alpha1.ProblemEventSpec) (*answer, *refusal) {
+func (r *Server) store(req *http.Request, target *problemhookv1alpha1.NotificationTarget, spec *problemhookv1alpha1.ProblemEventSpec) (*answer, *refusal) {
 	ev := problemhookv1alpha1.NewProblemEvent(target, spec)
 	name := client.ObjectKeyFromObject(ev).String()
 	log := ctrl.LoggerFrom(req.Context()).WithValues("ProblemEvent", klog.KObj(ev), "problemID", spec.ProblemID, "state", spec.State)
@@ -285,14 +286,14 @@ func (r *Receiver) store(req *http.Request, target *problemhookv1alpha1.Notifica
 	defer cancel()
 	start := time.Now()
 	err := r.Client.Create(ctx, ev)
-	storeDuration.Observe(time.Since(start).Seconds())
+	metrics.ReceiverStoreDuration.Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:
 		log.V(1).Info("Stored notification")
-		return &answer{status: http.StatusAccepted, Result: resultCreated, ProblemEvent: name}, nil
+		return &answer{status: http.StatusAccepted, Result: metrics.ResultCreated, ProblemEvent: name}, nil
 	case apierrors.IsAlreadyExists(err):
 		log.V(1).Info("Acknowledged duplicate notification")
-		return &answer{status: http.StatusOK, Result: resultDuplicate, ProblemEvent: name}, nil
+		return &answer{status: http.StatusOK, Result: metrics.ResultDuplicate, ProblemEvent: name}, nil
 	case apierrors.IsInvalid(err):
 		// The parser bounds every field, so this is a notification the API
 		// server refuses for a reason the parser does not know: retrying
@@ -302,13 +303,13 @@ func (r *Receiver) store(req *http.Request, target *problemhookv1alpha1.Notifica
 	default:
 		log.Error(err, "Storing notification failed")
 		ref := refuse(http.StatusServiceUnavailable, "notification not stored: the API server is unavailable")
-		ref.result = resultFailed
+		ref.result = metrics.ResultFailed
 		return nil, ref
 	}
 }
 
 // readBody reads the bounded body.
-func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) ([]byte, *refusal) {
+func (r *Server) readBody(w http.ResponseWriter, req *http.Request) ([]byte, *refusal) {
 	if ct := req.Header.Get("Content-Type"); ct != "" && !isJSONMediaType(ct) {
 		return nil, refuse(http.StatusUnsupportedMediaType, "Content-Type %q is not JSON: send application/json", ct)
 	}
@@ -353,11 +354,11 @@ type refusal struct {
 }
 
 func refuse(status int, format string, args ...any) *refusal {
-	return &refusal{status: status, msg: fmt.Sprintf(format, args...), result: resultRejected}
+	return &refusal{status: status, msg: fmt.Sprintf(format, args...), result: metrics.ResultRejected}
 }
 
 // refuse answers a refused notification.
-func (r *Receiver) refuse(w http.ResponseWriter, req *http.Request, ref *refusal) {
+func (r *Server) refuse(w http.ResponseWriter, req *http.Request, ref *refusal) {
 	ctrl.LoggerFrom(req.Context()).V(1).Info("Refused notification", "path", req.URL.Path, "status", ref.status, "reason", ref.msg)
 	for k, v := range ref.header {
 		w.Header()[k] = v
@@ -388,21 +389,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (r *Receiver) addr() string {
+func (r *Server) addr() string {
 	if r.Addr == "" {
 		return DefaultAddr
 	}
 	return r.Addr
 }
 
-func (r *Receiver) maxBodyBytes() int64 {
+func (r *Server) maxBodyBytes() int64 {
 	if r.MaxBodyBytes <= 0 {
 		return DefaultMaxBodyBytes
 	}
 	return r.MaxBodyBytes
 }
 
-func (r *Receiver) now() time.Time {
+func (r *Server) now() time.Time {
 	if r.Now == nil {
 		return time.Now()
 	}

@@ -1,0 +1,119 @@
+// Package metrics defines every problemhook_* metric the manager exports,
+// with the values of their labels, and reads them back for the dashboard.
+// They are registered with controller-runtime's registry, which the
+// manager serves on its metrics endpoint.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Names of the metrics.
+const (
+	ReceiverNotificationsName = "problemhook_receiver_notifications_total"
+	ReceiverStoreDurationName = "problemhook_receiver_store_duration_seconds"
+	ActionsName               = "problemhook_actions_total"
+	MessageAttemptsName       = "problemhook_message_attempts_total"
+	PollsName                 = "problemhook_polls_total"
+	PollRecordedEventsName    = "problemhook_poll_recorded_events_total"
+	DynatraceRequestsName     = "problemhook_dynatrace_requests_total"
+)
+
+// Values of ReceiverNotifications' result label.
+const (
+	// ResultCreated: the notification was stored as a new ProblemEvent.
+	ResultCreated = "created"
+	// ResultDuplicate: the ProblemEvent was stored already.
+	ResultDuplicate = "duplicate"
+	// ResultIgnored: a test notification the target does not record.
+	ResultIgnored = "ignored"
+	// ResultRejected: a 4xx, or 503 for a target that cannot take notifications.
+	ResultRejected = "rejected"
+	// ResultFailed: 503, the API server could not store the event.
+	ResultFailed = "failed"
+)
+
+// Values of Actions' result label: the lower-case state a run settled in.
+const (
+	ActionSucceeded = "succeeded"
+	ActionFailed    = "failed"
+	ActionStopped   = "stopped"
+)
+
+// Values of MessageAttempts' result label.
+const (
+	MessageSent      = "sent"
+	MessageRetryable = "retryable"
+	MessageFailed    = "failed"
+)
+
+// Values of Polls' result label.
+const (
+	PollSucceeded = "succeeded"
+	PollFailed    = "failed"
+)
+
+// Values of DynatraceRequests' code label besides HTTP status codes.
+const (
+	// DynatraceNoAnswer: the request got no answer (connection error, timeout).
+	DynatraceNoAnswer = "error"
+	// DynatraceNotAsked: the call was refused without a request while the
+	// environment was not answering.
+	DynatraceNotAsked = "not-asked"
+)
+
+var (
+	// ReceiverNotifications counts the receiver's answers by target
+	// (empty when the request named none that exists: an attacker's random
+	// paths must not make series), format and result.
+	ReceiverNotifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: ReceiverNotificationsName,
+		Help: "Notifications the receiver answered, by target (namespace, name; empty for an unknown target), format, and result: created (stored), duplicate (already stored), ignored (test notification not stored), rejected (4xx, or 503 for a target that cannot take them), failed (503: the API server could not store it).",
+	}, []string{"namespace", "target", "format", "result"})
+
+	// ReceiverStoreDuration is how long the API server took to store (or
+	// refuse) a ProblemEvent: what a sender waits for before its answer.
+	ReceiverStoreDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    ReceiverStoreDurationName,
+		Help:    "Time the API server took to store (or refuse) a ProblemEvent, which a sender waits for before its acknowledgement.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+
+	// Actions counts the action runs that settled, by type and result.
+	Actions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: ActionsName,
+		Help: "Action runs that ended, by type (Job, Twilio, DingTalk, HTTP) and result (succeeded, failed, stopped).",
+	}, []string{"type", "result"})
+
+	// MessageAttempts counts the sends of message actions, by type and result.
+	MessageAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MessageAttemptsName,
+		Help: "Sends of Twilio, DingTalk and HTTP actions, by type and result (sent, retryable: will be tried again, failed).",
+	}, []string{"type", "result"})
+
+	// Polls counts the catch-up polls, by result.
+	Polls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: PollsName,
+		Help: "Catch-up polls of the Dynatrace problem list, by result (succeeded, failed).",
+	}, []string{"result"})
+
+	// PollRecordedEvents counts the problem states the catch-up poller
+	// recorded because their notification never arrived.
+	PollRecordedEvents = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: PollRecordedEventsName,
+		Help: "ProblemEvents the catch-up poller created: problem states whose notification had not arrived.",
+	})
+
+	// DynatraceRequests counts the Dynatrace API's answers by endpoint and
+	// status code, one per attempt.
+	DynatraceRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: DynatraceRequestsName,
+		Help: "Requests to the Dynatrace API, one per attempt, by endpoint (e.g. GET /problems/{problemId}) and status code, or \"error\" when no answer came, or \"not-asked\" for a call refused without a request while the environment was not answering.",
+	}, []string{"endpoint", "code"})
+)
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(ReceiverNotifications, ReceiverStoreDuration, Actions, MessageAttempts,
+		Polls, PollRecordedEvents, DynatraceRequests)
+}
