@@ -19,7 +19,7 @@ import (
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/scheme"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
-	"github.com/problemhook/problemhook/webhookserver"
+	"github.com/problemhook/problemhook/webhookserver/receiver"
 )
 
 const receiverURL = "http://problemhook-receiver.problemhook-system.svc:9292"
@@ -79,11 +79,11 @@ func startEventManager(t *testing.T, ns string) (stop func(), receiverURL string
 	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	receiver := &webhookserver.Receiver{Addr: "127.0.0.1:0", Cache: mgr.GetCache(), Client: mgr.GetClient()}
-	if err := mgr.Add(receiver); err != nil {
+	recv := &receiver.Server{Addr: "127.0.0.1:0", Cache: mgr.GetCache(), Client: mgr.GetClient()}
+	if err := mgr.Add(recv); err != nil {
 		t.Fatal(err)
 	}
-	server := httptest.NewServer(receiver.Handler())
+	server := httptest.NewServer(recv.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

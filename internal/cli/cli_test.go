@@ -36,7 +36,7 @@ import (
 	"github.com/problemhook/problemhook/internal/scheme"
 	"github.com/problemhook/problemhook/internal/secretref"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
-	"github.com/problemhook/problemhook/webhookserver"
+	"github.com/problemhook/problemhook/webhookserver/receiver"
 )
 
 // unmanagedLabel marks a NotificationTarget no controller of the suite
@@ -56,10 +56,10 @@ const (
 // reports that server's URL in status.webhookURL. Each test works in a
 // namespace of its own.
 var (
-	k8s      client.Client
-	env      *controlplane.TestEnv
-	receiver *webhookserver.Receiver
-	server   *httptest.Server
+	k8s    client.Client
+	env    *controlplane.TestEnv
+	recv   *receiver.Server
+	server *httptest.Server
 )
 
 func TestMain(m *testing.M) {
@@ -80,15 +80,15 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return nil, err
 		}
-		receiver = &webhookserver.Receiver{Addr: "127.0.0.1:0", Cache: mgr.GetCache(), Client: mgr.GetClient()}
+		recv = &receiver.Server{Addr: "127.0.0.1:0", Cache: mgr.GetCache(), Client: mgr.GetClient()}
 		// The test server outlives the package's tests; the process ends with them.
-		server = httptest.NewServer(receiver.Handler())
+		server = httptest.NewServer(recv.Handler())
 		if err := (&controllers.NotificationTargetReconciler{
 			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"), ReceiverURL: server.URL,
 		}).SetupWithManager(ctx, mgr); err != nil {
 			return nil, err
 		}
-		return mgr, mgr.Add(receiver)
+		return mgr, mgr.Add(recv)
 	}))
 }
 
@@ -133,7 +133,7 @@ func eventuallyReady(t *testing.T, nt *problemhookv1alpha1.NotificationTarget) {
 	t.Helper()
 	NewWithT(t).Eventually(func(g Gomega) {
 		var got problemhookv1alpha1.NotificationTarget
-		g.Expect(receiver.Cache.Get(context.Background(), client.ObjectKeyFromObject(nt), &got)).To(Succeed())
+		g.Expect(recv.Cache.Get(context.Background(), client.ObjectKeyFromObject(nt), &got)).To(Succeed())
 		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, problemhookv1alpha1.ConditionReady)).To(BeTrue())
 	}).Should(Succeed())
 }
@@ -648,7 +648,7 @@ func TestMainSendTestRefused(t *testing.T) {
 	// The receiver refuses a suspended target once it sees it.
 	g.Eventually(func(g Gomega) {
 		var got problemhookv1alpha1.NotificationTarget
-		g.Expect(receiver.Cache.Get(context.Background(), keyOf(nt), &got)).To(Succeed())
+		g.Expect(recv.Cache.Get(context.Background(), keyOf(nt), &got)).To(Succeed())
 		g.Expect(got.Status.WebhookURL).NotTo(BeEmpty())
 	}).Should(Succeed())
 	t.Setenv("KUBECONFIG", kubeconfig(t))
