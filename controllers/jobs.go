@@ -1,72 +1,39 @@
 package controllers
 
+// The Jobs of Job actions, through their whole life: built from the
+// route's template, started within the action's parallelism, observed
+// until they end, and stopped when the problem resolves.
+
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/routing"
 )
 
-// defaultRetryLimit is RetryPolicy.limit's default, for routes that give no retry policy.
-const defaultRetryLimit = 5
+// jobControllerUIDLabel is the label the Job controller puts on a Job's Pods.
+const jobControllerUIDLabel = "batch.kubernetes.io/controller-uid"
 
 // DefaultJobTTL is how long a finished Job is kept, unless its template
 // says otherwise: long enough to read its logs, and its outcome is in the
 // ProblemEvent's status for as long as the event is kept.
 const DefaultJobTTL = 24 * time.Hour
-
-// restrict fills in what the template leaves unsaid of the restricted Pod
-// Security profile: non-root, the runtime's seccomp profile, no privilege
-// escalation, no capabilities. What the template sets is left as it is.
-func restrict(pod *corev1.PodSpec) {
-	if pod.SecurityContext == nil {
-		pod.SecurityContext = &corev1.PodSecurityContext{}
-	}
-	psc := pod.SecurityContext
-	if psc.RunAsNonRoot == nil {
-		psc.RunAsNonRoot = new(true)
-	}
-	if psc.SeccompProfile == nil {
-		psc.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
-	}
-	for _, containers := range [][]corev1.Container{pod.InitContainers, pod.Containers} {
-		for i := range containers {
-			if containers[i].SecurityContext == nil {
-				containers[i].SecurityContext = &corev1.SecurityContext{}
-			}
-			sc := containers[i].SecurityContext
-			if sc.AllowPrivilegeEscalation == nil {
-				sc.AllowPrivilegeEscalation = new(false)
-			}
-			if sc.Capabilities == nil {
-				sc.Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
-			}
-		}
-	}
-}
-
-// jobName is the deterministic name of the Job that runs action of route
-// for the event (and entity, with per-entity fan-out): a readable prefix
-// and a hash of what makes the Job unique. A retried reconcile, a restart
-// or a second replica computes the same name, so AlreadyExists means done.
-func jobName(event, route, action, entity string) string {
-	sum := sha256.Sum256([]byte(event + "\x00" + route + "\x00" + action + "\x00" + entity))
-	suffix := hex.EncodeToString(sum[:5])
-	// Job names become the batch.kubernetes.io/job-name label of their
-	// Pods, so they must fit in a label value: 63 characters.
-	prefix := strings.TrimRight(truncate(route+"-"+action, 63-1-len(suffix)), "-.")
-	return prefix + "-" + suffix
-}
 
 // newJob builds the Job that runs a Job action for a problem, and for one
 // of its impacted entities when entity is not nil. The problem reaches the
@@ -125,6 +92,49 @@ func newJob(p *routing.Problem, route *problemhookv1alpha1.IntegrationRoute, act
 	return job, nil
 }
 
+// jobName is the deterministic name of the Job that runs action of route
+// for the event (and entity, with per-entity fan-out): a readable prefix
+// and a hash of what makes the Job unique. A retried reconcile, a restart
+// or a second replica computes the same name, so AlreadyExists means done.
+func jobName(event, route, action, entity string) string {
+	sum := sha256.Sum256([]byte(event + "\x00" + route + "\x00" + action + "\x00" + entity))
+	suffix := hex.EncodeToString(sum[:5])
+	// Job names become the batch.kubernetes.io/job-name label of their
+	// Pods, so they must fit in a label value: 63 characters.
+	prefix := strings.TrimRight(truncate(route+"-"+action, 63-1-len(suffix)), "-.")
+	return prefix + "-" + suffix
+}
+
+// restrict fills in what the template leaves unsaid of the restricted Pod
+// Security profile: non-root, the runtime's seccomp profile, no privilege
+// escalation, no capabilities. What the template sets is left as it is.
+func restrict(pod *corev1.PodSpec) {
+	if pod.SecurityContext == nil {
+		pod.SecurityContext = &corev1.PodSecurityContext{}
+	}
+	psc := pod.SecurityContext
+	if psc.RunAsNonRoot == nil {
+		psc.RunAsNonRoot = new(true)
+	}
+	if psc.SeccompProfile == nil {
+		psc.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	}
+	for _, containers := range [][]corev1.Container{pod.InitContainers, pod.Containers} {
+		for i := range containers {
+			if containers[i].SecurityContext == nil {
+				containers[i].SecurityContext = &corev1.SecurityContext{}
+			}
+			sc := containers[i].SecurityContext
+			if sc.AllowPrivilegeEscalation == nil {
+				sc.AllowPrivilegeEscalation = new(false)
+			}
+			if sc.Capabilities == nil {
+				sc.Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
+			}
+		}
+	}
+}
+
 // problemEnv is the environment every container of a Job action gets.
 func problemEnv(p *routing.Problem, entity *routing.Entity) ([]corev1.EnvVar, error) {
 	problemJSON, err := json.Marshal(p)
@@ -151,6 +161,165 @@ func problemEnv(p *routing.Problem, entity *routing.Entity) ([]corev1.EnvVar, er
 		)
 	}
 	return env, nil
+}
+
+// startJobs creates the Jobs of an action's pending runs, as many as its
+// parallelism allows beside those running, and returns them.
+func (r *ProblemEventReconciler) startJobs(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) (created []*batchv1.Job, err error) {
+	running := int32(0)
+	for _, i := range runs {
+		if ev.Status.Actions[i].State == problemhookv1alpha1.ActionRunning {
+			running++
+		}
+	}
+	for _, i := range runs {
+		a := &ev.Status.Actions[i]
+		if a.State != problemhookv1alpha1.ActionPending || running >= ptrOr(action.Job.Parallelism, 5) {
+			continue
+		}
+		job, err := r.startJob(ctx, ev, p, ir, action, a)
+		if job != nil {
+			created = append(created, job)
+		}
+		if err != nil {
+			return created, err
+		}
+		if a.State == problemhookv1alpha1.ActionRunning {
+			running++
+		}
+	}
+	return created, nil
+}
+
+// startJob creates the Job of one run, and returns it when it created it.
+// Its name is deterministic, so a Job that exists already is this run's,
+// created before a restart.
+func (r *ProblemEventReconciler) startJob(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, a *problemhookv1alpha1.ActionStatus) (*batchv1.Job, error) {
+	var entity *routing.Entity
+	if a.Entity != "" {
+		for _, e := range p.ImpactedEntities {
+			if entityKey(e) == a.Entity {
+				entity = &e
+				break
+			}
+		}
+		if entity == nil {
+			entity = &routing.Entity{ID: a.Entity}
+		}
+	}
+	job, err := newJob(p, ir, action, entity)
+	if err != nil {
+		settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %v", ir.Name, action.Name, err))
+		return nil, nil
+	}
+	if err := controllerutil.SetControllerReference(ev, job, r.Scheme()); err != nil {
+		return nil, fmt.Errorf("owning Job %s: %w", job.Name, err)
+	}
+	err = r.Create(ctx, job)
+	switch {
+	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+		settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: the API server refused the Job: %v", ir.Name, action.Name, err))
+		return nil, nil
+	case err != nil && !apierrors.IsAlreadyExists(err):
+		return nil, fmt.Errorf("creating Job %s: %w", job.Name, err)
+	}
+	now := metav1.Now()
+	a.State, a.Job, a.Attempts, a.StartTime = problemhookv1alpha1.ActionRunning, job.Name, 1, &now
+	a.Message = "Job " + job.Name + " created"
+	if err != nil {
+		// Created before a restart, and it may have ended since: no
+		// change to it will come to announce that.
+		return nil, r.observeJob(ctx, ev, a)
+	}
+	ctrl.LoggerFrom(ctx).Info("Created Job", "Job", klog.KObj(job), "route", ir.Name, "action", action.Name, "entity", a.Entity)
+	return job, nil
+}
+
+// maxEventNote is the longest note an Event may carry.
+const maxEventNote = 1024
+
+// recordJobsCreated announces the Jobs a reconcile created in one Event:
+// a notification that starts a Job for each of many impacted entities
+// costs the API server one Event, not one for each Job. The event's status
+// names every Job.
+func (r *ProblemEventReconciler) recordJobsCreated(ev *problemhookv1alpha1.ProblemEvent, created []*batchv1.Job) {
+	describe := func(job *batchv1.Job) string {
+		return fmt.Sprintf("%s for IntegrationRoute %s action %s", job.Name, job.Labels[problemhookv1alpha1.LabelRoute], job.Labels[problemhookv1alpha1.LabelAction])
+	}
+	switch len(created) {
+	case 0:
+	case 1:
+		r.Recorder.Eventf(ev, created[0], corev1.EventTypeNormal, "JobsCreated", "CreateJob", "Created Job %s", describe(created[0]))
+	default:
+		note := fmt.Sprintf("Created %d Jobs: ", len(created))
+		for i, job := range created {
+			line := describe(job)
+			if i > 0 {
+				line = "; " + line
+			}
+			if more := fmt.Sprintf("; and %d more", len(created)-i); len(note)+len(line)+len(more) > maxEventNote {
+				note += more
+				break
+			}
+			note += line
+		}
+		r.Recorder.Eventf(ev, nil, corev1.EventTypeNormal, "JobsCreated", "CreateJob", "%s", note)
+	}
+}
+
+// observeJob records where a run's Job is: attempts so far, and once it
+// ended, its outcome and exit code.
+func (r *ProblemEventReconciler) observeJob(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, a *problemhookv1alpha1.ActionStatus) error {
+	key := types.NamespacedName{Namespace: ev.Namespace, Name: a.Job}
+	var job batchv1.Job
+	err := r.Get(ctx, key, &job)
+	if apierrors.IsNotFound(err) {
+		// The cache may not have seen a Job created a moment ago.
+		err = r.APIReader.Get(ctx, key, &job)
+	}
+	if apierrors.IsNotFound(err) {
+		settle(a, problemhookv1alpha1.ActionFailed, "Job "+a.Job+" was deleted before it ended")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading Job %s: %w", key, err)
+	}
+	a.Attempts = jobAttempts(&job)
+	done, succeeded, reason, msg := jobOutcome(&job)
+	if !done {
+		return nil
+	}
+	var pods corev1.PodList
+	if err := r.APIReader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{jobControllerUIDLabel: string(job.UID)}); err != nil {
+		return fmt.Errorf("listing the Pods of Job %s: %w", key, err)
+	}
+	if code, ok := exitCode(pods.Items); ok {
+		a.ExitCode = &code
+	}
+	state, what := problemhookv1alpha1.ActionSucceeded, "succeeded"
+	if !succeeded {
+		state, what = problemhookv1alpha1.ActionFailed, "failed"
+	}
+	line := "Job " + job.Name + " " + what
+	if a.ExitCode != nil {
+		line += fmt.Sprintf(" with exit code %d", *a.ExitCode)
+	}
+	if !succeeded && reason != "" {
+		line += ": " + reason
+		if msg != "" {
+			line += ": " + msg
+		}
+	}
+	settle(a, state, line)
+	if t := job.Status.CompletionTime; t != nil {
+		a.CompletionTime = t
+	}
+	eventType := corev1.EventTypeNormal
+	if !succeeded {
+		eventType = corev1.EventTypeWarning
+	}
+	r.Recorder.Eventf(ev, &job, eventType, "Job"+strings.ToUpper(what[:1])+what[1:], "RunJob", "%s", a.Message)
+	return nil
 }
 
 // jobOutcome reads how a Job ended from its conditions: done is false
@@ -201,16 +370,45 @@ func exitCode(pods []corev1.Pod) (int32, bool) {
 	return code, found
 }
 
-func merged(base, extra map[string]string) map[string]string {
-	out := make(map[string]string, len(base)+len(extra))
-	maps.Copy(out, base)
-	maps.Copy(out, extra)
-	return out
+// resolvedBy returns the name of the RESOLVED event of an OPEN event's
+// problem, once it has arrived, and "" otherwise.
+func (r *ProblemEventReconciler) resolvedBy(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent) (string, error) {
+	if ev.Spec.State != problemhookv1alpha1.StateOpen {
+		return "", nil
+	}
+	name := problemhookv1alpha1.EventName(ev.Spec.Target, ev.Spec.ProblemID, problemhookv1alpha1.StateResolved)
+	var resolved problemhookv1alpha1.ProblemEvent
+	err := r.Get(ctx, types.NamespacedName{Namespace: ev.Namespace, Name: name}, &resolved)
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("looking for the RESOLVED event %s: %w", name, err)
+	}
+	return name, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// stop ends a run because its problem resolved: a running Job is deleted
+// with its Pods, a pending one never starts.
+func (r *ProblemEventReconciler) stop(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, a *problemhookv1alpha1.ActionStatus, resolvedBy string) error {
+	if a.State != problemhookv1alpha1.ActionRunning || a.Job == "" {
+		settle(a, problemhookv1alpha1.ActionStopped, "Not started: the problem resolved (ProblemEvent "+resolvedBy+")")
+		return nil
 	}
-	return s[:n]
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ev.Namespace, Name: a.Job}}
+	if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("stopping Job %s: %w", a.Job, err)
+	}
+	settle(a, problemhookv1alpha1.ActionStopped, "Stopped: the problem resolved (ProblemEvent "+resolvedBy+"); Job "+a.Job+" deleted")
+	ctrl.LoggerFrom(ctx).Info("Stopped Job: the problem resolved", "Job", klog.KObj(job), "resolvedBy", resolvedBy)
+	r.Recorder.Eventf(ev, job, corev1.EventTypeNormal, "JobStopped", "StopJob", "%s", a.Message)
+	return nil
+}
+
+func stopsOnResolve(a *problemhookv1alpha1.ActionStatus, action *problemhookv1alpha1.Action) bool {
+	if a.Type != problemhookv1alpha1.ActionTypeJob {
+		return false
+	}
+	// A route or action that is gone cannot say; the default holds.
+	return action == nil || action.Job == nil || action.Job.StopOnResolve == nil || *action.Job.StopOnResolve
 }

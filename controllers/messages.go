@@ -41,17 +41,9 @@ import (
 // sent or as in flight. A manager that is stopped (a rollout, a drained
 // node) finishes the sends under way and records them before it exits.
 
-const (
-	// defaultRetryBackoff is RetryPolicy.backoff's default, for a route
-	// that gives no retry policy.
-	defaultRetryBackoff = 10 * time.Second
-	// maxRetryWait bounds the wait before an attempt, whatever the
-	// backoff or a Retry-After asks.
-	maxRetryWait = time.Hour
-	// statusWriteTimeout bounds the status write that records outcomes
-	// when the reconcile's context has ended.
-	statusWriteTimeout = 30 * time.Second
-)
+// statusWriteTimeout bounds the status write that records outcomes
+// when the reconcile's context has ended.
+const statusWriteTimeout = 30 * time.Second
 
 // outcomeUnknown is the message of a run found in flight after a restart.
 const outcomeUnknown = "Outcome unknown: problemhook stopped while this message was being sent, before it recorded the answer; it is not sent again, so that nobody gets it twice"
@@ -300,53 +292,6 @@ func sentLine(a *problemhookv1alpha1.ActionStatus, res notify.Result) string {
 		return "Mobile number has been notified: " + a.Recipient + " (" + res.Detail + ")"
 	}
 	return res.Detail
-}
-
-// retryPolicy returns a route's retry limit and first backoff.
-func retryPolicy(ir *problemhookv1alpha1.IntegrationRoute) (int32, time.Duration) {
-	limit, backoff := int32(defaultRetryLimit), defaultRetryBackoff
-	if rp := ir.Spec.Retry; rp != nil {
-		limit = ptrOr(rp.Limit, limit)
-		if rp.Backoff.Duration > 0 {
-			backoff = rp.Backoff.Duration
-		}
-	}
-	return limit, backoff
-}
-
-// backoffAfter is the wait after the given attempt failed: the first
-// backoff, doubled for each attempt after the first, at most maxRetryWait.
-func backoffAfter(first time.Duration, attempt int32) time.Duration {
-	wait := first
-	for i := int32(1); i < attempt && wait < maxRetryWait; i++ {
-		wait *= 2
-	}
-	return min(wait, maxRetryWait)
-}
-
-// ceilSecond rounds t up to a whole second: status keeps times to the
-// second, and a retry must not come earlier than its wait.
-func ceilSecond(t time.Time) time.Time {
-	if r := t.Truncate(time.Second); !r.Equal(t) {
-		return r.Add(time.Second)
-	}
-	return t
-}
-
-// nextAttempt is how long until the earliest retry of the event's message
-// runs is due, or 0 when none waits.
-func nextAttempt(ev *problemhookv1alpha1.ProblemEvent) time.Duration {
-	var next time.Duration
-	for _, a := range ev.Status.Actions {
-		if a.State != problemhookv1alpha1.ActionPending || a.NextAttemptTime == nil {
-			continue
-		}
-		d := max(time.Until(a.NextAttemptTime.Time), time.Millisecond)
-		if next == 0 || d < next {
-			next = d
-		}
-	}
-	return next
 }
 
 func (r *ProblemEventReconciler) notifier() *notify.Client {

@@ -1,0 +1,204 @@
+package controllers
+
+// The action runs of an event's status: how they group by route and
+// action, settle, add up to the event's phase, and retry.
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/routing"
+)
+
+func actionType(a *problemhookv1alpha1.Action) string {
+	switch {
+	case a.Twilio != nil:
+		return problemhookv1alpha1.ActionTypeTwilio
+	case a.DingTalk != nil:
+		return problemhookv1alpha1.ActionTypeDingTalk
+	case a.HTTP != nil:
+		return problemhookv1alpha1.ActionTypeHTTP
+	default:
+		return problemhookv1alpha1.ActionTypeJob
+	}
+}
+
+// entityKey identifies an impacted entity in status: its id, or its name
+// when the sender gave no id.
+func entityKey(e routing.Entity) string {
+	if e.ID != "" {
+		return e.ID
+	}
+	return e.Name
+}
+
+// actionGroup is the runs of one route, by action, in the route's order.
+type actionGroup struct {
+	route   string
+	actions [][]int
+}
+
+// groupActions groups the indices of runs by route and action, keeping the
+// order in which they were recorded.
+func groupActions(runs []problemhookv1alpha1.ActionStatus) []actionGroup {
+	var groups []actionGroup
+	for i, a := range runs {
+		g := slices.IndexFunc(groups, func(g actionGroup) bool { return g.route == a.Route })
+		if g < 0 {
+			groups = append(groups, actionGroup{route: a.Route})
+			g = len(groups) - 1
+		}
+		acts := &groups[g].actions
+		if n := len(*acts); n > 0 && runs[(*acts)[n-1][0]].Action == a.Action {
+			(*acts)[n-1] = append((*acts)[n-1], i)
+		} else {
+			*acts = append(*acts, []int{i})
+		}
+	}
+	return groups
+}
+
+func findAction(ir *problemhookv1alpha1.IntegrationRoute, name string) *problemhookv1alpha1.Action {
+	if ir == nil {
+		return nil
+	}
+	for i := range ir.Spec.Actions {
+		if ir.Spec.Actions[i].Name == name {
+			return &ir.Spec.Actions[i]
+		}
+	}
+	return nil
+}
+
+func allSettled(runs []problemhookv1alpha1.ActionStatus, idx []int) bool {
+	for _, i := range idx {
+		if !runs[i].State.Settled() {
+			return false
+		}
+	}
+	return true
+}
+
+// settle ends a run in state with a message.
+func settle(a *problemhookv1alpha1.ActionStatus, state problemhookv1alpha1.ActionState, msg string) {
+	now := metav1.Now()
+	a.State, a.Message, a.CompletionTime = state, truncate(msg, 1024), &now
+}
+
+// summarise sets the event's phase and Ready condition from its actions,
+// and reports whether every action has settled.
+func summarise(ev *problemhookv1alpha1.ProblemEvent) bool {
+	n := countStates(ev.Status.Actions)
+	pending, running, succeeded, failed, stopped := n[problemhookv1alpha1.ActionPending], n[problemhookv1alpha1.ActionRunning],
+		n[problemhookv1alpha1.ActionSucceeded], n[problemhookv1alpha1.ActionFailed], n[problemhookv1alpha1.ActionStopped]
+	counts := fmt.Sprintf("%d actions: %d succeeded, %d failed, %d stopped, %d running, %d pending", len(ev.Status.Actions), succeeded, failed, stopped, running, pending)
+	status, reason := metav1.ConditionFalse, problemhookv1alpha1.ReasonProgressing
+	switch {
+	case running > 0:
+		ev.Status.Phase = problemhookv1alpha1.PhaseRunning
+	case pending > 0:
+		ev.Status.Phase = problemhookv1alpha1.PhasePending
+	case failed > 0:
+		ev.Status.Phase, status, reason = problemhookv1alpha1.PhaseFailed, metav1.ConditionTrue, problemhookv1alpha1.ReasonFailed
+	default:
+		ev.Status.Phase, status, reason = problemhookv1alpha1.PhaseSucceeded, metav1.ConditionTrue, problemhookv1alpha1.ReasonSucceeded
+	}
+	setReady(&ev.Status.Conditions, ev.Generation, status, reason, counts)
+	return status == metav1.ConditionTrue
+}
+
+// countStates counts runs by state.
+func countStates(runs []problemhookv1alpha1.ActionStatus) map[problemhookv1alpha1.ActionState]int {
+	n := map[problemhookv1alpha1.ActionState]int{}
+	for _, a := range runs {
+		n[a.State]++
+	}
+	return n
+}
+
+// The retry policy of a route: how often a failed Job is run again (its
+// backoffLimit), and how often and when a failed message is sent again.
+const (
+	// defaultRetryLimit is RetryPolicy.limit's default, for routes that
+	// give no retry policy.
+	defaultRetryLimit = 5
+	// defaultRetryBackoff is RetryPolicy.backoff's default, for a route
+	// that gives no retry policy.
+	defaultRetryBackoff = 10 * time.Second
+	// maxRetryWait bounds the wait before an attempt, whatever the
+	// backoff or a Retry-After asks.
+	maxRetryWait = time.Hour
+)
+
+// retryPolicy returns a route's retry limit and first backoff.
+func retryPolicy(ir *problemhookv1alpha1.IntegrationRoute) (int32, time.Duration) {
+	limit, backoff := int32(defaultRetryLimit), defaultRetryBackoff
+	if rp := ir.Spec.Retry; rp != nil {
+		limit = ptrOr(rp.Limit, limit)
+		if rp.Backoff.Duration > 0 {
+			backoff = rp.Backoff.Duration
+		}
+	}
+	return limit, backoff
+}
+
+// backoffAfter is the wait after the given attempt failed: the first
+// backoff, doubled for each attempt after the first, at most maxRetryWait.
+func backoffAfter(first time.Duration, attempt int32) time.Duration {
+	wait := first
+	for i := int32(1); i < attempt && wait < maxRetryWait; i++ {
+		wait *= 2
+	}
+	return min(wait, maxRetryWait)
+}
+
+// ceilSecond rounds t up to a whole second: status keeps times to the
+// second, and a retry must not come earlier than its wait.
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}
+
+// nextAttempt is how long until the earliest retry of the event's message
+// runs is due, or 0 when none waits.
+func nextAttempt(ev *problemhookv1alpha1.ProblemEvent) time.Duration {
+	var next time.Duration
+	for _, a := range ev.Status.Actions {
+		if a.State != problemhookv1alpha1.ActionPending || a.NextAttemptTime == nil {
+			continue
+		}
+		d := max(time.Until(a.NextAttemptTime.Time), time.Millisecond)
+		if next == 0 || d < next {
+			next = d
+		}
+	}
+	return next
+}
+
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func merged(base, extra map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(extra))
+	maps.Copy(out, base)
+	maps.Copy(out, extra)
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

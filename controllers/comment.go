@@ -1,0 +1,218 @@
+package controllers
+
+// The comment: once every action of an event has settled, one comment on
+// the Dynatrace problem that says what ran and how it ended.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/secretref"
+)
+
+// CommentContext is the context of every comment problemhook posts; with
+// the event's name in the text it finds its own comments again.
+const CommentContext = "problemhook"
+
+// comment posts the outcome of the event's actions to the Dynatrace
+// problem, once. Before posting it looks for a comment of its own on the
+// problem, which a restart between posting and recording would have left.
+func (r *ProblemEventReconciler) comment(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) error {
+	if ev.Status.Comment != nil || target == nil || target.Spec.Dynatrace == nil ||
+		!ptrOr(target.Spec.Dynatrace.Comments, true) || ev.Spec.Source != problemhookv1alpha1.FormatDynatrace || ev.Spec.Test {
+		return nil
+	}
+	commenting, err := r.commentingRoutes(ctx, ev)
+	if err != nil || len(commenting) == 0 {
+		return err
+	}
+	text := commentText(ev, commenting)
+	c, err := r.dynatrace.For(ctx, r.Client, target)
+	if err != nil {
+		var refErr *secretref.Error
+		if errors.As(err, &refErr) {
+			r.commentFailed(ev, err)
+			return nil
+		}
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
+	defer cancel()
+	existing, err := c.Comments(ctx, ev.Spec.ProblemID)
+	if err == nil {
+		marker := commentMarker(ev)
+		for _, cm := range existing {
+			if cm.Context == CommentContext && strings.Contains(cm.Content, marker) {
+				ev.Status.Comment = &problemhookv1alpha1.CommentStatus{Posted: true, Time: new(metav1.NewTime(time.UnixMilli(cm.CreatedAtTimestamp))), Message: truncate(cm.Content, 4096)}
+				return nil
+			}
+		}
+		err = c.PostComment(ctx, ev.Spec.ProblemID, dynatrace.CommentRequest{Message: text, Context: CommentContext})
+	}
+	if err != nil {
+		if dynatrace.IsRetryable(err) {
+			r.Recorder.Eventf(ev, target, corev1.EventTypeWarning, "CommentFailed", "Comment", "Posting the comment to Dynatrace, will retry: %v", err)
+			return fmt.Errorf("commenting on problem %s: %w", ev.Spec.ProblemID, err)
+		}
+		r.commentFailed(ev, err)
+		return nil
+	}
+	now := metav1.Now()
+	ev.Status.Comment = &problemhookv1alpha1.CommentStatus{Posted: true, Time: &now, Message: truncate(text, 4096)}
+	ctrl.LoggerFrom(ctx).Info("Posted comment to Dynatrace problem", "problemID", ev.Spec.ProblemID)
+	r.Recorder.Eventf(ev, target, corev1.EventTypeNormal, "CommentPosted", "Comment", "Posted the outcome to Dynatrace problem %s", ev.Spec.ProblemID)
+	return nil
+}
+
+// commentFailed records a comment that cannot be posted until the user
+// fixes something (token, scope, problem id): it is not retried.
+func (r *ProblemEventReconciler) commentFailed(ev *problemhookv1alpha1.ProblemEvent, err error) {
+	msg := truncate("Not posted: "+err.Error(), 4096)
+	ev.Status.Comment = &problemhookv1alpha1.CommentStatus{Message: msg}
+	r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "CommentFailed", "Comment", "%s", msg)
+}
+
+// commentingRoutes names the routes of the event's actions that want their
+// results commented back. A route deleted since keeps the default: yes.
+func (r *ProblemEventReconciler) commentingRoutes(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, group := range groupActions(ev.Status.Actions) {
+		ir, err := r.integrationRoute(ctx, ev.Namespace, group.route)
+		if err != nil {
+			return nil, err
+		}
+		if ir == nil || ir.Spec.Comment == nil || ptrOr(ir.Spec.Comment.Enabled, true) {
+			out[group.route] = true
+		}
+	}
+	return out, nil
+}
+
+// commentMarker ends every comment problemhook posts for an event, so that
+// a restart between posting and recording finds the comment instead of
+// posting it again.
+func commentMarker(ev *problemhookv1alpha1.ProblemEvent) string {
+	return "ProblemEvent " + ev.Namespace + "/" + ev.Name
+}
+
+// commentText says, per action of the commenting routes, what ran and how
+// it ended, e.g. "problemhook ran Job legacy-incident/incident for 2
+// impacted entities: 2 succeeded".
+func commentText(ev *problemhookv1alpha1.ProblemEvent, commenting map[string]bool) string {
+	type key struct{ route, action string }
+	var (
+		order  []key
+		groups = map[key][]problemhookv1alpha1.ActionStatus{}
+	)
+	for _, a := range ev.Status.Actions {
+		if !commenting[a.Route] {
+			continue
+		}
+		k := key{a.Route, a.Action}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], a)
+	}
+	// Each line is checked against the bound as it is written: one message
+	// action can have twenty recipients, each a line.
+	var lines []string
+	for _, k := range order {
+		runs := groups[k]
+		if runs[0].Type == problemhookv1alpha1.ActionTypeJob {
+			lines = append(lines, jobLine(k.route, k.action, runs))
+			continue
+		}
+		// A message is reported per recipient, as the old webhook did:
+		// "Mobile number has been notified: +49*****1234".
+		for _, a := range runs {
+			lines = append(lines, fmt.Sprintf("problemhook %s %s/%s: %s\n", a.Type, k.route, k.action, truncate(a.Message, 300)))
+		}
+	}
+	var b strings.Builder
+	for _, line := range lines {
+		b.WriteString(line)
+		if b.Len() > maxCommentBytes {
+			b.WriteString("…\n")
+			break
+		}
+	}
+	b.WriteString(commentMarker(ev))
+	return b.String()
+}
+
+// jobLine says how the Jobs of one action ended.
+func jobLine(route, action string, runs []problemhookv1alpha1.ActionStatus) string {
+	line := fmt.Sprintf("problemhook ran %s %s/%s", runs[0].Type, route, action)
+	if runs[0].Entity != "" {
+		noun := "entities"
+		if len(runs) == 1 {
+			noun = "entity"
+		}
+		line += fmt.Sprintf(" for %d impacted %s", len(runs), noun)
+	}
+	return line + ": " + outcomeSummary(runs) + "\n"
+}
+
+// maxCommentBytes bounds the comment, within what status.comment can hold.
+const maxCommentBytes = 3500
+
+// outcomeSummary says how the runs of one action ended: "succeeded" or
+// "failed (exit code 3)" for a single run, counts with the failed runs'
+// exit codes for a fan-out.
+func outcomeSummary(runs []problemhookv1alpha1.ActionStatus) string {
+	if len(runs) == 1 && runs[0].Entity == "" {
+		a := runs[0]
+		switch a.State {
+		case problemhookv1alpha1.ActionSucceeded:
+			return "succeeded"
+		case problemhookv1alpha1.ActionStopped:
+			return "stopped (problem resolved)"
+		}
+		if a.ExitCode != nil {
+			return fmt.Sprintf("failed (exit code %d)", *a.ExitCode)
+		}
+		return "failed (" + truncate(a.Message, 200) + ")"
+	}
+	n := countStates(runs)
+	succeeded, failed, stopped := n[problemhookv1alpha1.ActionSucceeded], n[problemhookv1alpha1.ActionFailed], n[problemhookv1alpha1.ActionStopped]
+	var codes, reasons []string
+	for _, a := range runs {
+		switch {
+		case a.State != problemhookv1alpha1.ActionFailed:
+		case a.ExitCode != nil:
+			codes = append(codes, fmt.Sprint(*a.ExitCode))
+		case a.Message != "":
+			reasons = append(reasons, a.Message)
+		}
+	}
+	var parts []string
+	if succeeded > 0 {
+		parts = append(parts, fmt.Sprintf("%d succeeded", succeeded))
+	}
+	if failed > 0 {
+		f := fmt.Sprintf("%d failed", failed)
+		switch {
+		case len(codes) == 1:
+			f += " (exit code " + codes[0] + ")"
+		case len(codes) > 1:
+			f += " (exit codes " + strings.Join(codes, ", ") + ")"
+		case len(reasons) > 0:
+			f += " (" + truncate(reasons[0], 200) + ")"
+		}
+		parts = append(parts, f)
+	}
+	if stopped > 0 {
+		parts = append(parts, fmt.Sprintf("%d stopped (problem resolved)", stopped))
+	}
+	return strings.Join(parts, ", ")
+}

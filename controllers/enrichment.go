@@ -1,0 +1,115 @@
+package controllers
+
+// Enrichment: the problem's details read from the Dynatrace Problems API
+// into the event's status, before it is routed.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/dtconn"
+	"github.com/problemhook/problemhook/internal/dynatrace"
+)
+
+// dynatraceCallTimeout bounds one enrichment or comment, retries included.
+const dynatraceCallTimeout = 30 * time.Second
+
+// enrich reads the problem from the target's Dynatrace connection into
+// status.details. A failure is recorded and does not hold back the actions.
+func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) {
+	if target == nil || target.Spec.Dynatrace == nil || ev.Spec.Source != problemhookv1alpha1.FormatDynatrace || ev.Spec.Test {
+		return
+	}
+	problem, err := func() (*dynatrace.Problem, error) {
+		c, err := r.dynatrace.For(ctx, r.Client, target)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
+		defer cancel()
+		return c.GetProblem(ctx, ev.Spec.ProblemID)
+	}()
+	if err != nil {
+		msg := truncate(fmt.Sprintf("Reading problem %s from Dynatrace: %v; the actions run without its details", ev.Spec.ProblemID, err), 1024)
+		meta.SetStatusCondition(&ev.Status.Conditions, metav1.Condition{
+			Type: problemhookv1alpha1.ConditionEnriched, Status: metav1.ConditionFalse, ObservedGeneration: ev.Generation,
+			Reason: problemhookv1alpha1.ReasonEnrichmentFailed, Message: msg,
+		})
+		r.Recorder.Eventf(ev, target, corev1.EventTypeWarning, problemhookv1alpha1.ReasonEnrichmentFailed, "Enrich", msg)
+		return
+	}
+	ev.Status.Details = problemDetails(problem, metav1.Now())
+	meta.SetStatusCondition(&ev.Status.Conditions, metav1.Condition{
+		Type: problemhookv1alpha1.ConditionEnriched, Status: metav1.ConditionTrue, ObservedGeneration: ev.Generation,
+		Reason: problemhookv1alpha1.ReasonEnriched, Message: "Read problem " + problem.DisplayID + " from Dynatrace",
+	})
+}
+
+// DynatraceClientFunc builds the client of a target's Dynatrace connection.
+type DynatraceClientFunc = dtconn.NewFunc
+
+// Bounds of the details summary, within the CRD's.
+const (
+	maxDetailEntities = 64
+	maxDetailEvidence = 20
+)
+
+// problemDetails summarises a problem read from the API within the bounds
+// of ProblemDetails.
+func problemDetails(p *dynatrace.Problem, now metav1.Time) *problemhookv1alpha1.ProblemDetails {
+	d := &problemhookv1alpha1.ProblemDetails{
+		DisplayID: truncate(p.DisplayID, problemhookv1alpha1.MaxShortFieldLength),
+		Status:    truncate(p.Status, 64),
+		Title:     truncate(p.Title, problemhookv1alpha1.MaxTitleLength),
+		Severity:  truncate(p.SeverityLevel, 64),
+		Impact:    truncate(p.ImpactLevel, 64),
+		FetchedAt: &now,
+	}
+	for _, e := range p.ImpactedEntities {
+		if len(d.ImpactedEntities) == maxDetailEntities {
+			break
+		}
+		d.ImpactedEntities = append(d.ImpactedEntities, problemhookv1alpha1.ImpactedEntity{
+			ID:   truncate(e.EntityID.ID, problemhookv1alpha1.MaxShortFieldLength),
+			Name: truncate(e.Name, problemhookv1alpha1.MaxShortFieldLength),
+			Type: truncate(e.EntityID.Type, problemhookv1alpha1.MaxShortFieldLength),
+		})
+	}
+	for _, z := range p.ManagementZones {
+		if len(d.ManagementZones) == problemhookv1alpha1.MaxZoneCount {
+			break
+		}
+		d.ManagementZones = append(d.ManagementZones, truncate(z.Name, problemhookv1alpha1.MaxShortFieldLength))
+	}
+	for _, t := range p.EntityTags {
+		if len(d.Tags) == problemhookv1alpha1.MaxTagCount {
+			break
+		}
+		d.Tags = append(d.Tags, truncate(t.StringRepresentation, problemhookv1alpha1.MaxShortFieldLength))
+	}
+	if rc := p.RootCauseEntity; rc != nil {
+		d.RootCause = truncate(fmt.Sprintf("%s (%s)", rc.Name, rc.EntityID.ID), 512)
+	}
+	if ev := p.EvidenceDetails; ev != nil {
+		for _, e := range ev.Details {
+			if len(d.Evidence) == maxDetailEvidence {
+				break
+			}
+			line := e.EvidenceType + ": " + e.DisplayName
+			if e.Entity.Name != "" {
+				line += " on " + e.Entity.Name
+			}
+			if e.RootCauseRelevant {
+				line += " (root cause)"
+			}
+			d.Evidence = append(d.Evidence, truncate(line, 512))
+		}
+	}
+	return d
+}

@@ -1,0 +1,118 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Job names are a readable prefix and a hash of what makes the Job
+// unique, and always fit in a label value.
+func TestJobName(t *testing.T) {
+	g := NewWithT(t)
+	name := jobName("dynatrace-1a2b3c4d5e-open", "legacy-incident", "incident", "HOST-1")
+	g.Expect(name).To(MatchRegexp(`^legacy-incident-incident-[0-9a-f]{10}$`))
+	g.Expect(jobName("dynatrace-1a2b3c4d5e-open", "legacy-incident", "incident", "HOST-1")).To(Equal(name), "the same run, the same name")
+
+	for _, other := range [][4]string{
+		{"dynatrace-1a2b3c4d5e-resolved", "legacy-incident", "incident", "HOST-1"},
+		{"dynatrace-1a2b3c4d5e-open", "legacy-incident", "incident", "HOST-2"},
+		{"dynatrace-1a2b3c4d5e-open", "legacy-incident", "incident", ""},
+		{"dynatrace-1a2b3c4d5e-open", "legacy", "incident-incident", "HOST-1"},
+	} {
+		g.Expect(jobName(other[0], other[1], other[2], other[3])).NotTo(Equal(name), "%v", other)
+	}
+
+	long := jobName("ev", strings.Repeat("r", 63), strings.Repeat("a", 63), "")
+	g.Expect(len(long)).To(Equal(63))
+	g.Expect(validation.IsValidLabelValue(long)).To(BeEmpty())
+	// A cut that ends in a separator drops it: names must end alphanumeric.
+	cut := jobName("ev", strings.Repeat("r", 51)+"-", "x", "")
+	g.Expect(cut).To(MatchRegexp(`^r{51}-[0-9a-f]{10}$`))
+}
+
+// A Job's outcome is read from its conditions; it is not done while
+// neither Complete nor Failed is true.
+func TestJobOutcome(t *testing.T) {
+	cond := func(typ batchv1.JobConditionType, status corev1.ConditionStatus, reason string) batchv1.JobCondition {
+		return batchv1.JobCondition{Type: typ, Status: status, Reason: reason, Message: reason + " message"}
+	}
+	for _, tc := range []struct {
+		name            string
+		conditions      []batchv1.JobCondition
+		done, succeeded bool
+		reason          string
+	}{
+		{"running", nil, false, false, ""},
+		{"suspended", []batchv1.JobCondition{cond(batchv1.JobSuspended, corev1.ConditionTrue, "Suspended")}, false, false, ""},
+		{"complete", []batchv1.JobCondition{cond(batchv1.JobSuccessCriteriaMet, corev1.ConditionTrue, "Met"), cond(batchv1.JobComplete, corev1.ConditionTrue, "")}, true, true, ""},
+		{"failed", []batchv1.JobCondition{cond(batchv1.JobFailureTarget, corev1.ConditionTrue, "BackoffLimitExceeded"), cond(batchv1.JobFailed, corev1.ConditionTrue, "BackoffLimitExceeded")}, true, false, "BackoffLimitExceeded"},
+		{"failed condition not true", []batchv1.JobCondition{cond(batchv1.JobFailed, corev1.ConditionFalse, "DeadlineExceeded")}, false, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			done, succeeded, reason, msg := jobOutcome(&batchv1.Job{Status: batchv1.JobStatus{Conditions: tc.conditions}})
+			g.Expect([]any{done, succeeded, reason}).To(Equal([]any{tc.done, tc.succeeded, tc.reason}))
+			if tc.reason != "" {
+				g.Expect(msg).To(Equal(tc.reason + " message"))
+			}
+		})
+	}
+}
+
+// Attempts are the Pods a Job has run; a Job without Pods yet is on its first.
+func TestJobAttempts(t *testing.T) {
+	for _, tc := range []struct {
+		status batchv1.JobStatus
+		want   int32
+	}{
+		{batchv1.JobStatus{}, 1},
+		{batchv1.JobStatus{Active: 1}, 1},
+		{batchv1.JobStatus{Failed: 2, Active: 1}, 3},
+		{batchv1.JobStatus{Failed: 5, Succeeded: 1}, 6},
+	} {
+		NewWithT(t).Expect(jobAttempts(&batchv1.Job{Status: tc.status})).To(Equal(tc.want), "%+v", tc.status)
+	}
+}
+
+// The exit code is the last terminated container's; at the same time a
+// failure wins over a success; no terminated container, no exit code.
+func TestExitCode(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	pod := func(states ...corev1.ContainerState) corev1.Pod {
+		var p corev1.Pod
+		for _, s := range states {
+			p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{State: s})
+		}
+		return p
+	}
+	ended := func(code int32, at time.Duration) corev1.ContainerState {
+		return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, FinishedAt: metav1.NewTime(t0.Add(at))}}
+	}
+	runningState := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	for _, tc := range []struct {
+		name  string
+		pods  []corev1.Pod
+		code  int32
+		found bool
+	}{
+		{"no Pods", nil, 0, false},
+		{"still running", []corev1.Pod{pod(runningState)}, 0, false},
+		{"one success", []corev1.Pod{pod(ended(0, 0))}, 0, true},
+		{"retried: the last Pod counts", []corev1.Pod{pod(ended(3, 0)), pod(ended(0, time.Minute))}, 0, true},
+		{"retried and failed again", []corev1.Pod{pod(ended(0, 0)), pod(ended(7, time.Minute))}, 7, true},
+		{"a sidecar's success does not hide a failure at the same time", []corev1.Pod{pod(ended(0, 0), ended(2, 0))}, 2, true},
+		{"the first failure at the same time stays", []corev1.Pod{pod(ended(2, 0), ended(0, 0), ended(9, 0))}, 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, found := exitCode(tc.pods)
+			NewWithT(t).Expect([]any{code, found}).To(Equal([]any{tc.code, tc.found}))
+		})
+	}
+}
