@@ -80,5 +80,5 @@ phase "tests" "$t"
 t=$(date +%s)
 bin/node down --dir "${dir}" --keep-logs "${artifacts}/node-logs"
 E2E_NODE_DIR="${dir}" E2E_PAUSE="${artifacts}/pause" KUBEBUILDER_ASSETS="${assets}" \
-	go test -tags e2e -count=1 -timeout 10m -v -run '^TestMakeRunOnANode$' ./hack/localrun
+	go test -tags e2e -count=1 -timeout 10m -v -run '^TestMakeRunOnANode$' ./test/localrun
 phase "make run NODE=1" "$t"

@@ -26,6 +26,7 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
+	"github.com/problemhook/problemhook/test/harness/fixtures"
 	"github.com/problemhook/problemhook/test/harness/node"
 )
 
@@ -36,8 +37,9 @@ type env struct {
 	ns string
 }
 
+// The target of each test's namespace, and its webhook's credentials.
 const (
-	targetName                   = "dynatrace"
+	targetName                   = fixtures.TargetName
 	webhookUser, webhookPassword = "dynatrace", "e2e-password"
 )
 
@@ -49,26 +51,7 @@ func newEnv(t *testing.T) *env {
 			e.dump()
 		}
 	})
-	e.apply(fmt.Sprintf(`
-apiVersion: v1
-kind: Secret
-metadata: {name: webhook-auth}
-type: kubernetes.io/basic-auth
-stringData: {username: %q, password: %q}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: dynatrace-api}
-stringData: {token: %q}
----
-apiVersion: problemhook.io/v1alpha1
-kind: NotificationTarget
-metadata: {name: %s}
-spec:
-  format: Dynatrace
-  auth: {basic: {secretRef: {name: webhook-auth}}}
-  dynatrace: {url: %q, tokenSecretRef: {name: dynatrace-api}}
-`, webhookUser, webhookPassword, dtToken, targetName, dt.URL()))
+	e.apply(fixtures.DynatraceTarget{User: webhookUser, Password: webhookPassword, Token: dtToken, DynatraceURL: dt.URL()}.Manifest())
 	e.eventually("the target is Ready", 30*time.Second, func() error {
 		var target problemhookv1alpha1.NotificationTarget
 		if err := kube.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: targetName}, &target); err != nil {

@@ -29,7 +29,7 @@ type Environment struct {
 // RepoRoot is the root of the problemhook source tree this package was built from.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // Start starts etcd and kube-apiserver from the directory KUBEBUILDER_ASSETS

@@ -1,4 +1,4 @@
-package main
+package localrun
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -38,7 +39,7 @@ func TestMakeRun(t *testing.T) {
 	lr := &localRun{
 		manager: manager, root: root, kubeconfig: filepath.Join(tmp, "kubeconfig"),
 		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t), dashboardAddr: controlplane.FreeAddr(t),
-		out: &stdout,
+		out: &stdout, errOut: os.Stderr,
 	}
 	ctx, stop := start(t, lr)
 
@@ -124,7 +125,7 @@ func TestMakeRunOnACluster(t *testing.T) {
 	lr := &localRun{
 		manager: controlplane.BuildManager(t), root: controlplane.RepoRoot(), kubeconfig: filepath.Join(t.TempDir(), "unused"),
 		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t), dashboardAddr: controlplane.FreeAddr(t),
-		out: &stdout,
+		out: &stdout, errOut: os.Stderr,
 	}
 	_, stop := start(t, lr)
 	g.Eventually(stdout.String).WithTimeout(60 * time.Second).Should(ContainSubstring("problemhook is receiving on http://" + lr.receiverAddr))

@@ -1,6 +1,6 @@
 //go:build e2e
 
-package main
+package localrun
 
 import (
 	"os"
@@ -35,7 +35,7 @@ func TestMakeRunOnANode(t *testing.T) {
 	lr := &localRun{
 		manager: controlplane.BuildManager(t), root: controlplane.RepoRoot(),
 		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t), dashboardAddr: controlplane.FreeAddr(t),
-		out: &stdout, node: true, nodeDir: dir, pause: pause,
+		out: &stdout, errOut: os.Stderr, node: true, nodeDir: dir, pause: pause,
 	}
 	ctx, stop := start(t, lr)
 

@@ -1,4 +1,4 @@
-package main
+package localrun
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	lr := &localRun{
 		manager: controlplane.BuildManager(t), root: controlplane.RepoRoot(), kubeconfig: filepath.Join(tmp, "kubeconfig"),
 		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t),
-		dashboardAddr: controlplane.FreeAddr(t), out: &stdout,
+		dashboardAddr: controlplane.FreeAddr(t), out: &stdout, errOut: os.Stderr,
 	}
 	start(t, lr)
 	dashboard := "http://" + lr.dashboardAddr + "/"

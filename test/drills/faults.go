@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package drills
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/test/harness/fixtures"
 )
 
 // faultyDynatrace stands in front of the fake Dynatrace and answers each
@@ -118,7 +119,7 @@ func (d *drills) dynatraceFaults(ctx context.Context) result {
 		t.ns = ns
 		// Point the target at its Dynatrace.
 		var target problemhookv1alpha1.NotificationTarget
-		if err := d.kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "dynatrace"}, &target); err != nil {
+		if err := d.kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: fixtures.TargetName}, &target); err != nil {
 			r.Failures = append(r.Failures, err.Error())
 			return r
 		}

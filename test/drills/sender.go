@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package drills
 
 import (
 	"bytes"
@@ -187,6 +187,51 @@ func (h *hookServer) calls() map[string]int {
 	out := make(map[string]int, len(h.byEvent))
 	for k, v := range h.byEvent {
 		out[k] = v
+	}
+	return out
+}
+
+// burst delivers the notifications from workers senders at about rate a
+// second, each as deliver does, and returns every attempt per
+// notification. during runs alongside, from the first post on.
+func burst(ctx context.Context, senders func(i int) sender, ns []notification, workers int, rate float64, during func()) map[string][]outcome {
+	var (
+		mu      sync.Mutex
+		results = map[string][]outcome{}
+		wg      sync.WaitGroup
+		queue   = make(chan notification)
+	)
+	for w := range workers {
+		wg.Go(func() {
+			s := senders(w)
+			for n := range queue {
+				attempts := s.deliver(ctx, n, time.Now().Add(90*time.Second))
+				mu.Lock()
+				results[n.key()] = append(results[n.key()], attempts...)
+				mu.Unlock()
+			}
+		})
+	}
+	var side sync.WaitGroup
+	if during != nil {
+		side.Go(during)
+	}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	for _, n := range ns {
+		<-tick.C
+		queue <- n
+	}
+	close(queue)
+	wg.Wait()
+	side.Wait()
+	return results
+}
+
+func problems(prefix string, n int) []notification {
+	out := make([]notification, n)
+	for i := range out {
+		out[i] = notification{PID: fmt.Sprintf("%s-%04d_1700000000000V2", prefix, i), State: "OPEN", Display: fmt.Sprint(10000 + i)}
 	}
 	return out
 }
