@@ -154,7 +154,7 @@ func TestNextAttempt(t *testing.T) {
 		min, max time.Duration
 	}{
 		{"nothing waits", []problemhookv1alpha1.ActionStatus{run("r", "a", pending), waiting(failed, at(time.Minute))}, 0, 0},
-		{"the earliest of two", []problemhookv1alpha1.ActionStatus{waiting(pending, at(time.Hour)), waiting(pending, at(30 * time.Second))}, 29 * time.Second, 30 * time.Second},
+		{"the earliest of two", []problemhookv1alpha1.ActionStatus{waiting(pending, at(time.Hour)), waiting(pending, at(30*time.Second))}, 29 * time.Second, 30 * time.Second},
 		{"overdue is due at once", []problemhookv1alpha1.ActionStatus{waiting(pending, at(-time.Minute))}, time.Millisecond, time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

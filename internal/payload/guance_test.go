@@ -1,0 +1,216 @@
+package payload_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/payload"
+)
+
+// problemhook's own Guance test event is known by its exact id; an id
+// that only contains it is a real event.
+func TestGuanceTestEvent(t *testing.T) {
+	for id, want := range map[string]bool{
+		payload.GuanceTestEventID:                  true,
+		payload.GuanceTestEventID + "-2":           false,
+		"x-" + payload.GuanceTestEventID:           false,
+		strings.ToUpper(payload.GuanceTestEventID): false,
+	} {
+		body := fmt.Sprintf(`{"timestamp":1700000000,"df_status":"info","df_event_id":%q,"df_title":"test","df_dimension_tags":"{}"}`, id)
+		spec, err := payload.ParseGuance([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spec.Test != want {
+			t.Errorf("df_event_id %q: test = %v, want %v", id, spec.Test, want)
+		}
+	}
+}
+
+func TestParseGuance(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want *v1alpha1.ProblemEventSpec
+	}{{
+		name: "the example of the reference",
+		body: string(readTestdata(t, "guance-warning.json")),
+		want: &v1alpha1.ProblemEventSpec{
+			Source:           v1alpha1.FormatGuance,
+			ProblemID:        "event-xxxxxxxxxx",
+			DisplayID:        "event-xxxxxxxxxx",
+			State:            v1alpha1.StateOpen,
+			Title:            "web001 Exist issues",
+			Message:          "web001 Exist issues, nCPU usage greater than 90\n Memory usage greater than 90",
+			Severity:         "WARNING",
+			URL:              "https://console.guance.com/keyevents/monitorChart?xxxxxxxxxx",
+			Tags:             []string{"host:web001"},
+			ImpactedEntities: []v1alpha1.ImpactedEntity{{ID: "web001", Name: "web001", Type: "HOST"}},
+			ManagementZones:  []string{"My Workspace"},
+		},
+	}, {
+		name: "ok resolves the event, tags are sorted by key",
+		body: string(readTestdata(t, "guance-ok.json")),
+		want: &v1alpha1.ProblemEventSpec{
+			Source:           v1alpha1.FormatGuance,
+			ProblemID:        "event-xxxxxxxxxx",
+			DisplayID:        "event-xxxxxxxxxx",
+			State:            v1alpha1.StateResolved,
+			Title:            "web001 recovered",
+			Message:          "web001 CPU usage back below 90",
+			Severity:         "OK",
+			URL:              "https://console.guance.com/keyevents/monitorChart?xxxxxxxxxx",
+			Tags:             []string{"cluster:prod-eu-1", "host:web001", "service:checkout"},
+			ImpactedEntities: []v1alpha1.ImpactedEntity{{ID: "web001", Name: "web001", Type: "HOST"}},
+			ManagementZones:  []string{"My Workspace"},
+		},
+	}, {
+		name: "only the required fields",
+		body: `{"timestamp":1625638440,"df_status":"nodata","df_event_id":"e1","df_title":"No data","df_dimension_tags":"{}"}`,
+		want: &v1alpha1.ProblemEventSpec{
+			Source:    v1alpha1.FormatGuance,
+			ProblemID: "e1",
+			DisplayID: "e1",
+			State:     v1alpha1.StateOpen,
+			Title:     "No data",
+			Severity:  "NODATA",
+		},
+	}, {
+		name: "a dimension without a value is a bare tag, and there is no host",
+		body: `{"timestamp":0,"df_status":"critical","df_event_id":"e1","df_title":"t",
+			"df_dimension_tags":"{\"region\":\"\",\"host\":\"\"}","df_workspace_name":"","Extra":[1,{"a":null}]}`,
+		want: &v1alpha1.ProblemEventSpec{
+			Source:    v1alpha1.FormatGuance,
+			ProblemID: "e1",
+			DisplayID: "e1",
+			State:     v1alpha1.StateOpen,
+			Title:     "t",
+			Severity:  "CRITICAL",
+			Tags:      []string{"host", "region"},
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			spec, err := payload.ParseGuance([]byte(tt.body))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(spec).To(Equal(tt.want))
+		})
+	}
+}
+
+func TestParseGuanceFieldErrors(t *testing.T) {
+	const (
+		timestamp  = `"timestamp":1625638440`
+		status     = `"df_status":"warning"`
+		eventID    = `"df_event_id":"e1"`
+		title      = `"df_title":"t"`
+		dimensions = `"df_dimension_tags":"{\"host\":\"web01\"}"`
+	)
+	object := func(members ...string) string { return "{" + strings.Join(members, ",") + "}" }
+	tests := []struct {
+		name string
+		body string
+		want string
+	}{
+		{"all required fields missing", `{}`, "missing required fields: df_dimension_tags, df_event_id, df_status, df_title, timestamp"},
+		{"timestamp missing", object(status, eventID, title, dimensions), "missing required field: timestamp"},
+		{"df_status missing", object(timestamp, eventID, title, dimensions), "missing required field: df_status"},
+		{"df_event_id missing", object(timestamp, status, title, dimensions), "missing required field: df_event_id"},
+		{"df_title missing", object(timestamp, status, eventID, dimensions), "missing required field: df_title"},
+		{"df_dimension_tags missing", object(timestamp, status, eventID, title), "missing required field: df_dimension_tags"},
+		{
+			"empty strings are missing",
+			object(timestamp, `"df_status":""`, `"df_event_id":""`, `"df_title":""`, `"df_dimension_tags":""`),
+			"missing required fields: df_dimension_tags, df_event_id, df_status, df_title",
+		},
+		{
+			"timestamp with a fraction",
+			object(`"timestamp":1625638440.5`, status, eventID, title, dimensions),
+			"invalid field timestamp: got number 1625638440.5, want an integer (Unix seconds)",
+		},
+		{
+			"timestamp with an exponent",
+			object(`"timestamp":1.6e9`, status, eventID, title, dimensions),
+			"invalid field timestamp: got number 1.6e9, want an integer (Unix seconds)",
+		},
+		{
+			"timestamp as a string",
+			object(`"timestamp":"1625638440"`, status, eventID, title, dimensions),
+			"invalid field timestamp: got string, want an integer (Unix seconds)",
+		},
+		{
+			"timestamp beyond int64",
+			object(`"timestamp":99999999999999999999`, status, eventID, title, dimensions),
+			"invalid field timestamp: got number 99999999999999999999, want an integer (Unix seconds)",
+		},
+		{
+			"df_status other than the documented values",
+			object(timestamp, `"df_status":"WARNING"`, eventID, title, dimensions),
+			`invalid field df_status: "WARNING" is not one of ok, info, warning, error, critical, nodata`,
+		},
+		{"df_status of the wrong type", object(timestamp, `"df_status":3`, eventID, title, dimensions), "invalid field df_status: got number, want string"},
+		{"df_event_id a number", object(timestamp, status, `"df_event_id":17`, title, dimensions), "invalid field df_event_id: got number, want string"},
+		{
+			"df_event_id too long",
+			object(timestamp, status, `"df_event_id":"`+strings.Repeat("e", 257)+`"`, title, dimensions),
+			"invalid field df_event_id: longer than 256 bytes",
+		},
+		{"df_title of the wrong type", object(timestamp, status, eventID, `"df_title":["t"]`, dimensions), "invalid field df_title: got array, want string"},
+		{
+			"df_dimension_tags an object rather than a string",
+			object(timestamp, status, eventID, title, `"df_dimension_tags":{"host":"web01"}`),
+			"invalid field df_dimension_tags: got object, want string",
+		},
+		{
+			"df_dimension_tags not JSON",
+			object(timestamp, status, eventID, title, `"df_dimension_tags":"host=web01"`),
+			"invalid field df_dimension_tags: not a JSON object: invalid character 'h' looking for beginning of value",
+		},
+		{
+			"df_dimension_tags an array",
+			object(timestamp, status, eventID, title, `"df_dimension_tags":"[]"`),
+			"invalid field df_dimension_tags: not a JSON object: found array",
+		},
+		{
+			"df_dimension_tags with a value that is not a string",
+			object(timestamp, status, eventID, title, `"df_dimension_tags":"{\"cpu\":1}"`),
+			"invalid field df_dimension_tags: got number, want string",
+		},
+		{
+			"df_dimension_tags with a duplicate key",
+			object(timestamp, status, eventID, title, `"df_dimension_tags":"{\"host\":\"a\",\"host\":\"b\"}"`),
+			`invalid field df_dimension_tags: not a JSON object: duplicate key "host"`,
+		},
+		{
+			"optional text of the wrong type",
+			object(timestamp, status, eventID, title, dimensions, `"df_message":{}`, `"df_workspace_name":1`),
+			"invalid field df_message: got object, want string; invalid field df_workspace_name: got number, want string",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			spec, err := payload.ParseGuance([]byte(tt.body))
+			g.Expect(spec).To(BeNil())
+			var fieldErr *payload.FieldError
+			g.Expect(errors.As(err, &fieldErr)).To(BeTrue(), "error %v is not a *FieldError", err)
+			g.Expect(err).To(MatchError(tt.want))
+		})
+	}
+}
+
+func TestTruncationGuance(t *testing.T) {
+	g := NewWithT(t)
+	title := strings.Repeat("告警", 1000)
+	body := fmt.Sprintf(`{"timestamp":1,"df_status":"error","df_event_id":"e1","df_title":%q,"df_dimension_tags":"{}"}`, title)
+	spec, err := payload.ParseGuance([]byte(body))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(spec.Title).To(Equal(strings.Repeat("告警", v1alpha1.MaxTitleLength/6) + "告"))
+	g.Expect(spec.Truncated).To(BeTrue())
+}
