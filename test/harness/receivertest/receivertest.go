@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,12 +94,12 @@ type Target struct {
 // mutate has had its say.
 func (e *Env) NewTarget(t *testing.T, format problemhookv1alpha1.PayloadFormat, mutate ...func(*problemhookv1alpha1.NotificationTarget)) Target {
 	t.Helper()
-	g := NewWithT(t)
+	g := gomega.NewWithT(t)
 	ctx := context.Background()
 	ns := e.NewNamespace(t)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "auth"},
 		Data: map[string][]byte{"username": []byte(User), "password": []byte(Password), "token": []byte(Token)}}
-	g.Expect(e.Client.Create(ctx, secret)).To(Succeed())
+	g.Expect(e.Client.Create(ctx, secret)).To(gomega.Succeed())
 	nt := &problemhookv1alpha1.NotificationTarget{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: strings.ToLower(string(format))},
 		Spec:       problemhookv1alpha1.NotificationTargetSpec{Format: format},
@@ -112,7 +112,7 @@ func (e *Env) NewTarget(t *testing.T, format problemhookv1alpha1.PayloadFormat, 
 	for _, m := range mutate {
 		m(nt)
 	}
-	g.Expect(e.Client.Create(ctx, nt)).To(Succeed())
+	g.Expect(e.Client.Create(ctx, nt)).To(gomega.Succeed())
 	if !nt.Spec.Suspend {
 		e.EventuallyReady(t, nt)
 	}
@@ -122,11 +122,11 @@ func (e *Env) NewTarget(t *testing.T, format problemhookv1alpha1.PayloadFormat, 
 // EventuallyReady waits until the receiver's cache sees nt as Ready.
 func (e *Env) EventuallyReady(t *testing.T, nt *problemhookv1alpha1.NotificationTarget) {
 	t.Helper()
-	NewWithT(t).Eventually(func(g Gomega) {
+	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
 		var got problemhookv1alpha1.NotificationTarget
-		g.Expect(e.Receiver.Cache.Get(context.Background(), client.ObjectKeyFromObject(nt), &got)).To(Succeed())
-		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, problemhookv1alpha1.ConditionReady)).To(BeTrue())
-	}).WithTimeout(10 * time.Second).Should(Succeed())
+		g.Expect(e.Receiver.Cache.Get(context.Background(), client.ObjectKeyFromObject(nt), &got)).To(gomega.Succeed())
+		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, problemhookv1alpha1.ConditionReady)).To(gomega.BeTrue())
+	}).WithTimeout(10 * time.Second).Should(gomega.Succeed())
 }
 
 // Events lists the ProblemEvents of namespace ns.
