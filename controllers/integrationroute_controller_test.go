@@ -63,6 +63,13 @@ func TestIntegrationRouteReady(t *testing.T) {
 				a.Twilio.Body = "{{.Title"
 				return a
 			}()}, problemhookv1alpha1.ReasonInvalidTemplate, "spec.actions[1].twilio.body: "},
+		{"a template bomb", problemhookv1alpha1.RouteMatch{},
+			[]problemhookv1alpha1.Action{func() problemhookv1alpha1.Action {
+				a := sms("twilio")
+				a.Twilio.Body = "{{range 9223372036854775807}}{{end}}"
+				return a
+			}()}, problemhookv1alpha1.ReasonInvalidTemplate,
+			"spec.actions[0].twilio.body: rendering it for a sample problem: the template loops or calls templates more than 10000 times"},
 		{"a Job template with a field batch/v1 does not have", problemhookv1alpha1.RouteMatch{},
 			[]problemhookv1alpha1.Action{{Name: "incident", Job: &problemhookv1alpha1.JobAction{Template: runtime.RawExtension{
 				Raw: []byte(`{"spec":{"template":{"spec":{"restartPolicy":"Never","initContainer":[{"name":"x","image":"y"}]}}}}`),

@@ -43,3 +43,33 @@ func BenchmarkMatches(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRenderBudget measures what a template bomb costs now that each
+// render has a budget, against an ordinary template rendered in the same
+// run: a bomb is refused at the bound of its budget, in bounded memory
+// (compare B/op), instead of running forever or allocating gigabytes.
+// Bombs are rendered for a problem with 200 impacted entities, past the
+// sample problem that compiling a route renders for.
+func BenchmarkRenderBudget(b *testing.B) {
+	p := problem()
+	for range 200 {
+		p.ImpactedEntities = append(p.ImpactedEntities, routing.Entity{ID: "HOST-0123456789ABCDEF", Name: "web", Type: "HOST"})
+	}
+	for _, bm := range []struct{ name, text string }{
+		{"ordinary", "Dynatrace notification - {{.Impact}} problem ({{.DisplayID}}) {{.State}}. {{.URL}}{{range .ImpactedEntities}} {{.Name}}{{end}}"},
+		{"nested-ranges", "{{range .ImpactedEntities}}{{range $.ImpactedEntities}}{{range $.ImpactedEntities}}{{end}}{{end}}{{end}}"},
+		{"wide-printf", `{{range .ImpactedEntities}}{{printf "%256d%256d%256d%256d" 1 2 3 4}}{{end}}`},
+		{"output-flood", "{{range .ImpactedEntities}}{{range $.ImpactedEntities}}{{$.URL}}{{end}}{{end}}"},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			r, err := routing.Compile(&problemhookv1alpha1.IntegrationRouteSpec{Actions: []problemhookv1alpha1.Action{httpAction(bm.text)}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = r.Render("itsm", "http.body", p)
+			}
+		})
+	}
+}

@@ -124,3 +124,20 @@ func entities(in []problemhookv1alpha1.ImpactedEntity) []Entity {
 	}
 	return out
 }
+
+// SampleProblem is a problem with every field set, the way a rich
+// Dynatrace notification enriched from the API gives it: a route's
+// templates are rendered for it when the route is compiled.
+func SampleProblem() *Problem {
+	return &Problem{
+		Event: "dynatrace-1a2b3c4d5e6f7a8b-open", Namespace: "shop", Target: "dynatrace", Source: "Dynatrace",
+		ProblemID: "-6150203450926486413_1669823466223V2", DisplayID: "1234", State: "OPEN",
+		Title: "CPU saturation", Message: "CPU usage on host web01 is above 95 %", Severity: "RESOURCE_CONTENTION",
+		Impact: "INFRASTRUCTURE", URL: "https://abc12345.live.dynatrace.com/#problems/problemdetails;pid=-6150203450926486413_1669823466223V2",
+		Tags:             []string{"env:prod", "team:shop", "critical"},
+		ImpactedEntities: []Entity{{ID: "HOST-0123456789ABCDEF", Name: "web01", Type: "HOST"}, {ID: "HOST-FEDCBA9876543210", Name: "web02", Type: "HOST"}},
+		ManagementZones:  []string{"Shop"},
+		RootCause:        "web01 (HOST-0123456789ABCDEF)",
+		ReceivedAt:       time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC),
+	}
+}

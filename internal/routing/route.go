@@ -70,7 +70,9 @@ type Route struct {
 // expression does not compile or is not a bool; spec.actions[i].twilio.body,
 // .dingtalk.title, .dingtalk.text or .http.body when a text template does not
 // parse or names a field the problem lacks; spec.actions[i].job.template when
-// the Job template is not a strict batch/v1 JobTemplateSpec.
+// the Job template is not a strict batch/v1 JobTemplateSpec. Each template is
+// rendered for SampleProblem, and refused when that fails or passes a bound
+// of the render budget.
 func Compile(spec *problemhookv1alpha1.IntegrationRouteSpec) (*Route, error) {
 	if spec == nil {
 		return nil, errors.New("compiling route: no spec")
@@ -116,6 +118,13 @@ func (r *Route) compileAction(i int, a *problemhookv1alpha1.Action) []error {
 			return
 		}
 		t, err := parseTemplate(name, text)
+		if err == nil {
+			// A template that fails, or passes a bound, for a problem like
+			// any other is refused now rather than when a problem arrives.
+			if _, err = execute(t, SampleProblem()); err != nil {
+				err = fmt.Errorf("rendering it for a sample problem: %w", err)
+			}
+		}
 		if err != nil {
 			errs = append(errs, &FieldError{Field: field(name), Reason: problemhookv1alpha1.ReasonInvalidTemplate, Err: err})
 			return

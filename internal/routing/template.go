@@ -23,7 +23,10 @@ var errTooLong = fmt.Errorf("rendered text exceeds %d bytes", MaxRenderedBytes)
 //	       that it pipes: {{.Tags | join ", "}}
 //	upper  upper-cases a string
 //	lower  lower-cases a string
+//
+// printf is text/template's own, with its widths bounded (boundedPrintf).
 var funcs = template.FuncMap{
+	"printf": boundedPrintf,
 	"json":  jsonString,
 	"join":  func(sep string, list []string) string { return strings.Join(list, sep) },
 	"upper": strings.ToUpper,
@@ -59,14 +62,15 @@ func parseTemplate(name, text string) (*template.Template, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
+	instrument(t)
 	return t, nil
 }
 
 // Render renders the template of the field ("twilio.body", "dingtalk.title",
 // "dingtalk.text" or "http.body") of the route's action named action, for a
 // problem. It returns "" when the field is empty, and an error when the action
-// has no such field, when the template fails, or when its output exceeds
-// MaxRenderedBytes.
+// has no such field, when the template fails, or when it passes a bound of
+// its budget: MaxRenderedBytes, MaxRenderSteps, MaxRenderTime.
 func (r *Route) Render(action, field string, p *Problem) (string, error) {
 	kind, ok := r.kinds[action]
 	if !ok {
@@ -79,11 +83,11 @@ func (r *Route) Render(action, field string, p *Problem) (string, error) {
 	if !ok {
 		return "", nil
 	}
-	w := &boundedWriter{max: MaxRenderedBytes}
-	if err := t.Execute(w, p); err != nil {
+	out, err := execute(t, p)
+	if err != nil {
 		return "", fmt.Errorf("rendering %s of action %q: %w", field, action, err)
 	}
-	return w.buf.String(), nil
+	return out, nil
 }
 
 // templateFields are the fields of actions that are templates.

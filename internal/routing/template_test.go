@@ -59,6 +59,52 @@ func TestCompileTemplateErrors(t *testing.T) {
 			actions: []problemhookv1alpha1.Action{twilioAction("{{range .Tags}}{{$.Tag}}{{end}}")},
 			field:   "spec.actions[0].twilio.body", want: "Problem has no field Tag",
 		},
+		{
+			// The field check cannot see into {{define}}; the sample render does.
+			name:    "a field the problem lacks, in a defined template",
+			actions: []problemhookv1alpha1.Action{twilioAction(`{{define "x"}}{{.Anything}}{{end}}{{template "x" .}}`)},
+			field:   "spec.actions[0].twilio.body", want: `rendering it for a sample problem: template: twilio.body:1:16: executing "x" at <.Anything>: can't evaluate field Anything in type *routing.Problem`,
+		},
+		{
+			name:    "a template that fails for any problem",
+			actions: []problemhookv1alpha1.Action{twilioAction(`{{index .Tags 99}}`)},
+			field:   "spec.actions[0].twilio.body", want: "rendering it for a sample problem: template: twilio.body:1:2: executing \"twilio.body\" at <index .Tags 99>: error calling index: index out of range: 99",
+		},
+		{
+			name:    "range over a huge number",
+			actions: []problemhookv1alpha1.Action{twilioAction("{{range 9223372036854775807}}{{end}}")},
+			field:   "spec.actions[0].twilio.body", want: "the template loops or calls templates more than 10000 times",
+		},
+		{
+			name:    "nested ranges that multiply",
+			actions: []problemhookv1alpha1.Action{httpAction("{{range 200}}{{range 200}}{{range 200}}{{end}}{{end}}{{end}}")},
+			field:   "spec.actions[0].http.body", want: "the template loops or calls templates more than 10000 times",
+		},
+		{
+			name:    "a template that calls itself",
+			actions: []problemhookv1alpha1.Action{dingTalkAction("", `{{define "a"}}{{template "a" .}}{{template "a" .}}{{end}}{{template "a" .}}`)},
+			field:   "spec.actions[0].dingtalk.text", want: "the template loops or calls templates more than 10000 times",
+		},
+		{
+			name:    "printf padding to a megabyte",
+			actions: []problemhookv1alpha1.Action{twilioAction(`{{printf "%999999d" 1}}`)},
+			field:   "spec.actions[0].twilio.body", want: `printf: a width or precision in "%999999d" is larger than 256`,
+		},
+		{
+			name:    "printf precision past the bound",
+			actions: []problemhookv1alpha1.Action{twilioAction(`{{printf "%.1000f" 1.0}}`)},
+			field:   "spec.actions[0].twilio.body", want: `printf: a width or precision in "%.1000f" is larger than 256`,
+		},
+		{
+			name:    "printf width from an argument",
+			actions: []problemhookv1alpha1.Action{twilioAction(`{{printf "%*d" 999999 1}}`)},
+			field:   "spec.actions[0].twilio.body", want: `printf: "%*d" takes a width or precision from an argument (*), which templates may not`,
+		},
+		{
+			name:    "the budget's check cannot be called by name",
+			actions: []problemhookv1alpha1.Action{twilioAction(`{{_problemhookStep}}`)},
+			field:   "spec.actions[0].twilio.body", want: `function "_problemhookStep" not defined`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,7 +153,9 @@ func TestCompileValidTemplates(t *testing.T) {
 		`{{with .Title}}{{.}}{{else}}{{.DisplayID}}{{end}}`,
 		`{{.ReceivedAt.Format "2006-01-02T15:04:05Z07:00"}} {{.ReceivedAt.Unix}}`,
 		`{{len .Tags}} {{index .Tags 0}} {{printf "%q" .Title}}`,
-		`{{define "x"}}{{.Anything}}{{end}}{{template "x" .}}`,
+		`{{define "x"}}{{.Title}}{{end}}{{template "x" .}}`,
+		`{{printf "%-20s|%8.3f|%03d" .Title 1.5 7}}`,
+		"{{range .ImpactedEntities}}{{range $.Tags}}{{range $.ManagementZones}}.{{end}}{{end}}{{end}}",
 		`{{/* a comment */}}{{- .Title -}}`,
 		`{{(index .ImpactedEntities 0).Name}}`,
 	}
@@ -239,8 +287,20 @@ func TestRenderErrors(t *testing.T) {
 		{name: "no such field", action: dingTalkAction("", "{{.Title}}"), render: "chat", field: "dingtalk.body", want: "no such template"},
 		{name: "job action", action: jobAction("run"), render: "run", field: "job.template", want: "no such template"},
 		{
-			name: "index out of range at render time", action: twilioAction("{{index .Tags 5}}"), render: "sms", field: "twilio.body",
-			want: `rendering twilio.body of action "sms": template: twilio.body:1:2: executing "twilio.body" at <index .Tags 5>: error calling index: index out of range: 5`,
+			// The sample problem has three tags; this one has one.
+			name: "index out of range at render time", action: twilioAction("{{index .Tags 2}}"), render: "sms", field: "twilio.body",
+			modify: func(p *routing.Problem) { p.Tags = p.Tags[:1] },
+			want:   `rendering twilio.body of action "sms": template: twilio.body:1:2: executing "twilio.body" at <index .Tags 2>: error calling index: index out of range: 2`,
+		},
+		{
+			// Within its bound for the sample's two entities, past it for this problem's 200.
+			name: "loops past the budget at render time", action: twilioAction("{{range .ImpactedEntities}}{{range $.ImpactedEntities}}{{end}}{{end}}"), render: "sms", field: "twilio.body",
+			modify: func(p *routing.Problem) {
+				for range 200 {
+					p.ImpactedEntities = append(p.ImpactedEntities, routing.Entity{ID: "HOST-1"})
+				}
+			},
+			want: `rendering twilio.body of action "sms": the template loops or calls templates more than 10000 times`,
 		},
 		{
 			name: "output too long", action: httpAction("{{range .Tags}}{{$.Message}}{{end}}"), render: "itsm", field: "http.body",
