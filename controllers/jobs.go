@@ -30,6 +30,16 @@ import (
 // jobControllerUIDLabel is the label the Job controller puts on a Job's Pods.
 const jobControllerUIDLabel = "batch.kubernetes.io/controller-uid"
 
+// DefaultJobDeadline is how long a Job may run, unless its template says
+// otherwise: a Job whose image cannot be pulled, or that hangs, would
+// otherwise never end, and neither would its event.
+const DefaultJobDeadline = time.Hour
+
+// MaxProblemJSON bounds PROBLEM_JSON. The kernel refuses an environment
+// variable past 128 KiB, and the Pod would then never start; a problem
+// with hundreds of impacted entities passes that.
+const MaxProblemJSON = 32 << 10
+
 // DefaultJobTTL is how long a finished Job is kept, unless its template
 // says otherwise: long enough to read its logs, and its outcome is in the
 // ProblemEvent's status for as long as the event is kept.
@@ -71,6 +81,10 @@ func newJob(p *routing.Problem, route *problemhookv1alpha1.IntegrationRoute, act
 	if job.Spec.BackoffLimit == nil {
 		limit, _ := retryPolicy(route)
 		job.Spec.BackoffLimit = &limit
+	}
+	if job.Spec.ActiveDeadlineSeconds == nil {
+		deadline := int64(DefaultJobDeadline.Seconds())
+		job.Spec.ActiveDeadlineSeconds = &deadline
 	}
 	if job.Spec.TTLSecondsAfterFinished == nil {
 		ttl := int32(DefaultJobTTL.Seconds())
@@ -137,7 +151,7 @@ func restrict(pod *corev1.PodSpec) {
 
 // problemEnv is the environment every container of a Job action gets.
 func problemEnv(p *routing.Problem, entity *routing.Entity) ([]corev1.EnvVar, error) {
-	problemJSON, err := json.Marshal(p)
+	problemJSON, err := boundedProblemJSON(p)
 	if err != nil {
 		return nil, fmt.Errorf("encoding PROBLEM_JSON: %w", err)
 	}
@@ -151,7 +165,7 @@ func problemEnv(p *routing.Problem, entity *routing.Entity) ([]corev1.EnvVar, er
 		{Name: "PROBLEM_IMPACT", Value: p.Impact},
 		{Name: "PROBLEM_URL", Value: p.URL},
 		{Name: "PROBLEM_TAGS", Value: strings.Join(p.Tags, ",")},
-		{Name: "PROBLEM_JSON", Value: string(problemJSON)},
+		{Name: "PROBLEM_JSON", Value: problemJSON},
 	}
 	if entity != nil {
 		env = append(env,
@@ -284,6 +298,12 @@ func (r *ProblemEventReconciler) observeJob(ctx context.Context, ev *problemhook
 	if err != nil {
 		return fmt.Errorf("reading Job %s: %w", key, err)
 	}
+	if !metav1.IsControlledBy(&job, ev) {
+		// Another Job holds the name: problemhook neither adopts nor
+		// deletes what it did not create for this event.
+		settle(a, problemhookv1alpha1.ActionFailed, "Job "+a.Job+" exists but was not created for ProblemEvent "+ev.Name+": it is left alone, and this run does not use it")
+		return nil
+	}
 	a.Attempts = jobAttempts(&job)
 	done, succeeded, reason, msg := jobOutcome(&job)
 	if !done {
@@ -320,6 +340,44 @@ func (r *ProblemEventReconciler) observeJob(ctx context.Context, ev *problemhook
 	}
 	r.Recorder.Eventf(ev, &job, eventType, "Job"+strings.ToUpper(what[:1])+what[1:], "RunJob", "%s", a.Message)
 	return nil
+}
+
+// boundedProblemJSON encodes the problem for PROBLEM_JSON within
+// MaxProblemJSON. A problem past it keeps fewer of its impacted entities,
+// tags and management zones (halving the longest list first) and less of
+// its message, and says so in a field "truncated" that scripts can test:
+// it stays JSON that parses.
+func boundedProblemJSON(p *routing.Problem) (string, error) {
+	out, err := json.Marshal(p)
+	if err != nil || len(out) <= MaxProblemJSON {
+		return string(out), err
+	}
+	cut := *p
+	for range 64 {
+		lists := []*int{new(len(cut.ImpactedEntities)), new(len(cut.Tags)), new(len(cut.ManagementZones))}
+		longest := lists[0]
+		for _, n := range lists[1:] {
+			if *n > *longest {
+				longest = n
+			}
+		}
+		if *longest == 0 {
+			cut.Message = truncate(cut.Message, 1024)
+		}
+		*longest /= 2
+		cut.ImpactedEntities = cut.ImpactedEntities[:*lists[0]]
+		cut.Tags = cut.Tags[:*lists[1]]
+		cut.ManagementZones = cut.ManagementZones[:*lists[2]]
+		note := struct {
+			*routing.Problem
+			Truncated string `json:"truncated"`
+		}{&cut, fmt.Sprintf("PROBLEM_JSON is cut to %d bytes: it lists %d of %d impactedEntities, %d of %d tags and %d of %d managementZones",
+			MaxProblemJSON, len(cut.ImpactedEntities), len(p.ImpactedEntities), len(cut.Tags), len(p.Tags), len(cut.ManagementZones), len(p.ManagementZones))}
+		if out, err = json.Marshal(note); err != nil || len(out) <= MaxProblemJSON {
+			return string(out), err
+		}
+	}
+	return "", fmt.Errorf("the problem does not fit in %d bytes", MaxProblemJSON)
 }
 
 // jobOutcome reads how a Job ended from its conditions: done is false
@@ -396,10 +454,20 @@ func (r *ProblemEventReconciler) stop(ctx context.Context, ev *problemhookv1alph
 		return nil
 	}
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ev.Namespace, Name: a.Job}}
-	if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("stopping Job %s: %w", a.Job, err)
+	if err := r.Get(ctx, client.ObjectKeyFromObject(job), job); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("reading Job %s: %w", a.Job, err)
 	}
-	settle(a, problemhookv1alpha1.ActionStopped, "Stopped: the problem resolved (ProblemEvent "+resolvedBy+"); Job "+a.Job+" deleted")
+	what := "Job " + a.Job + " was gone"
+	// Only this event's own Job is deleted, and only the one that was read:
+	// the UID precondition fails the delete of a Job recreated meanwhile.
+	if job.UID != "" && metav1.IsControlledBy(job, ev) {
+		err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &job.UID})
+		if client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("stopping Job %s: %w", a.Job, err)
+		}
+		what = "Job " + a.Job + " deleted"
+	}
+	settle(a, problemhookv1alpha1.ActionStopped, "Stopped: the problem resolved (ProblemEvent "+resolvedBy+"); "+what)
 	ctrl.LoggerFrom(ctx).Info("Stopped Job: the problem resolved", "Job", klog.KObj(job), "resolvedBy", resolvedBy)
 	r.Recorder.Eventf(ev, job, corev1.EventTypeNormal, "JobStopped", "StopJob", "%s", a.Message)
 	return nil

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/problemhook/problemhook/internal/routing"
 )
 
 // Job names are a readable prefix and a hash of what makes the Job
@@ -113,6 +117,42 @@ func TestExitCode(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			code, found := exitCode(tc.pods)
 			NewWithT(t).Expect([]any{code, found}).To(Equal([]any{tc.code, tc.found}))
+		})
+	}
+}
+
+// PROBLEM_JSON fits its bound whatever the problem: what does not fit is
+// left out of its lists, longest first, and a field says what was kept.
+func TestBoundedProblemJSON(t *testing.T) {
+	small := routing.SampleProblem()
+	huge := routing.SampleProblem()
+	huge.Message = strings.Repeat("m", 8192)
+	for i := range 256 {
+		huge.ImpactedEntities = append(huge.ImpactedEntities, routing.Entity{ID: fmt.Sprintf("HOST-%0251d", i), Name: strings.Repeat("n", 256), Type: "HOST"})
+		huge.Tags = append(huge.Tags, fmt.Sprintf("tag%03d:%s", i, strings.Repeat("v", 240)))
+	}
+	for _, tc := range []struct {
+		name      string
+		p         *routing.Problem
+		truncated string
+		entities  int
+	}{
+		{"a problem that fits is whole", small, "", 2},
+		{"a problem past the bound is cut", huge, "PROBLEM_JSON is cut to 32768 bytes: it lists 32 of 258 impactedEntities, 32 of 259 tags and 1 of 1 managementZones", 32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			out, err := boundedProblemJSON(tc.p)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(len(out)).To(BeNumerically("<=", MaxProblemJSON))
+			var got struct {
+				routing.Problem
+				Truncated string `json:"truncated"`
+			}
+			g.Expect(json.Unmarshal([]byte(out), &got)).To(Succeed(), "PROBLEM_JSON stays JSON")
+			g.Expect(got.Truncated).To(Equal(tc.truncated))
+			g.Expect(got.ImpactedEntities).To(HaveLen(tc.entities))
+			g.Expect(got.Title).To(Equal(tc.p.Title))
 		})
 	}
 }

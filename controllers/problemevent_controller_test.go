@@ -470,6 +470,7 @@ func TestJobsAreRestrictedWhereTheTemplateIsSilent(t *testing.T) {
 	explicit := jobAction(t, "run", false, 1)
 	explicit.Job.Template = jobTemplate(t, func(j *batchv1.JobTemplateSpec) {
 		j.Spec.TTLSecondsAfterFinished = new(int32(60))
+		j.Spec.ActiveDeadlineSeconds = new(int64(30))
 		j.Spec.Template.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: new(int64(1000))}
 		j.Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{
 			Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_BIND_SERVICE"}, Drop: []corev1.Capability{"ALL"}},
@@ -484,6 +485,7 @@ func TestJobsAreRestrictedWhereTheTemplateIsSilent(t *testing.T) {
 	}
 	silent := byRoute["silent"]
 	f.g.Expect(*silent.Spec.TTLSecondsAfterFinished).To(Equal(int32(controllers.DefaultJobTTL.Seconds())))
+	f.g.Expect(*silent.Spec.ActiveDeadlineSeconds).To(Equal(int64(controllers.DefaultJobDeadline.Seconds())), "a Job that cannot run still ends")
 	f.g.Expect(silent.Spec.Template.Spec.SecurityContext).To(Equal(&corev1.PodSecurityContext{
 		RunAsNonRoot: new(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}))
@@ -492,7 +494,38 @@ func TestJobsAreRestrictedWhereTheTemplateIsSilent(t *testing.T) {
 	}))
 	mine := byRoute["explicit"]
 	f.g.Expect(*mine.Spec.TTLSecondsAfterFinished).To(Equal(int32(60)))
+	f.g.Expect(*mine.Spec.ActiveDeadlineSeconds).To(Equal(int64(30)))
 	f.g.Expect(*mine.Spec.Template.Spec.SecurityContext.RunAsUser).To(Equal(int64(1000)))
 	f.g.Expect(*mine.Spec.Template.Spec.SecurityContext.RunAsNonRoot).To(BeTrue())
 	f.g.Expect(mine.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add).To(ConsistOf(corev1.Capability("NET_BIND_SERVICE")))
+}
+
+// A Job that holds the name of a run's Job but was not created for the
+// event is neither adopted nor, on RESOLVED, deleted: the run fails and
+// says why.
+func TestJobThatIsNotTheEventsIsLeftAlone(t *testing.T) {
+	f := newFixture(t, func(nt *problemhookv1alpha1.NotificationTarget) { nt.Spec.Dynatrace = nil })
+	f.route("legacy", problemhookv1alpha1.RouteMatch{States: []problemhookv1alpha1.ProblemState{problemhookv1alpha1.StateOpen}},
+		jobAction(t, "incident", false, 1))
+	evName := problemhookv1alpha1.EventName(f.target.Name, pid, problemhookv1alpha1.StateOpen)
+	name := controllers.JobName(evName, "legacy", "incident", "")
+	foreign := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name}, Spec: batchv1.JobSpec{
+		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{Name: "other", Image: "registry.example/other:1"}}}},
+	}}
+	f.create(foreign)
+
+	spec := problemhookv1alpha1.ProblemEventSpec{ProblemID: pid, DisplayID: "1234", State: problemhookv1alpha1.StateOpen}
+	open := f.event(spec)
+	got := f.eventually(open, phase(problemhookv1alpha1.PhaseFailed))
+	f.g.Expect(got.Status.Actions).To(HaveLen(1))
+	f.g.Expect(got.Status.Actions[0].State).To(Equal(problemhookv1alpha1.ActionFailed))
+	f.g.Expect(got.Status.Actions[0].Message).To(Equal("Job " + name + " exists but was not created for ProblemEvent " + evName + ": it is left alone, and this run does not use it"))
+
+	spec.State = problemhookv1alpha1.StateResolved
+	f.eventually(f.event(spec), phase(problemhookv1alpha1.PhaseSkipped))
+	jobs := f.waitJobs(1)
+	f.g.Expect(jobs[0].UID).To(Equal(foreign.UID))
+	f.g.Expect(jobs[0].DeletionTimestamp).To(BeNil())
+	f.g.Expect(jobs[0].OwnerReferences).To(BeEmpty())
 }
