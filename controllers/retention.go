@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,18 +25,44 @@ const maxRetentionRecheck = time.Hour
 // enforceRetention deletes the target's oldest ProblemEvents beyond its
 // retention, and through their owner references their Jobs. An event whose
 // actions have not settled is kept until they have: deleting it would stop
-// its Jobs and lose its comment. It returns when to look again for events
-// that will pass maxAge, or 0.
+// its Jobs and lose its comment; it brings the target back here when it
+// settles. It returns when the next kept event passes maxAge, or 0.
+//
+// It runs for every new event, so it reads the cache's events without
+// copying them, and does nothing more while a target is within maxEvents
+// and has no maxAge.
 func (r *NotificationTargetReconciler) enforceRetention(ctx context.Context, target *problemhookv1alpha1.NotificationTarget, now time.Time) (time.Duration, error) {
-	ret := target.Spec.Retention
-	if ret == nil || (ret.MaxAge == nil && ret.MaxEvents == nil) {
-		return 0, nil
+	ret := problemhookv1alpha1.Retention{MaxEvents: new(int32(problemhookv1alpha1.DefaultMaxEvents))}
+	if target.Spec.Retention != nil {
+		ret = *target.Spec.Retention
 	}
 	var list problemhookv1alpha1.ProblemEventList
-	if err := r.List(ctx, &list, client.InNamespace(target.Namespace), client.MatchingLabels{problemhookv1alpha1.LabelTarget: target.Name}); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(target.Namespace), client.MatchingLabels{problemhookv1alpha1.LabelTarget: target.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return 0, fmt.Errorf("listing the events of NotificationTarget %s: %w", target.Name, err)
 	}
-	events := list.Items
+	if ret.MaxAge == nil && (ret.MaxEvents == nil || len(list.Items) <= int(*ret.MaxEvents)) {
+		return 0, nil
+	}
+	past, recheck := retentionPlan(list.Items, ret, now)
+	for _, ev := range past {
+		// Only the event that was read: one recreated under its name since is not past anything.
+		del := &problemhookv1alpha1.ProblemEvent{ObjectMeta: metav1.ObjectMeta{Namespace: ev.Namespace, Name: ev.Name}}
+		err := r.Delete(ctx, del, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &ev.UID})
+		if client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+			return 0, fmt.Errorf("deleting ProblemEvent %s past retention: %w", ev.Name, err)
+		}
+		ctrl.LoggerFrom(ctx).V(1).Info("Deleted ProblemEvent past retention", "ProblemEvent", klog.KObj(del))
+	}
+	return recheck, nil
+}
+
+// retentionPlan returns the settled events past ret, oldest first, and
+// when the oldest event kept passes maxAge (0 without one). Events that
+// have not settled are kept and set no deadline: they come back through
+// the watch when they settle, rather than bringing the target back every
+// second while they run. It sorts events.
+func retentionPlan(events []problemhookv1alpha1.ProblemEvent, ret problemhookv1alpha1.Retention, now time.Time) (past []*problemhookv1alpha1.ProblemEvent, recheck time.Duration) {
 	slices.SortFunc(events, func(a, b problemhookv1alpha1.ProblemEvent) int {
 		if c := receivedAt(&a).Compare(receivedAt(&b)); c != 0 {
 			return c
@@ -46,28 +73,22 @@ func (r *NotificationTargetReconciler) enforceRetention(ctx context.Context, tar
 	if ret.MaxEvents != nil {
 		excess = len(events) - int(*ret.MaxEvents)
 	}
-	var recheck time.Duration
-	kept := 0
 	for i := range events {
 		ev := &events[i]
-		expired := ret.MaxAge != nil && now.Sub(receivedAt(ev)) > ret.MaxAge.Duration
-		if !settled(ev) || (!expired && excess <= 0) {
-			kept++
-			if ret.MaxAge != nil && recheck == 0 {
-				recheck = max(receivedAt(ev).Add(ret.MaxAge.Duration).Sub(now), time.Second)
-			}
+		if !settled(ev) {
 			continue
 		}
-		excess--
-		if err := r.Delete(ctx, ev, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
-			return 0, fmt.Errorf("deleting ProblemEvent %s past retention: %w", ev.Name, err)
+		expired := ret.MaxAge != nil && now.Sub(receivedAt(ev)) > ret.MaxAge.Duration
+		if expired || excess > 0 {
+			excess--
+			past = append(past, ev)
+			continue
 		}
-		ctrl.LoggerFrom(ctx).V(1).Info("Deleted ProblemEvent past retention", "ProblemEvent", klog.KObj(ev), "expired", expired)
+		if ret.MaxAge != nil && recheck == 0 {
+			recheck = min(max(receivedAt(ev).Add(ret.MaxAge.Duration).Sub(now), time.Second), maxRetentionRecheck)
+		}
 	}
-	if ret.MaxAge != nil && kept > 0 {
-		return min(recheck, maxRetentionRecheck), nil
-	}
-	return 0, nil
+	return past, recheck
 }
 
 // settled reports whether an event's actions have all ended.

@@ -85,3 +85,20 @@ func TestRetention(t *testing.T) {
 	g.Expect(k8s.Status().Update(ctx, fresh)).To(Succeed())
 	g.Eventually(remaining).Should(ConsistOf(fresh.Name))
 }
+
+// Retention is on by default: the API server fills in maxEvents, so that
+// `kubectl get -o yaml` shows the bound a target works under.
+func TestRetentionDefault(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	silent := basicTarget(ns)
+	g.Expect(k8s.Create(ctx, silent)).To(Succeed())
+	g.Expect(silent.Spec.Retention).To(Equal(&problemhookv1alpha1.Retention{MaxEvents: new(int32(problemhookv1alpha1.DefaultMaxEvents))}))
+
+	ageOnly := basicTarget(ns)
+	ageOnly.Name = "age-only"
+	ageOnly.Spec.Retention = &problemhookv1alpha1.Retention{MaxAge: &metav1.Duration{Duration: 720 * time.Hour}}
+	g.Expect(k8s.Create(ctx, ageOnly)).To(Succeed())
+	g.Expect(*ageOnly.Spec.Retention.MaxEvents).To(Equal(int32(10000)))
+}

@@ -52,8 +52,11 @@ type NotificationTargetSpec struct {
 	// +kubebuilder:default=Record
 	TestNotifications TestNotificationPolicy `json:"testNotifications,omitempty"`
 
-	// retention bounds how many ProblemEvents of this target are kept, and for how long.
+	// retention bounds how many ProblemEvents of this target are kept, and
+	// for how long. By default a target keeps its newest 10000 events, so
+	// that a flood of notifications cannot fill etcd.
 	// +optional
+	// +kubebuilder:default={maxEvents: 10000}
 	Retention *Retention `json:"retention,omitempty"`
 
 	// suspend stops the target from accepting notifications: senders get 503
@@ -186,10 +189,14 @@ type Retention struct {
 
 	// maxEvents keeps at most this many events, deleting the oldest first.
 	// +optional
+	// +kubebuilder:default=10000
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100000
 	MaxEvents *int32 `json:"maxEvents,omitempty"`
 }
+
+// DefaultMaxEvents is retention.maxEvents's default, as the CRD gives it.
+const DefaultMaxEvents = 10000
 
 // NotificationTargetStatus is the observed state of a NotificationTarget.
 type NotificationTargetStatus struct {
