@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/notify/notifytest"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
@@ -164,7 +165,7 @@ func (m *messaging) expectNoSecrets(ev *problemhookv1alpha1.ProblemEvent) {
 // restart sends nothing again.
 func TestMessagesAreDeliveredOnceAndCommented(t *testing.T) {
 	m := newMessaging(t)
-	sentBefore := controlplane.MetricSum(t, "problemhook_message_attempts_total", map[string]string{"type": "Twilio", "result": "sent"})
+	sentBefore := controlplane.MetricSum(t, metrics.MessageAttemptsName, map[string]string{"type": "Twilio", "result": "sent"})
 	m.route("oncall", problemhookv1alpha1.RouteMatch{}, m.sms("sms", oncallA, oncallB), m.dingtalk("robot"), m.http("ticket"))
 	ev := m.open()
 
@@ -208,7 +209,7 @@ func TestMessagesAreDeliveredOnceAndCommented(t *testing.T) {
 	))
 	m.g.Expect(m.dt.Comments(pid)).To(ConsistOf(HaveField("Content", comment)))
 	m.g.Eventually(func() float64 {
-		return controlplane.MetricSum(t, "problemhook_message_attempts_total", map[string]string{"type": "Twilio", "result": "sent"}) - sentBefore
+		return controlplane.MetricSum(t, metrics.MessageAttemptsName, map[string]string{"type": "Twilio", "result": "sent"}) - sentBefore
 	}).Should(Equal(2.0))
 	m.expectNoSecrets(got)
 

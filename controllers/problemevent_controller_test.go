@@ -19,6 +19,7 @@ import (
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
@@ -36,10 +37,10 @@ func TestNotificationBecomesJobsAndAComment(t *testing.T) {
 	f.route("availability", problemhookv1alpha1.RouteMatch{Severities: []string{"AVAILABILITY"}}, jobAction(t, "page", false, 1))
 
 	jobsSucceeded := func() float64 {
-		return controlplane.MetricSum(t, "problemhook_actions_total", map[string]string{"type": "Job", "result": "succeeded"})
+		return controlplane.MetricSum(t, metrics.ActionsName, map[string]string{"type": "Job", "result": "succeeded"})
 	}
 	dynatraceCalls := func(endpoint, code string) float64 {
-		return controlplane.MetricSum(t, "problemhook_dynatrace_requests_total", map[string]string{"endpoint": endpoint, "code": code})
+		return controlplane.MetricSum(t, metrics.DynatraceRequestsName, map[string]string{"endpoint": endpoint, "code": code})
 	}
 	succeededBefore, postsBefore := jobsSucceeded(), dynatraceCalls("POST /problems/{problemId}/comments", "201")
 

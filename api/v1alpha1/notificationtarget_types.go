@@ -59,6 +59,13 @@ type NotificationTargetSpec struct {
 	// +kubebuilder:default={maxEvents: 10000}
 	Retention *Retention `json:"retention,omitempty"`
 
+	// rateLimit bounds how fast each replica stores this target's
+	// notifications; past it the receiver answers 429 with Retry-After and
+	// stores nothing. Only senders that pass the target's auth spend it.
+	// +optional
+	// +kubebuilder:default={perSecond: 50, burst: 500}
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+
 	// suspend stops the target from accepting notifications: senders get 503
 	// and retry later.
 	// +optional
@@ -178,6 +185,30 @@ type PollSpec struct {
 	// +kubebuilder:validation:Format=duration
 	Window metav1.Duration `json:"window,omitempty"`
 }
+
+// RateLimit is a token bucket: burst notifications at once, then
+// perSecond a second. Each replica keeps its own.
+type RateLimit struct {
+	// perSecond is the sustained rate, in notifications a second.
+	// +optional
+	// +kubebuilder:default=50
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	PerSecond int32 `json:"perSecond,omitempty"`
+
+	// burst is how many notifications may come at once, above the rate.
+	// +optional
+	// +kubebuilder:default=500
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	Burst int32 `json:"burst,omitempty"`
+}
+
+// Defaults of RateLimit, as the CRD gives them.
+const (
+	DefaultRateLimitPerSecond = 50
+	DefaultRateLimitBurst     = 500
+)
 
 // Retention bounds the ProblemEvents a target keeps.
 type Retention struct {

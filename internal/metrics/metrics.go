@@ -32,6 +32,8 @@ const (
 	ResultRejected = "rejected"
 	// ResultFailed: 503, the API server could not store the event.
 	ResultFailed = "failed"
+	// ResultThrottled: 429, past the target's spec.rateLimit.
+	ResultThrottled = "throttled"
 )
 
 // Values of Actions' result label: the lower-case state a run settled in.
@@ -69,7 +71,7 @@ var (
 	// paths must not make series), format and result.
 	ReceiverNotifications = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: ReceiverNotificationsName,
-		Help: "Notifications the receiver answered, by target (namespace, name; empty for an unknown target), format, and result: created (stored), duplicate (already stored), ignored (test notification not stored), rejected (4xx, or 503 for a target that cannot take them), failed (503: the API server could not store it).",
+		Help: "Notifications the receiver answered, by target (namespace, name; empty for an unknown target), format, and result: created (stored), duplicate (already stored), ignored (test notification not stored), rejected (4xx, or 503 for a target that cannot take them), throttled (429: past the target's rate limit), failed (503: the API server could not store it).",
 	}, []string{"namespace", "target", "format", "result"})
 
 	// ReceiverStoreDuration is how long the API server took to store (or

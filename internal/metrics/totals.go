@@ -21,6 +21,7 @@ type NotificationTotals struct {
 	Duplicate int64 `json:"duplicate"`
 	Ignored   int64 `json:"ignored"`
 	Rejected  int64 `json:"rejected"`
+	Throttled int64 `json:"throttled"`
 	Failed    int64 `json:"failed"`
 }
 
@@ -78,6 +79,8 @@ func (t *Totals) add(name string, v int64, label func(string) string) {
 			n.Ignored += v
 		case ResultRejected:
 			n.Rejected += v
+		case ResultThrottled:
+			n.Throttled += v
 		case ResultFailed:
 			n.Failed += v
 		}

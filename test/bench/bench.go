@@ -209,7 +209,7 @@ func (b *bench) namespace(ctx context.Context, prefix string) (string, error) {
 		Data: map[string][]byte{"username": []byte(benchUser), "password": []byte(benchPassword)}}
 	target := &problemhookv1alpha1.NotificationTarget{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "dynatrace"},
-		Spec: problemhookv1alpha1.NotificationTargetSpec{Format: problemhookv1alpha1.FormatDynatrace,
+		Spec: problemhookv1alpha1.NotificationTargetSpec{Format: problemhookv1alpha1.FormatDynatrace, RateLimit: unlimited,
 			Auth: problemhookv1alpha1.WebhookAuth{Basic: &problemhookv1alpha1.BasicAuth{SecretRef: problemhookv1alpha1.LocalObjectReference{Name: "auth"}}}},
 	}
 	for _, obj := range []client.Object{secret, target} {
@@ -279,3 +279,7 @@ func (b *bench) createNamespace(ctx context.Context, prefix string) (string, err
 	}
 	return ns.Name, nil
 }
+
+// unlimited is the highest rate limit a target can have: the bench measures
+// what the receiver and the API server take, not the rate limit.
+var unlimited = &problemhookv1alpha1.RateLimit{PerSecond: 10000, Burst: 100000}

@@ -270,7 +270,7 @@ func (b *bench) rawNamespace(ctx context.Context, prefix string) (string, *probl
 	}
 	target := &problemhookv1alpha1.NotificationTarget{
 		ObjectMeta: metav1.ObjectMeta{Namespace: name, Name: "dynatrace"},
-		Spec: problemhookv1alpha1.NotificationTargetSpec{Format: problemhookv1alpha1.FormatDynatrace,
+		Spec: problemhookv1alpha1.NotificationTargetSpec{Format: problemhookv1alpha1.FormatDynatrace, RateLimit: unlimited,
 			Auth: problemhookv1alpha1.WebhookAuth{None: &problemhookv1alpha1.NoAuth{}}},
 	}
 	return name, target, b.k8s.Create(ctx, target)

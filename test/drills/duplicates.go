@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/test/harness/managerproc"
 )
 
@@ -133,8 +134,8 @@ func (d *drills) twoReceivers(ctx context.Context) result {
 	evs, stored := d.eachEventOnce(ctx, &r, ns, notes, jc)
 	var received []string
 	for i, m := range replicas {
-		created, err1 := m.Metric("problemhook_receiver_notifications_total", `namespace="`+ns+`"`, `result="created"`)
-		duplicate, err2 := m.Metric("problemhook_receiver_notifications_total", `namespace="`+ns+`"`, `result="duplicate"`)
+		created, err1 := m.Metric(metrics.ReceiverNotificationsName, `namespace="`+ns+`"`, `result="created"`)
+		duplicate, err2 := m.Metric(metrics.ReceiverNotificationsName, `namespace="`+ns+`"`, `result="duplicate"`)
 		if err := errors.Join(err1, err2); err != nil {
 			r.Failures = append(r.Failures, "reading a replica's metrics: "+err.Error())
 		}

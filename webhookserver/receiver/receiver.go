@@ -76,6 +76,9 @@ type Server struct {
 
 	synced atomic.Bool
 
+	// limits holds each target's rate limit bucket.
+	limits limiters
+
 	// lastReceived holds each target's latest notification time until
 	// writeLastReceived writes it.
 	lastReceived coalesce.Latest[types.NamespacedName, struct{}]
@@ -112,6 +115,7 @@ func (r *Server) Start(ctx context.Context) error {
 	}
 	go r.waitForSync(ctx, log)
 	go r.writeLastReceived(ctx, log)
+	go r.sweepLimits(ctx)
 	go func() {
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -208,6 +212,11 @@ func (r *Server) handle(w http.ResponseWriter, req *http.Request) (*problemhookv
 	target, ref := r.admit(req)
 	if ref != nil {
 		return target, nil, ref
+	}
+	// After auth: a sender without the target's credentials cannot spend
+	// its budget and lock its real sender out.
+	if ok, wait := r.limits.allow(target, r.now()); !ok {
+		return target, nil, throttle(target, wait)
 	}
 	body, ref := r.readBody(w, req)
 	if ref != nil {
@@ -408,4 +417,18 @@ func (r *Server) now() time.Time {
 		return time.Now()
 	}
 	return r.Now()
+}
+
+// sweepLimits forgets idle rate limit buckets every minute until ctx ends.
+func (r *Server) sweepLimits(ctx context.Context) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			r.limits.sweep(r.now())
+		}
+	}
 }

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
 	"github.com/problemhook/problemhook/test/harness/receivertest"
 	"github.com/problemhook/problemhook/webhookserver/receiver"
@@ -115,7 +116,7 @@ func TestStoresEachFormat(t *testing.T) {
 // series with the given labels.
 func notificationsTotal(t *testing.T, labels map[string]string) float64 {
 	t.Helper()
-	return controlplane.MetricSum(t, "problemhook_receiver_notifications_total", labels)
+	return controlplane.MetricSum(t, metrics.ReceiverNotificationsName, labels)
 }
 
 func TestDuplicatesMakeOneEvent(t *testing.T) {
@@ -467,4 +468,38 @@ func selfSignedCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool
 	pool = x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	return certFile, keyFile, pool
+}
+
+// Past its rate limit a target's notifications get 429 with Retry-After,
+// and nothing is stored; senders without its credentials spend nothing.
+func TestRateLimit(t *testing.T) {
+	g := NewWithT(t)
+	plain := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace)
+	g.Expect(plain.Obj.Spec.RateLimit).To(Equal(&problemhookv1alpha1.RateLimit{PerSecond: 50, Burst: 500}), "the CRD's default")
+
+	tg := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace, func(nt *problemhookv1alpha1.NotificationTarget) {
+		nt.Spec.RateLimit = &problemhookv1alpha1.RateLimit{PerSecond: 1, Burst: 2}
+	})
+	labels := map[string]string{"namespace": tg.NS, "target": tg.Name, "format": "Dynatrace", "result": "throttled"}
+	throttledBefore := notificationsTotal(t, labels)
+	notification := func(i int) string {
+		return fmt.Sprintf(`{"State":"OPEN","ProblemID":"%d","PID":"-%d_1669823466223V2"}`, i, i)
+	}
+	for range 5 {
+		r := receivertest.Send(t, receivertest.Request{URL: tg.URL, Body: notification(0), Auth: receivertest.Basic(receivertest.User, "wrong")})
+		g.Expect(r.Status).To(Equal(http.StatusUnauthorized))
+	}
+	g.Expect(receivertest.Post(t, tg, notification(1)).Status).To(Equal(http.StatusAccepted))
+	g.Expect(receivertest.Post(t, tg, notification(2)).Status).To(Equal(http.StatusAccepted))
+	r := receivertest.Post(t, tg, notification(3))
+	g.Expect(r.Status).To(Equal(http.StatusTooManyRequests))
+	g.Expect(r.Header.Get("Retry-After")).To(Equal("1"))
+	g.Expect(r.Body.Message).To(Equal("NotificationTarget " + tg.NS + "/" + tg.Name + " takes at most 1 notifications a second (burst 2) on this replica: retry after 1 s"))
+	g.Expect(env.Events(t, tg.NS)).To(HaveLen(2))
+	g.Expect(notificationsTotal(t, labels) - throttledBefore).To(Equal(1.0))
+
+	// Resent after Retry-After, it is stored.
+	time.Sleep(time.Second)
+	g.Expect(receivertest.Post(t, tg, notification(3)).Status).To(Equal(http.StatusAccepted))
+	g.Expect(env.Events(t, tg.NS)).To(HaveLen(3))
 }
