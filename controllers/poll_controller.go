@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,8 +33,23 @@ import (
 // problems are all listed; a poll stops this long before now.
 const CompletenessDelay = 2 * time.Minute
 
-// pollRetry bounds the wait before a failed poll is tried again.
+// pollRetry bounds the wait before a failed poll is tried again, and
+// between the polls of a poller that is behind.
 const pollRetry = time.Minute
+
+// Bounds of one poll: one target's Dynatrace, slow or vast, must not hold
+// the poller, the manager's memory or the API server.
+const (
+	// DefaultMaxEventsPerPoll bounds the ProblemEvents one poll creates;
+	// the rest wait for the next poll, a minute later.
+	DefaultMaxEventsPerPoll = 500
+	// DefaultPollTimeout bounds one poll, listing and creating.
+	DefaultPollTimeout = 2 * time.Minute
+	// pollMaxPages and pollMaxResponseBytes bound what one listing holds:
+	// 20 pages of 4 MiB at most.
+	pollMaxPages         = 20
+	pollMaxResponseBytes = 4 << 20
+)
 
 // PollReconciler catches up on notifications that never arrived: for each
 // Ready NotificationTarget with spec.dynatrace.poll it lists the problems
@@ -51,6 +67,11 @@ type PollReconciler struct {
 	// PageSize is the number of problems asked for per page; 500, the
 	// API's largest, when zero.
 	PageSize int
+	// MaxEventsPerPoll bounds the events one poll creates;
+	// DefaultMaxEventsPerPoll when zero.
+	MaxEventsPerPoll int
+	// PollTimeout bounds one poll; DefaultPollTimeout when zero.
+	PollTimeout time.Duration
 
 	clientsOnce sync.Once
 	clients     *dtconn.Clients
@@ -97,7 +118,10 @@ func (r *PollReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	interval := spec.Interval.Duration
 	if st.LastPollTime != nil {
 		wait := interval
-		if st.LastError != "" {
+		// After a failure, or a poll that stopped at its bound of events,
+		// the next comes sooner.
+		behind := st.CoveredUntil != nil && now.Sub(st.CoveredUntil.Time) > interval+CompletenessDelay
+		if st.LastError != "" || behind {
 			wait = min(interval, pollRetry)
 		}
 		if next := st.LastPollTime.Add(wait); now.Before(next) {
@@ -112,7 +136,9 @@ func (r *PollReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 		from = st.CoveredUntil.Time
 	}
 	st.LastPollTime = &metav1.Time{Time: now.Truncate(time.Second)}
-	listed, recorded, err := r.poll(ctx, &target, from, to, now)
+	pollCtx, cancel := context.WithTimeout(ctx, cmp.Or(r.PollTimeout, DefaultPollTimeout))
+	defer cancel()
+	listed, recorded, covered, err := r.poll(pollCtx, &target, from, to, now)
 	if err != nil {
 		metrics.Polls.WithLabelValues(metrics.PollFailed).Inc()
 		st.LastError = truncate(err.Error(), 1024)
@@ -123,8 +149,8 @@ func (r *PollReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	metrics.Polls.WithLabelValues(metrics.PollSucceeded).Inc()
 	st.LastError = ""
 	st.Listed, st.Recorded = listed, recorded
-	if to.After(from) {
-		st.CoveredUntil = &metav1.Time{Time: to}
+	if covered.After(from) || (st.CoveredUntil == nil && to.After(from)) {
+		st.CoveredUntil = &metav1.Time{Time: covered}
 	}
 	if recorded > 0 {
 		states := "problem states whose notifications"
@@ -132,54 +158,95 @@ func (r *PollReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 			states = "problem state whose notification"
 		}
 		r.Recorder.Eventf(&target, nil, corev1.EventTypeNormal, problemhookv1alpha1.ReasonPolled, "Poll",
-			"Recorded %d %s had not arrived, from %s to %s", recorded, states, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+			"Recorded %d %s had not arrived, from %s to %s", recorded, states, from.UTC().Format(time.RFC3339), covered.UTC().Format(time.RFC3339))
+	}
+	if covered.Before(to) {
+		// Stopped at its bound: the rest of the frame is next, soon.
+		return ctrl.Result{RequeueAfter: min(interval, pollRetry)}, nil
 	}
 	return ctrl.Result{RequeueAfter: interval}, nil
 }
 
 // poll records the problem states that changed between from and to and
-// have no ProblemEvent yet. It returns how many problems the frame listed
-// and how many events it created.
-func (r *PollReconciler) poll(ctx context.Context, target *problemhookv1alpha1.NotificationTarget, from, to, now time.Time) (listed, recorded int32, err error) {
+// have no ProblemEvent yet, oldest first and at most MaxEventsPerPoll of
+// them. It returns how many problems the frame listed, how many events it
+// created, and how far the frame is covered: to, or the second of the
+// first state it left for the next poll.
+func (r *PollReconciler) poll(ctx context.Context, target *problemhookv1alpha1.NotificationTarget, from, to, now time.Time) (listed, recorded int32, covered time.Time, err error) {
 	if !to.After(from) {
-		return 0, 0, nil
+		return 0, 0, from, nil
 	}
 	r.clientsOnce.Do(func() { r.clients = &dtconn.Clients{New: r.NewDynatraceClient} })
 	dc, err := r.clients.For(ctx, r.Client, target)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, from, err
 	}
 	problems, err := dc.ListProblems(ctx, dynatrace.ListOptions{
-		From:     fmt.Sprint(from.UnixMilli()),
-		To:       fmt.Sprint(to.UnixMilli()),
-		PageSize: cmp.Or(r.PageSize, dynatrace.MaxPageSize),
+		From:             fmt.Sprint(from.UnixMilli()),
+		To:               fmt.Sprint(to.UnixMilli()),
+		PageSize:         cmp.Or(r.PageSize, dynatrace.MaxPageSize),
+		MaxPages:         pollMaxPages,
+		MaxResponseBytes: pollMaxResponseBytes,
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, from, err
 	}
+	changes := stateChanges(problems, from, to)
 	log := ctrl.LoggerFrom(ctx)
-	for _, p := range problems {
-		for _, state := range changedStates(p, from, to) {
-			spec, err := polledSpec(target, p, state, now)
-			if err != nil {
-				// Not something a retry fixes: say so, and go on with the others.
-				log.Error(err, "Skipping a polled problem", "problemID", p.ProblemID)
-				continue
-			}
-			ev := problemhookv1alpha1.NewProblemEvent(target, spec)
-			switch err := r.Create(ctx, ev); {
-			case apierrors.IsAlreadyExists(err):
-				// Its notification arrived, or an earlier poll found it.
-			case err != nil:
-				return int32(len(problems)), recorded, fmt.Errorf("recording problem %s %s: %w", p.DisplayID, state, err)
-			default:
-				recorded++
-				metrics.PollRecordedEvents.Inc()
-				log.Info("Recorded a problem state whose notification had not arrived", "ProblemEvent", klog.KObj(ev), "problem", p.DisplayID, "state", state)
-			}
+	for i, c := range changes {
+		if int(recorded) == cmp.Or(r.MaxEventsPerPoll, DefaultMaxEventsPerPoll) {
+			// Status keeps whole seconds: the next poll lists this second
+			// again, and finds what it recorded of it already there.
+			return int32(len(problems)), recorded, changes[i].at.Truncate(time.Second), nil
+		}
+		spec, err := polledSpec(target, c.problem, c.state, now)
+		if err != nil {
+			// Not something a retry fixes: say so, and go on with the others.
+			log.Error(err, "Skipping a polled problem", "problemID", c.problem.ProblemID)
+			continue
+		}
+		ev := problemhookv1alpha1.NewProblemEvent(target, spec)
+		switch err := r.Create(ctx, ev); {
+		case apierrors.IsAlreadyExists(err):
+			// Its notification arrived, or an earlier poll found it.
+		case err != nil:
+			return int32(len(problems)), recorded, from, fmt.Errorf("recording problem %s %s: %w", c.problem.DisplayID, c.state, err)
+		default:
+			recorded++
+			metrics.PollRecordedEvents.Inc()
+			log.Info("Recorded a problem state whose notification had not arrived", "ProblemEvent", klog.KObj(ev), "problem", c.problem.DisplayID, "state", c.state)
 		}
 	}
-	return int32(len(problems)), recorded, nil
+	return int32(len(problems)), recorded, to, nil
+}
+
+// stateChange is a problem entering a state at a time.
+type stateChange struct {
+	at      time.Time
+	problem dynatrace.Problem
+	state   problemhookv1alpha1.ProblemState
+}
+
+// stateChanges lists the states the problems entered between from and to,
+// oldest first (OPEN before RESOLVED at the same time).
+func stateChanges(problems []dynatrace.Problem, from, to time.Time) []stateChange {
+	var out []stateChange
+	for _, p := range problems {
+		for _, state := range changedStates(p, from, to) {
+			at := time.UnixMilli(p.StartTime)
+			if state == problemhookv1alpha1.StateResolved {
+				at = time.UnixMilli(p.EndTime)
+			}
+			out = append(out, stateChange{at: at, problem: p, state: state})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b stateChange) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.state), string(b.state))
+	})
+	return out
 }
 
 // changedStates are the states problem p entered between from and to: OPEN

@@ -239,3 +239,53 @@ func TestManagerBackFromOutageRecordsMissedProblems(t *testing.T) {
 	f.g.Expect(k8s.Get(f.ctx, client.ObjectKeyFromObject(f.target), &nt)).To(Succeed())
 	f.g.Expect(nt.Status.Poll).To(And(HaveField("Recorded", int32(1)), HaveField("Listed", int32(2)), HaveField("LastError", "")))
 }
+
+// A poll creates at most MaxEventsPerPoll events, oldest first; the rest
+// of its frame stays uncovered, and the next poll, a minute later rather
+// than an interval, goes on from there until the poller has caught up.
+func TestPollerCreatesAtMostItsBoundPerPoll(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	clk := &clock{now: t0}
+	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{Now: clk.Now})
+	t.Cleanup(dt.Close)
+	dt.AddToken(dtToken, "problems.read")
+	f := newTargetFixture(t, dt, func(nt *problemhookv1alpha1.NotificationTarget) {
+		nt.Spec.Dynatrace.Poll = &problemhookv1alpha1.PollSpec{Interval: metav1.Duration{Duration: 5 * time.Minute}, Window: metav1.Duration{Duration: 2 * time.Hour}}
+	})
+	expectReady(t, client.ObjectKeyFromObject(f.target), metav1.ConditionTrue, problemhookv1alpha1.ReasonReady, "Receiving notifications at /hooks/"+f.ns+"/dynatrace")
+	// Five problems opened a minute apart, 60 to 56 minutes ago, all missed.
+	var missed []dynatrace.Problem
+	for i := range 5 {
+		p := problemAt(20+i, t0.Add(-time.Duration(60-i)*time.Minute), time.Time{})
+		dt.AddProblem(p)
+		missed = append(missed, p)
+	}
+	poller := &controllers.PollReconciler{Client: k8s, Recorder: events.NewFakeRecorder(10), Now: clk.Now, MaxEventsPerPoll: 2, NewDynatraceClient: fastRetries}
+	req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(f.target)}
+	status := func() *problemhookv1alpha1.PollStatus {
+		var got problemhookv1alpha1.NotificationTarget
+		g.Expect(k8s.Get(ctx, req.NamespacedName, &got)).To(Succeed())
+		return got.Status.Poll
+	}
+
+	for round, want := range []int{2, 4, 5} {
+		res, err := poller.Reconcile(ctx, req)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(polledEvents(t, f.ns)).To(HaveLen(want), "round %d", round)
+		st := status()
+		if want < len(missed) {
+			g.Expect(res.RequeueAfter).To(Equal(time.Minute), "behind: the next poll comes sooner")
+			g.Expect(st.Recorded).To(Equal(int32(2)))
+			g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", time.UnixMilli(missed[want].StartTime)), "covered up to the first state left for later")
+		} else {
+			g.Expect(res.RequeueAfter).To(Equal(5 * time.Minute))
+			g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", clk.Now().Add(-controllers.CompletenessDelay)))
+		}
+		clk.Set(clk.Now().Add(time.Minute))
+	}
+	for _, p := range missed {
+		g.Expect(polledEvents(t, f.ns)).To(HaveKey(eventName(p, problemhookv1alpha1.StateOpen)))
+	}
+}

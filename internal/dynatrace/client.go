@@ -6,6 +6,7 @@ package dynatrace
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -244,6 +245,8 @@ type call struct {
 	// idempotent calls are retried on every retryable failure, the others
 	// only on 429, which Dynatrace answers before doing anything.
 	idempotent bool
+	// maxBytes bounds the answer's body; MaxResponseBytes when zero.
+	maxBytes int
 }
 
 // escapedPath is the path under /api/v2. Each element is escaped on its own,
@@ -279,7 +282,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 			return fmt.Errorf("%w: a request got no answer within %s; none is sent until %s",
 				ErrNotAnswering, c.timeout, time.Unix(0, until).UTC().Format(time.RFC3339))
 		}
-		status, err := c.attempt(ctx, cl.method, target, body, out)
+		status, err := c.attempt(ctx, cl.method, target, body, out, cmp.Or(cl.maxBytes, MaxResponseBytes))
 		code := metrics.DynatraceNoAnswer
 		if status != 0 {
 			code = strconv.Itoa(status)
@@ -366,14 +369,15 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // attempt sends the request once, within the per-attempt timeout, and
-// returns the answer's status code, 0 when there was none.
-func (c *Client) attempt(ctx context.Context, method, target string, body []byte, out any) (int, error) {
+// returns the answer's status code, 0 when there was none. It reads at
+// most maxBytes of the answer.
+func (c *Client) attempt(ctx context.Context, method, target string, body []byte, out any, maxBytes int) (int, error) {
 	resp, err := c.send(ctx, method, target, body)
 	if err != nil {
 		return 0, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	return resp.StatusCode, c.read(resp, method, target, out)
+	return resp.StatusCode, c.read(resp, method, target, out, maxBytes)
 }
 
 // send sends the request once, within the per-attempt timeout.
@@ -415,14 +419,14 @@ func (b *cancelOnClose) Close() error {
 	return b.ReadCloser.Close()
 }
 
-// read reads and decodes an answer into out, unless out is nil.
-func (c *Client) read(resp *http.Response, method, target string, out any) error {
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+// read reads, up to maxBytes, and decodes an answer into out, unless out is nil.
+func (c *Client) read(resp *http.Response, method, target string, out any, maxBytes int) error {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(maxBytes)+1))
 	if err != nil {
 		return &transportError{err: fmt.Errorf("%s %s: reading response: %w", method, redactQuery(target), err)}
 	}
-	if len(data) > MaxResponseBytes {
-		return fmt.Errorf("%s %s: response larger than %d bytes", method, redactQuery(target), MaxResponseBytes)
+	if len(data) > maxBytes {
+		return fmt.Errorf("%s %s: response larger than %d bytes", method, redactQuery(target), maxBytes)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.apiError(resp, data)

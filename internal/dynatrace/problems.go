@@ -220,6 +220,9 @@ type ListOptions struct {
 	PageSize int
 	// MaxPages bounds the pages read; default DefaultMaxPages.
 	MaxPages int
+	// MaxResponseBytes bounds each page's body; default MaxResponseBytes.
+	// With MaxPages it bounds what a listing holds in memory.
+	MaxResponseBytes int
 }
 
 // problemPage is one page of GET /problems.
@@ -265,7 +268,7 @@ func (c *Client) ListProblems(ctx context.Context, o ListOptions) ([]Problem, er
 	if o.PageSize != 0 {
 		query.Set("pageSize", strconv.Itoa(o.PageSize))
 	}
-	problems, err := allPages(ctx, c, []string{"problems"}, query, o.MaxPages, func(p *problemPage) ([]Problem, string) {
+	problems, err := allPages(ctx, c, []string{"problems"}, query, o.MaxPages, o.MaxResponseBytes, func(p *problemPage) ([]Problem, string) {
 		for _, w := range p.Warnings {
 			// Say, a selector naming an unknown management zone: the list
 			// is then not what the caller meant.
@@ -286,7 +289,7 @@ func (c *Client) Comments(ctx context.Context, problemID string) ([]Comment, err
 		return nil, err
 	}
 	query := url.Values{"pageSize": {strconv.Itoa(MaxPageSize)}}
-	comments, err := allPages(ctx, c, []string{"problems", problemID, "comments"}, query, DefaultMaxPages,
+	comments, err := allPages(ctx, c, []string{"problems", problemID, "comments"}, query, DefaultMaxPages, 0,
 		func(l *CommentList) ([]Comment, string) { return l.Comments, l.NextPageKey })
 	if err != nil {
 		return nil, fmt.Errorf("listing comments on Dynatrace problem %q: %w", problemID, err)
@@ -319,7 +322,7 @@ func (c *Client) PostComment(ctx context.Context, problemID string, in CommentRe
 // allPages reads the pages of a listing at path, starting with query. items
 // returns a page's items and its next page key. Later pages send only the
 // key, and the fields, as the API requires.
-func allPages[P, T any](ctx context.Context, c *Client, path []string, query url.Values, maxPages int,
+func allPages[P, T any](ctx context.Context, c *Client, path []string, query url.Values, maxPages, maxBytes int,
 	items func(*P) ([]T, string)) ([]T, error) {
 	if maxPages <= 0 {
 		maxPages = DefaultMaxPages
@@ -327,7 +330,7 @@ func allPages[P, T any](ctx context.Context, c *Client, path []string, query url
 	var all []T
 	for page := 1; ; page++ {
 		var p P
-		if err := c.do(ctx, call{method: http.MethodGet, path: path, query: query, idempotent: true}, &p); err != nil {
+		if err := c.do(ctx, call{method: http.MethodGet, path: path, query: query, idempotent: true, maxBytes: maxBytes}, &p); err != nil {
 			return nil, err
 		}
 		got, next := items(&p)

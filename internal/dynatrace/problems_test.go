@@ -224,6 +224,12 @@ func TestListProblemsPages(t *testing.T) {
 		g.Expect(err).To(MatchError(dynatrace.ErrPageLimit))
 		g.Expect(ids(got)).To(Equal(want[:6]))
 	})
+
+	t.Run("a page larger than allowed", func(t *testing.T) {
+		g := NewWithT(t)
+		_, err := c.ListProblems(context.Background(), dynatrace.ListOptions{From: "now-1h", PageSize: 3, MaxResponseBytes: 512})
+		g.Expect(err).To(MatchError(MatchRegexp(`^listing Dynatrace problems: GET http://127\.0\.0\.1:\d+/e/abc123/api/v2/problems: response larger than 512 bytes$`)))
+	})
 }
 
 func TestComments(t *testing.T) {
