@@ -20,17 +20,27 @@ func checkJSON(data []byte, want json.Delim) error {
 	case errors.Is(err, io.EOF):
 		return errors.New("empty input")
 	case err != nil:
-		return err
+		return at(dec, err)
 	case tok != want:
 		return fmt.Errorf("found %s", kindOf(data))
 	}
 	if err := checkNested(dec, want); err != nil {
-		return err
+		return at(dec, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("data after the %s", kindName(want))
+		return at(dec, fmt.Errorf("data after the %s", kindName(want)))
 	}
 	return nil
+}
+
+// at says where in the body err was found: the offset of a syntax error,
+// else the end of the last token read. A sender can find what broke.
+func at(dec *json.Decoder, err error) error {
+	offset := dec.InputOffset()
+	if syn := (*json.SyntaxError)(nil); errors.As(err, &syn) {
+		offset = syn.Offset
+	}
+	return fmt.Errorf("%w at byte %d", err, offset)
 }
 
 // checkNested reads the tokens of the container opened by open up to its

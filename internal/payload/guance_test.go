@@ -170,7 +170,7 @@ func TestParseGuanceFieldErrors(t *testing.T) {
 		{
 			"df_dimension_tags not JSON",
 			object(timestamp, status, eventID, title, `"df_dimension_tags":"host=web01"`),
-			"invalid field df_dimension_tags: not a JSON object: invalid character 'h' looking for beginning of value",
+			"invalid field df_dimension_tags: not a JSON object: invalid character 'h' looking for beginning of value at byte 1",
 		},
 		{
 			"df_dimension_tags an array",
@@ -185,7 +185,7 @@ func TestParseGuanceFieldErrors(t *testing.T) {
 		{
 			"df_dimension_tags with a duplicate key",
 			object(timestamp, status, eventID, title, `"df_dimension_tags":"{\"host\":\"a\",\"host\":\"b\"}"`),
-			`invalid field df_dimension_tags: not a JSON object: duplicate key "host"`,
+			`invalid field df_dimension_tags: not a JSON object: duplicate key "host" at byte 18`,
 		},
 		{
 			"optional text of the wrong type",

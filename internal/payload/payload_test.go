@@ -264,7 +264,7 @@ func TestParseDynatraceFieldErrors(t *testing.T) {
 		{
 			"ImpactedEntities a string with broken JSON",
 			withMinimal(`"ImpactedEntities":"[{\"entity\":"`),
-			"invalid field ImpactedEntities: not a JSON array: unexpected EOF",
+			"invalid field ImpactedEntities: not a JSON array: unexpected EOF at byte 11",
 		},
 		{
 			"ProblemDetailsJSONv2 not an object",
@@ -290,7 +290,7 @@ func TestParseDynatraceFieldErrors(t *testing.T) {
 			"every problem at once",
 			`{"State":"CLOSED","ProblemID":"","Tags":5,"ImpactedEntities":"x"}`,
 			`missing required fields: PID, ProblemID; invalid field ImpactedEntities: not a JSON array: ` +
-				`invalid character 'x' looking for beginning of value; invalid field State: "CLOSED" is not one of OPEN, RESOLVED; ` +
+				`invalid character 'x' looking for beginning of value at byte 1; invalid field State: "CLOSED" is not one of OPEN, RESOLVED; ` +
 				`invalid field Tags: got number, want string`,
 		},
 	}
@@ -335,17 +335,17 @@ func TestNotJSON(t *testing.T) {
 		{"a string", `"x"`, "not a JSON object: found string"},
 		{"a number", "1", "not a JSON object: found number"},
 		{"null", "null", "not a JSON object: found null"},
-		{"unfinished", "{", "not a JSON object: unexpected EOF"},
-		{"unfinished member", `{"State":`, "not a JSON object: unexpected EOF"},
-		{"syntax error", `{"State":OPEN}`, "not a JSON object: invalid character 'O' looking for beginning of value"},
-		{"trailing comma", `{"State":"OPEN",}`, "not a JSON object: invalid character '}' looking for beginning of object key string"},
-		{"a second object", "{}{}", "not a JSON object: data after the object"},
-		{"trailing garbage", minimalDynatrace + " x", "not a JSON object: data after the object"},
-		{"too deep", nested(payload.MaxDepth + 1), "not a JSON object: nested deeper than 64 levels"},
-		{"duplicate key", `{"State":"OPEN","State":"RESOLVED"}`, `not a JSON object: duplicate key "State"`},
-		{"duplicate key written differently", `{"State":"OPEN","St\u0061te":"RESOLVED"}`, `not a JSON object: duplicate key "State"`},
-		{"duplicate nested key", withMinimal(`"ProblemDetailsJSONv2":{"title":"a","x":[],"title":"b"}`), `not a JSON object: duplicate key "title"`},
-		{"duplicate key in an array", withMinimal(`"ImpactedEntities":[{},{"name":"a","name":"b"}]`), `not a JSON object: duplicate key "name"`},
+		{"unfinished", "{", "not a JSON object: unexpected EOF at byte 1"},
+		{"unfinished member", `{"State":`, "not a JSON object: unexpected EOF at byte 9"},
+		{"syntax error", `{"State":OPEN}`, "not a JSON object: invalid character 'O' looking for beginning of value at byte 8"},
+		{"trailing comma", `{"State":"OPEN",}`, "not a JSON object: invalid character '}' looking for beginning of object key string at byte 16"},
+		{"a second object", "{}{}", "not a JSON object: data after the object at byte 3"},
+		{"trailing garbage", minimalDynatrace + " x", "not a JSON object: data after the object at byte 81"},
+		{"too deep", nested(payload.MaxDepth + 1), "not a JSON object: nested deeper than 64 levels at byte 399"},
+		{"duplicate key", `{"State":"OPEN","State":"RESOLVED"}`, `not a JSON object: duplicate key "State" at byte 23`},
+		{"duplicate key written differently", `{"State":"OPEN","St\u0061te":"RESOLVED"}`, `not a JSON object: duplicate key "State" at byte 28`},
+		{"duplicate nested key", withMinimal(`"ProblemDetailsJSONv2":{"title":"a","x":[],"title":"b"}`), `not a JSON object: duplicate key "title" at byte 130`},
+		{"duplicate key in an array", withMinimal(`"ImpactedEntities":[{},{"name":"a","name":"b"}]`), `not a JSON object: duplicate key "name" at byte 121`},
 	}
 	for _, tt := range tests {
 		for _, format := range []v1alpha1.PayloadFormat{v1alpha1.FormatDynatrace, v1alpha1.FormatGuance} {

@@ -222,13 +222,12 @@ func (r *Server) handle(w http.ResponseWriter, req *http.Request) (*problemhookv
 	if ref != nil {
 		return target, nil, ref
 	}
+	// A body that is not the JSON object the format wants is a bad request
+	// (400) as a missing field is: the media type was JSON, or readBody
+	// would have answered 415.
 	spec, err := payload.Parse(target.Spec.Format, body)
 	if err != nil {
-		status := http.StatusBadRequest
-		if errors.Is(err, payload.ErrNotJSON) {
-			status = http.StatusUnsupportedMediaType
-		}
-		return target, nil, refuse(status, "%s payload: %v", target.Spec.Format, err)
+		return target, nil, refuse(http.StatusBadRequest, "%s payload: %v", target.Spec.Format, err)
 	}
 	now := r.now()
 	r.lastReceived.Note(client.ObjectKeyFromObject(target), now, struct{}{})

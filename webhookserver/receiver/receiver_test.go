@@ -268,7 +268,7 @@ func TestRefusals(t *testing.T) {
 		{"text/plain", receivertest.Request{URL: dt.URL, Body: receivertest.MinimalDynatrace, ContentType: "text/plain", Auth: receivertest.Basic(receivertest.User, receivertest.Password)},
 			http.StatusUnsupportedMediaType, `Content-Type "text/plain" is not JSON`, nil},
 		{"body that is not JSON", receivertest.Request{URL: dt.URL, Body: "State=OPEN", Auth: receivertest.Basic(receivertest.User, receivertest.Password)},
-			http.StatusUnsupportedMediaType, "Dynatrace payload: not a JSON object", nil},
+			http.StatusBadRequest, "Dynatrace payload: not a JSON object: invalid character 'S' looking for beginning of value at byte 1", nil},
 		{"JSON without the required fields", receivertest.Request{URL: dt.URL, Body: `{"State":"OPEN"}`, Auth: receivertest.Basic(receivertest.User, receivertest.Password)},
 			http.StatusBadRequest, "Dynatrace payload: missing required fields: PID, ProblemID", nil},
 		{"invalid state", receivertest.Request{URL: dt.URL, Body: `{"State":"CLOSED","ProblemID":"1","PID":"1"}`, Auth: receivertest.Basic(receivertest.User, receivertest.Password)},
