@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/metrics"
+	"github.com/problemhook/problemhook/internal/payload"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
@@ -529,4 +532,31 @@ func TestJobThatIsNotTheEventsIsLeftAlone(t *testing.T) {
 	f.g.Expect(jobs[0].UID).To(Equal(foreign.UID))
 	f.g.Expect(jobs[0].DeletionTimestamp).To(BeNil())
 	f.g.Expect(jobs[0].OwnerReferences).To(BeEmpty())
+}
+
+// A Guance recovery carries the df_fault_id of its alert, so it resolves
+// the alert's problem as a Dynatrace RESOLVED does: the two events share
+// the problem-id label, and the alert's running Job is stopped.
+func TestGuanceRecoveryStopsItsAlertsJobs(t *testing.T) {
+	f := newFixture(t, func(nt *problemhookv1alpha1.NotificationTarget) { nt.Spec.Dynatrace = nil })
+	f.route("legacy", problemhookv1alpha1.RouteMatch{States: []problemhookv1alpha1.ProblemState{problemhookv1alpha1.StateOpen}},
+		jobAction(t, "incident", false, 1))
+	parse := func(name string) problemhookv1alpha1.ProblemEventSpec {
+		data, err := os.ReadFile(filepath.Join("..", "internal", "payload", "testdata", name))
+		f.g.Expect(err).NotTo(HaveOccurred())
+		spec, err := payload.ParseGuance(data)
+		f.g.Expect(err).NotTo(HaveOccurred())
+		return *spec
+	}
+	alert := f.event(parse("guance-warning.json"))
+	job := f.waitJobs(1)[0]
+	f.eventually(alert, phase(problemhookv1alpha1.PhaseRunning))
+
+	recovery := f.event(parse("guance-ok.json"))
+	f.g.Expect(recovery.Labels[problemhookv1alpha1.LabelProblemID]).To(Equal(alert.Labels[problemhookv1alpha1.LabelProblemID]))
+	f.g.Expect(recovery.Spec.StateDetail).To(Equal("ok"))
+	got := f.eventually(alert, phase(problemhookv1alpha1.PhaseSucceeded))
+	f.g.Expect(got.Status.Actions[0].State).To(Equal(problemhookv1alpha1.ActionStopped))
+	f.g.Expect(got.Status.Actions[0].Message).To(Equal("Stopped: the problem resolved (ProblemEvent " + recovery.Name + "); Job " + job.Name + " deleted"))
+	f.waitJobs(0)
 }

@@ -30,6 +30,11 @@ const (
 	MaxActionStatuses = 1024
 )
 
+// SeverityInfo is the severity of an event that says nothing is abnormal
+// (a Guance df_status info): it is stored, and runs only the routes that
+// name INFO in match.severities.
+const SeverityInfo = "INFO"
+
 // EventOrigin says how problemhook learned of a problem state.
 // +kubebuilder:validation:Enum=Notification;Poll
 type EventOrigin string
@@ -81,9 +86,18 @@ type ProblemEventSpec struct {
 	Message string `json:"message,omitempty"`
 
 	// severity, e.g. AVAILABILITY or ERROR (Dynatrace), CRITICAL or WARNING (Guance).
+	// A Guance event with df_status info (nothing abnormal) has severity INFO:
+	// only routes that name INFO in match.severities run for it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	Severity string `json:"severity,omitempty"`
+
+	// stateDetail says how the sender came to its state, where it says so:
+	// for a Guance recovery, df_sub_status (ok, nodata_ok, nodata_as_ok or
+	// manual_ok).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	StateDetail string `json:"stateDetail,omitempty"`
 
 	// impact level, e.g. APPLICATION, SERVICE, INFRASTRUCTURE, ENVIRONMENT.
 	// +optional

@@ -54,7 +54,7 @@ func TestParseGuance(t *testing.T) {
 			ManagementZones:  []string{"My Workspace"},
 		},
 	}, {
-		name: "ok resolves the event, tags are sorted by key",
+		name: "ok resolves the fault its df_fault_id names, the reference example's; tags are sorted by key",
 		body: string(readTestdata(t, "guance-ok.json")),
 		want: &v1alpha1.ProblemEventSpec{
 			Source:           v1alpha1.FormatGuance,
@@ -64,6 +64,7 @@ func TestParseGuance(t *testing.T) {
 			Title:            "web001 recovered",
 			Message:          "web001 CPU usage back below 90",
 			Severity:         "OK",
+			StateDetail:      "ok",
 			URL:              "https://console.guance.com/keyevents/monitorChart?xxxxxxxxxx",
 			Tags:             []string{"cluster:prod-eu-1", "host:web001", "service:checkout"},
 			ImpactedEntities: []v1alpha1.ImpactedEntity{{ID: "web001", Name: "web001", Type: "HOST"}},
@@ -93,6 +94,29 @@ func TestParseGuance(t *testing.T) {
 			Severity:  "CRITICAL",
 			Tags:      []string{"host", "region"},
 		},
+	}, {
+		name: "a repeat of an open fault is the same problem in the same state: a duplicate",
+		body: `{"timestamp":1625638500,"df_status":"critical","df_event_id":"event-zzz","df_fault_id":"event-xxx","df_fault_status":"fault","df_title":"t","df_dimension_tags":"{}"}`,
+		want: &v1alpha1.ProblemEventSpec{Source: v1alpha1.FormatGuance, ProblemID: "event-xxx", DisplayID: "event-xxx", State: v1alpha1.StateOpen, Title: "t", Severity: "CRITICAL"},
+	}, {
+		name: "a manual recovery resolves whatever df_sub_status says, and records it",
+		body: `{"timestamp":1625638500,"df_status":"ok","df_sub_status":"manual_ok","df_event_id":"e2","df_fault_id":"e1","df_title":"t","df_dimension_tags":"{}","df_user_name":"ops"}`,
+		want: &v1alpha1.ProblemEventSpec{Source: v1alpha1.FormatGuance, ProblemID: "e1", DisplayID: "e1", State: v1alpha1.StateResolved, Title: "t", Severity: "OK", StateDetail: "manual_ok"},
+	}, {
+		name: "a recovery kind as df_status, as Guance's events table lists them",
+		body: `{"timestamp":1625638500,"df_status":"nodata_as_ok","df_event_id":"e2","df_fault_id":"e1","df_title":"t","df_dimension_tags":"{}"}`,
+		want: &v1alpha1.ProblemEventSpec{Source: v1alpha1.FormatGuance, ProblemID: "e1", DisplayID: "e1", State: v1alpha1.StateResolved, Title: "t", Severity: "NODATA_AS_OK", StateDetail: "nodata_as_ok"},
+	}, {
+		name: "info is stored with severity INFO, which routes leave alone unless they name it",
+		body: `{"timestamp":1625638500,"df_status":"info","df_event_id":"e3","df_title":"all well","df_dimension_tags":"{}"}`,
+		want: &v1alpha1.ProblemEventSpec{Source: v1alpha1.FormatGuance, ProblemID: "e3", DisplayID: "e3", State: v1alpha1.StateOpen, Title: "all well", Severity: v1alpha1.SeverityInfo},
+	}, {
+		name: "the Webhook target's body: date for timestamp, workspace_name, df_event_url",
+		body: `{"date":1625638440,"df_status":"error","df_event_id":"e4","df_title":"t","df_dimension_tags":"{\"host\":\"db1\"}",
+			"workspace_uuid":"wksp_1","workspace_name":"Payments","df_event_url":"https://console.guance.com/keyevents/e4"}`,
+		want: &v1alpha1.ProblemEventSpec{Source: v1alpha1.FormatGuance, ProblemID: "e4", DisplayID: "e4", State: v1alpha1.StateOpen, Title: "t", Severity: "ERROR",
+			URL: "https://console.guance.com/keyevents/e4", Tags: []string{"host:db1"}, ImpactedEntities: []v1alpha1.ImpactedEntity{{ID: "db1", Name: "db1", Type: "HOST"}},
+			ManagementZones: []string{"Payments"}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,9 +176,14 @@ func TestParseGuanceFieldErrors(t *testing.T) {
 		{
 			"df_status other than the documented values",
 			object(timestamp, `"df_status":"WARNING"`, eventID, title, dimensions),
-			`invalid field df_status: "WARNING" is not one of ok, info, warning, error, critical, nodata`,
+			`invalid field df_status: "WARNING" is not one of ok, info, warning, error, critical, nodata, nodata_ok, nodata_as_ok, manual_ok`,
 		},
 		{"df_status of the wrong type", object(timestamp, `"df_status":3`, eventID, title, dimensions), "invalid field df_status: got number, want string"},
+		{"df_sub_status other than the documented values", object(timestamp, `"df_status":"ok"`, `"df_sub_status":"fixed"`, eventID, title, dimensions),
+			`invalid field df_sub_status: "fixed" is not one of ok, nodata_ok, nodata_as_ok, manual_ok`},
+		{"df_fault_id too long", object(timestamp, status, eventID, `"df_fault_id":"`+strings.Repeat("f", 257)+`"`, title, dimensions),
+			"invalid field df_fault_id: longer than 256 bytes"},
+		{"neither timestamp nor date", object(status, eventID, title, dimensions), "missing required field: timestamp"},
 		{"df_event_id a number", object(timestamp, status, `"df_event_id":17`, title, dimensions), "invalid field df_event_id: got number, want string"},
 		{
 			"df_event_id too long",

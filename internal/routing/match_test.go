@@ -18,6 +18,9 @@ func TestMatches(t *testing.T) {
 	withImpact := func(impact string) func(*routing.Problem) {
 		return func(p *routing.Problem) { p.Impact = impact }
 	}
+	withSeverity := func(severity string) func(*routing.Problem) {
+		return func(p *routing.Problem) { p.Severity = severity }
+	}
 	tests := []struct {
 		name    string
 		targets []string
@@ -34,6 +37,9 @@ func TestMatches(t *testing.T) {
 
 		{name: "severity ignoring case", match: match{Severities: []string{"ERROR", "resource_contention"}}, want: true},
 		{name: "other severity", match: match{Severities: []string{"AVAILABILITY", "ERROR"}}, want: false},
+		{name: "INFO is nothing abnormal: a route that names no severity leaves it alone", modify: withSeverity("INFO"), want: false},
+		{name: "INFO runs a route that names it", match: match{Severities: []string{"info"}}, modify: withSeverity("INFO"), want: true},
+		{name: "INFO does not run a route that names others", match: match{Severities: []string{"CRITICAL"}}, modify: withSeverity("INFO"), want: false},
 
 		{name: "impact", match: match{Impacts: []string{"INFRASTRUCTURE"}}, want: true},
 		{name: "other impact", match: match{Impacts: []string{"APPLICATION", "SERVICE"}}, want: false},

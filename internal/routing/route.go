@@ -165,7 +165,10 @@ func (r *Route) Matches(p *Problem) (bool, error) {
 	if len(m.States) > 0 && !slices.Contains(m.States, problemhookv1alpha1.ProblemState(p.State)) {
 		return false, nil
 	}
-	if len(m.Severities) > 0 && !slices.ContainsFunc(m.Severities, func(s string) bool { return strings.EqualFold(s, p.Severity) }) {
+	// An INFO event says nothing is abnormal: only a route that asks for
+	// INFO runs for it, not one that names no severity.
+	info := strings.EqualFold(p.Severity, problemhookv1alpha1.SeverityInfo)
+	if (len(m.Severities) > 0 || info) && !slices.ContainsFunc(m.Severities, func(s string) bool { return strings.EqualFold(s, p.Severity) }) {
 		return false, nil
 	}
 	if len(r.impacts) > 0 && !slices.Contains(r.impacts, impactKey(p.Impact)) {
