@@ -136,14 +136,19 @@ type SecretKeyReference struct {
 type DynatraceConnection struct {
 	// url of the environment: https://<env-id>.live.dynatrace.com (SaaS),
 	// https://<host>/e/<env-id> (Managed) or https://<activegate>:9999/e/<env-id>
-	// (ActiveGate). /api/v2 is appended.
+	// (ActiveGate), where /api/v2 is appended; or, for a platform token,
+	// https://<env-id>.apps.dynatrace.com, where the platform's classic
+	// environment API (/platform/classic/environment-api/v2) is used.
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:Pattern=`^https?://[^\s/?#]+(/[^\s?#]*)?$`
 	URL string `json:"url"`
 
-	// tokenSecretRef names the Secret key holding an API token (default key
-	// `token`) with the problems.read and, for comments, problems.write scopes.
+	// tokenSecretRef names the Secret key (default `token`) holding a classic
+	// API token (dt0c01.…, sent as Api-Token) with the problems.read and, for
+	// comments, problems.write scopes; or a platform token (dt0s16.…, sent as
+	// Bearer to the apps host, the .live. URL's counterpart) with
+	// environment-api:problems:read and :write. The prefix tells them apart.
 	// +required
 	TokenSecretRef SecretKeyReference `json:"tokenSecretRef"`
 

@@ -53,6 +53,12 @@ const (
 	maxRetryAfter = 60 * time.Second
 	userAgent     = "problemhook"
 	apiPath       = "/api/v2"
+	// platformPath is where a platform environment (*.apps.dynatrace.com)
+	// serves the classic environment API, for platform and OAuth tokens.
+	platformPath = "/platform/classic/environment-api"
+	// PlatformTokenPrefix starts a platform token, which is sent as
+	// "Authorization: Bearer"; any other token is a classic API token.
+	PlatformTokenPrefix = "dt0s16."
 )
 
 // Options configure a Client.
@@ -62,8 +68,11 @@ type Options struct {
 	// https://activegate:9999/e/<environment-id> (ActiveGate). A trailing
 	// slash is allowed; the client appends /api/v2/....
 	URL string
-	// Token is the API token, sent as "Authorization: Api-Token <token>". It
-	// needs problems.read, and problems.write to post comments.
+	// Token is a classic API token (dt0c01.…), sent as "Authorization:
+	// Api-Token <token>", which needs problems.read, and problems.write to
+	// post comments; or a platform token (dt0s16.…), sent as "Authorization:
+	// Bearer <token>" to the platform's classic environment API, which needs
+	// environment-api:problems:read and :write.
 	Token string
 	// CABundle is an optional PEM bundle. When set, its certificates are the
 	// only roots trusted, e.g. for an ActiveGate with its own CA.
@@ -112,11 +121,11 @@ type Client struct {
 // fragment or the /api/v2 path; an empty token; and a CA bundle without a
 // certificate. Its errors never contain the token.
 func New(o Options) (*Client, error) {
-	base, err := apiBase(o.URL)
-	if err != nil {
+	if err := checkToken(o.Token); err != nil {
 		return nil, err
 	}
-	if err := checkToken(o.Token); err != nil {
+	base, err := apiBase(o.URL, strings.HasPrefix(o.Token, PlatformTokenPrefix))
+	if err != nil {
 		return nil, err
 	}
 	httpClient := o.HTTPClient
@@ -153,8 +162,12 @@ func positiveOr(d, def time.Duration) time.Duration {
 	return def
 }
 
-// apiBase checks the environment URL and returns the escaped URL of its API.
-func apiBase(raw string) (string, error) {
+// apiBase checks the environment URL and returns the escaped URL of its API:
+// /api/v2 below it for a classic token; for a platform token, the
+// platform's classic environment API, on the environment's apps host
+// (abc12345.live.dynatrace.com becomes abc12345.apps.dynatrace.com) unless
+// the URL names that path itself.
+func apiBase(raw string, platform bool) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("dynatrace: parsing URL: %w", err)
@@ -175,6 +188,24 @@ func apiBase(raw string) (string, error) {
 	path := strings.TrimRight(u.EscapedPath(), "/")
 	if strings.HasSuffix(path, apiPath) {
 		return "", fmt.Errorf("dynatrace: URL %q must be the environment URL, without %s", u.Redacted(), apiPath)
+	}
+	onPlatform := strings.HasSuffix(path, platformPath) || strings.HasSuffix(u.Hostname(), ".apps.dynatrace.com")
+	switch {
+	case platform && !onPlatform && strings.HasSuffix(u.Hostname(), ".live.dynatrace.com") && path == "":
+		host := strings.TrimSuffix(u.Hostname(), ".live.dynatrace.com") + ".apps.dynatrace.com"
+		if p := u.Port(); p != "" {
+			host += ":" + p
+		}
+		return u.Scheme + "://" + host + platformPath + "/v2", nil
+	case platform && !onPlatform:
+		return "", fmt.Errorf("dynatrace: URL %q is not a platform environment (https://<env>.apps.dynatrace.com): a platform token (dt0s16.…) works there only; use a classic API token (dt0c01.…) for this URL", u.Redacted())
+	case !platform && onPlatform:
+		return "", fmt.Errorf("dynatrace: URL %q is a platform environment, which takes platform tokens (dt0s16.…) only; use the environment's classic URL (https://<env>.live.dynatrace.com) for a classic API token", u.Redacted())
+	case onPlatform && !strings.HasSuffix(path, platformPath):
+		path += platformPath
+	}
+	if onPlatform {
+		return u.Scheme + "://" + u.Host + path + "/v2", nil
 	}
 	return u.Scheme + "://" + u.Host + path + apiPath, nil
 }
@@ -394,7 +425,7 @@ func (c *Client) send(ctx context.Context, method, target string, body []byte) (
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("Authorization", "Api-Token "+c.token)
+	req.Header.Set("Authorization", authorization(c.token))
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	}
@@ -457,3 +488,12 @@ func (c *Client) String() string { return "dynatrace.Client(" + c.base + ")" }
 
 // GoString is String, for %#v.
 func (c *Client) GoString() string { return c.String() }
+
+// authorization is the Authorization header that carries token: Bearer for
+// a platform token, Api-Token for a classic one.
+func authorization(token string) string {
+	if strings.HasPrefix(token, PlatformTokenPrefix) {
+		return "Bearer " + token
+	}
+	return "Api-Token " + token
+}

@@ -539,3 +539,63 @@ func TestQuietAfterAnUnansweredRequest(t *testing.T) {
 	}).WithTimeout(2 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
 	g.Expect(hits.Load()).To(BeEquivalentTo(2), "one request once the quiet ended")
 }
+
+// A platform token (dt0s16.…) goes as Bearer to the platform's classic
+// environment API; a classic token as Api-Token to /api/v2. Each refuses
+// the other's URL with a message that says which to use.
+func TestPlatformTokens(t *testing.T) {
+	const platformToken = "dt0s16.PUBLICPART.secretsecretsecretsecret"
+	for _, tc := range []struct {
+		name, url, token, base, wantErr string
+	}{
+		{"platform URL", "https://abc12345.apps.dynatrace.com", platformToken, "https://abc12345.apps.dynatrace.com/platform/classic/environment-api/v2", ""},
+		{"platform URL with its path", "https://abc12345.apps.dynatrace.com/platform/classic/environment-api/", platformToken, "https://abc12345.apps.dynatrace.com/platform/classic/environment-api/v2", ""},
+		{"classic SaaS URL: its apps host", "https://abc12345.live.dynatrace.com", platformToken, "https://abc12345.apps.dynatrace.com/platform/classic/environment-api/v2", ""},
+		{"classic token on the classic URL", "https://abc12345.live.dynatrace.com", token, "https://abc12345.live.dynatrace.com/api/v2", ""},
+		{"platform token on a Managed URL", "https://dt.example.com/e/0a1b2c3d", platformToken, "", "is not a platform environment (https://<env>.apps.dynatrace.com): a platform token (dt0s16.…) works there only"},
+		{"classic token on the platform", "https://abc12345.apps.dynatrace.com", token, "", "is a platform environment, which takes platform tokens (dt0s16.…) only"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			c, err := dynatrace.New(dynatrace.Options{URL: tc.url, Token: tc.token})
+			if tc.wantErr != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(tc.wantErr)))
+				g.Expect(err.Error()).NotTo(ContainSubstring("secret"))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(c.String()).To(Equal("dynatrace.Client(" + tc.base + ")"))
+		})
+	}
+
+	t.Run("against the stand-in", func(t *testing.T) {
+		g := NewWithT(t)
+		s := newFake(t, dynatracetest.ServerOptions{})
+		s.AddToken(platformToken, dynatracetest.PlatformScopeRead)
+		s.AddProblem(problem("P1", "ERROR", "SERVICES", time.Minute))
+		c, _ := newClient(t, dynatrace.Options{URL: s.URL() + dynatracetest.PlatformPath, Token: platformToken, MaxAttempts: 1})
+		p, err := c.GetProblem(context.Background(), "P1")
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(p.ProblemID).To(Equal("P1"))
+		g.Expect(s.Requests()[0].Path).To(Equal(dynatracetest.PlatformPath + "/v2/problems/P1"))
+
+		err = c.PostComment(context.Background(), "P1", dynatrace.CommentRequest{Message: "m", Context: "problemhook"})
+		g.Expect(err).To(MatchError(ContainSubstring("Token is missing required scope environment-api:problems:write")))
+
+		// The stand-in is as strict as Dynatrace: a classic token is no
+		// Bearer on the platform, and a platform token no Api-Token on /api/v2.
+		classic, _ := newClient(t, dynatrace.Options{URL: s.URL(), Token: token, MaxAttempts: 1})
+		_, err = classic.GetProblem(context.Background(), "P1")
+		g.Expect(err).NotTo(HaveOccurred())
+		for _, path := range []string{"/api/v2/problems/P1", dynatracetest.PlatformPath + "/v2/problems/P1"} {
+			for _, header := range []string{"Api-Token " + platformToken, "Bearer " + token} {
+				req, _ := http.NewRequest(http.MethodGet, s.URL()+path, nil)
+				req.Header.Set("Authorization", header)
+				resp, err := http.DefaultClient.Do(req)
+				g.Expect(err).NotTo(HaveOccurred())
+				_ = resp.Body.Close()
+				g.Expect(resp.StatusCode).To(Equal(http.StatusUnauthorized), "%s with %s", path, header[:8])
+			}
+		}
+	})
+}

@@ -34,6 +34,13 @@ const (
 	ScopeRead = "problems.read"
 	// ScopeWrite is the token scope posting comments needs.
 	ScopeWrite = "problems.write"
+	// PlatformScopeRead and PlatformScopeWrite are the same scopes for a
+	// platform token (dt0s16.…) on the platform's classic environment API.
+	PlatformScopeRead  = "environment-api:problems:read"
+	PlatformScopeWrite = "environment-api:problems:write"
+	// PlatformPath is where the platform serves the classic environment
+	// API: a client with a platform token uses URL()+PlatformPath.
+	PlatformPath = "/platform/classic/environment-api"
 	// AuthorName is the author of the comments posted to the fake.
 	AuthorName = "problemhook-test"
 
@@ -147,7 +154,11 @@ func (s *Server) CAPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
 }
 
-// AddToken makes token valid with the given scopes, e.g. ScopeRead.
+// AddToken makes token valid with the given scopes, e.g. ScopeRead. A
+// token that starts with dynatrace.PlatformTokenPrefix is a platform token:
+// it is taken only as "Authorization: Bearer" below PlatformPath, with the
+// platform's scopes (PlatformScopeRead); any other only as "Api-Token" below
+// /api/v2, as Dynatrace does.
 func (s *Server) AddToken(token string, scopes ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -232,6 +243,9 @@ var (
 func (s *Server) route(path string) (map[string]endpoint, string) {
 	rest, ok := strings.CutPrefix(path, s.envPath+"/api/v2/")
 	if !ok {
+		rest, ok = strings.CutPrefix(path, s.envPath+PlatformPath+"/v2/")
+	}
+	if !ok {
 		return nil, ""
 	}
 	segments := strings.Split(rest, "/")
@@ -289,7 +303,8 @@ func (s *Server) dispatch(r *http.Request, body []byte, readErr error) (int, any
 		return http.StatusMethodNotAllowed, &apiError{Code: http.StatusMethodNotAllowed,
 			Message: fmt.Sprintf("Method %s is not allowed; allowed: %s", r.Method, strings.Join(slices.Sorted(maps.Keys(endpoints)), ", "))}
 	}
-	if e := s.authorize(r.Header.Values("Authorization"), ep.scope); e != nil {
+	platform := strings.HasPrefix(r.URL.EscapedPath(), s.envPath+PlatformPath+"/")
+	if e := s.authorize(r.Header.Values("Authorization"), ep.scope, platform); e != nil {
 		return e.Code, e
 	}
 	if !acceptsJSON(r.Header.Values("Accept")) {
@@ -318,14 +333,20 @@ func (s *Server) takeFailure(r *http.Request) *failure {
 }
 
 // authorize checks the Authorization header: exactly "Api-Token <token>" of
-// a token known to have scope.
-func (s *Server) authorize(values []string, scope string) *apiError {
+// a classic token known to have scope, or on the platform path "Bearer
+// <token>" of a platform token with the platform's name of scope.
+func (s *Server) authorize(values []string, scope string, platform bool) *apiError {
 	if len(values) == 0 {
 		return &apiError{Code: http.StatusUnauthorized, Message: "Missing authorization parameter."}
 	}
-	token, ok := strings.CutPrefix(values[0], "Api-Token ")
+	scheme := "Api-Token "
+	if platform {
+		scheme = "Bearer "
+		scope = map[string]string{ScopeRead: PlatformScopeRead, ScopeWrite: PlatformScopeWrite}[scope]
+	}
+	token, ok := strings.CutPrefix(values[0], scheme)
 	scopes, known := s.tokens[token]
-	if len(values) != 1 || !ok || !known {
+	if len(values) != 1 || !ok || !known || strings.HasPrefix(token, dynatrace.PlatformTokenPrefix) != platform {
 		return &apiError{Code: http.StatusUnauthorized, Message: "Token Authentication failed"}
 	}
 	if !slices.Contains(scopes, scope) {
