@@ -23,10 +23,12 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -103,6 +105,7 @@ func TestInstall(t *testing.T) {
 		"Service/problemhook-metrics",
 		"PodDisruptionBudget/problemhook-controller-manager",
 		"NetworkPolicy/problemhook-controller-manager",
+		"FlowSchema/problemhook-leader-election",
 	))
 	deploy := objs["Deployment/problemhook-controller-manager"].(*appsv1.Deployment)
 	g.Expect(*deploy.Spec.Replicas).To(Equal(int32(2)))
@@ -117,6 +120,46 @@ func TestInstall(t *testing.T) {
 	loose := pod.DeepCopy()
 	loose.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = new(true)
 	g.Expect(k8s.Create(ctx, loose, client.DryRunAll)).To(MatchError(ContainSubstring("violates PodSecurity \"restricted:latest\"")))
+}
+
+// The manager's Lease requests get the API server's leader-election
+// priority level, as the control plane's controllers' do, and not the one
+// its receiver's ProblemEvent creates share with every other workload: a
+// storm of notifications does not starve the leader's renewals.
+func TestLeaseRenewalsHaveTheirOwnPriority(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	install(t)
+	var schema flowcontrolv1.FlowSchema
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "problemhook-leader-election"}, &schema)).To(Succeed())
+	g.Expect(schema.Namespace).To(BeEmpty(), "a FlowSchema is cluster-scoped")
+
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: serviceAccount}
+	httpClient, err := rest.HTTPClientFor(cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	// classify sends a request as the manager's ServiceAccount and returns
+	// the FlowSchema and priority level the API server put it in.
+	classify := func(method, path, body string) (flowSchema, priorityLevel string) {
+		req, err := http.NewRequestWithContext(ctx, method, cfg.Host+path, strings.NewReader(body))
+		g.Expect(err).NotTo(HaveOccurred())
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := httpClient.Do(req)
+		g.Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		return resp.Header.Get("X-Kubernetes-PF-FlowSchema-UID"), resp.Header.Get("X-Kubernetes-PF-PriorityLevel-UID")
+	}
+	leaseSchema, leaseLevel := classify(http.MethodGet, "/apis/coordination.k8s.io/v1/namespaces/"+systemNamespace+"/leases/problemhook.problemhook.io", "")
+	g.Expect(leaseSchema).To(Equal(string(schema.UID)))
+	var level flowcontrolv1.PriorityLevelConfiguration
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "leader-election"}, &level)).To(Succeed())
+	g.Expect(leaseLevel).To(Equal(string(level.UID)))
+
+	ns := controlplane.NewNamespace(t, k8s, "priority")
+	eventSchema, eventLevel := classify(http.MethodPost, "/apis/problemhook.io/v1alpha1/namespaces/"+ns+"/problemevents", `{}`)
+	g.Expect(eventSchema).NotTo(BeEmpty())
+	g.Expect(eventSchema).NotTo(Equal(leaseSchema))
+	g.Expect(eventLevel).NotTo(Equal(leaseLevel))
 }
 
 // TestManagerRunsAsItsServiceAccount runs the manager binary with the
