@@ -18,7 +18,6 @@ var guanceStatuses = []string{"ok", "info", "warning", "error", "critical", "nod
 // guanceSubStatuses are the values of df_sub_status: how a recovery came.
 var guanceSubStatuses = []string{"ok", "nodata_ok", "nodata_as_ok", "manual_ok"}
 
-
 // GuanceTestEventID is the df_event_id of the test event `manager
 // send-test` posts to a Guance target. Guance itself sends no test event,
 // so this exact id is what marks one, as 999/99999 marks Dynatrace's.

@@ -27,10 +27,10 @@ var errTooLong = fmt.Errorf("rendered text exceeds %d bytes", MaxRenderedBytes)
 // printf is text/template's own, with its widths bounded (boundedPrintf).
 var funcs = template.FuncMap{
 	"printf": boundedPrintf,
-	"json":  jsonString,
-	"join":  func(sep string, list []string) string { return strings.Join(list, sep) },
-	"upper": strings.ToUpper,
-	"lower": strings.ToLower,
+	"json":   jsonString,
+	"join":   func(sep string, list []string) string { return strings.Join(list, sep) },
+	"upper":  strings.ToUpper,
+	"lower":  strings.ToLower,
 }
 
 func jsonString(v any) (string, error) {

@@ -34,9 +34,10 @@ const (
 	ScopeRead = "problems.read"
 	// ScopeWrite is the token scope posting comments needs.
 	ScopeWrite = "problems.write"
-	// PlatformScopeRead and PlatformScopeWrite are the same scopes for a
-	// platform token (dt0s16.…) on the platform's classic environment API.
-	PlatformScopeRead  = "environment-api:problems:read"
+	// PlatformScopeRead is ScopeRead for a platform token (dt0s16.…) on
+	// the platform's classic environment API.
+	PlatformScopeRead = "environment-api:problems:read"
+	// PlatformScopeWrite is ScopeWrite for a platform token.
 	PlatformScopeWrite = "environment-api:problems:write"
 	// PlatformPath is where the platform serves the classic environment
 	// API: a client with a platform token uses URL()+PlatformPath.
