@@ -119,6 +119,7 @@ drills: build envtest ## Run the fault drills: the API server and the manager ki
 fuzz: ## Run each payload parser's fuzz target for FUZZTIME.
 	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseDynatrace$$' -fuzztime=$(FUZZTIME)
 	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseGuance$$' -fuzztime=$(FUZZTIME)
+	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseWorkflow$$' -fuzztime=$(FUZZTIME)
 
 .PHONY: chromium
 chromium: ## Install Debian's chromium for the dashboard's browser test, when it is missing and this is root with apt-get.

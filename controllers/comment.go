@@ -28,7 +28,7 @@ const CommentContext = "problemhook"
 // problem, which a restart between posting and recording would have left.
 func (r *ProblemEventReconciler) comment(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) error {
 	if ev.Status.Comment != nil || target == nil || target.Spec.Dynatrace == nil ||
-		!ptrOr(target.Spec.Dynatrace.Comments, true) || ev.Spec.Source != problemhookv1alpha1.FormatDynatrace || ev.Spec.Test {
+		!ptrOr(target.Spec.Dynatrace.Comments, true) || !ev.Spec.Source.IsDynatrace() || ev.Spec.Test {
 		return nil
 	}
 	commenting, err := r.commentingRoutes(ctx, ev)

@@ -23,7 +23,7 @@ const dynatraceCallTimeout = 30 * time.Second
 // enrich reads the problem from the target's Dynatrace connection into
 // status.details. A failure is recorded and does not hold back the actions.
 func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) {
-	if target == nil || target.Spec.Dynatrace == nil || ev.Spec.Source != problemhookv1alpha1.FormatDynatrace || ev.Spec.Test {
+	if target == nil || target.Spec.Dynatrace == nil || !ev.Spec.Source.IsDynatrace() || ev.Spec.Test {
 		return
 	}
 	problem, err := func() (*dynatrace.Problem, error) {

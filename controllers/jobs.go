@@ -434,7 +434,7 @@ func (r *ProblemEventReconciler) resolvedBy(ctx context.Context, ev *problemhook
 	if ev.Spec.State != problemhookv1alpha1.StateOpen {
 		return "", nil
 	}
-	name := problemhookv1alpha1.EventName(ev.Spec.Target, ev.Spec.ProblemID, problemhookv1alpha1.StateResolved)
+	name := problemhookv1alpha1.EventName(ev.Spec.Target, ev.Spec.ProblemKey(), problemhookv1alpha1.StateResolved)
 	var resolved problemhookv1alpha1.ProblemEvent
 	err := r.Get(ctx, types.NamespacedName{Namespace: ev.Namespace, Name: name}, &resolved)
 	switch {

@@ -250,6 +250,6 @@ func openEventOf(_ context.Context, o client.Object) []reconcile.Request {
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{
 		Namespace: ev.Namespace,
-		Name:      problemhookv1alpha1.EventName(ev.Spec.Target, ev.Spec.ProblemID, problemhookv1alpha1.StateOpen),
+		Name:      problemhookv1alpha1.EventName(ev.Spec.Target, ev.Spec.ProblemKey(), problemhookv1alpha1.StateOpen),
 	}}}
 }

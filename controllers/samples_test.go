@@ -23,7 +23,7 @@ func TestSamplesBecomeReady(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(manifests.Apply(ctx, restConfig, objs)).To(Succeed())
 
-	for _, name := range []string{"dynatrace", "guance"} {
+	for _, name := range []string{"dynatrace", "dynatrace-workflow", "guance"} {
 		expectReady(t, client.ObjectKey{Namespace: "problemhook-demo", Name: name}, metav1.ConditionTrue,
 			problemhookv1alpha1.ReasonReady, "Receiving notifications at /hooks/problemhook-demo/"+name)
 	}

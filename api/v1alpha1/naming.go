@@ -46,6 +46,16 @@ func EventName(target, problemID string, state ProblemState) string {
 	return target + "-" + ProblemIDHash(problemID) + "-" + strings.ToLower(string(state))
 }
 
+// ProblemKey is what names the events of one occurrence of a problem: the
+// problem id, and the time it reopened when it did, so that a reopened
+// problem is recorded anew and its RESOLVED pairs with that OPEN.
+func (in *ProblemEventSpec) ProblemKey() string {
+	if in.ReopenedAt == "" {
+		return in.ProblemID
+	}
+	return in.ProblemID + "@" + in.ReopenedAt
+}
+
 // NewProblemEvent returns the ProblemEvent that records spec for target,
 // owned by target so that deleting a target deletes its events. The
 // receiver and the catch-up poller both build events with it, so that a
@@ -54,7 +64,7 @@ func NewProblemEvent(target *NotificationTarget, spec *ProblemEventSpec) *Proble
 	ev := &ProblemEvent{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: target.Namespace,
-			Name:      EventName(target.Name, spec.ProblemID, spec.State),
+			Name:      EventName(target.Name, spec.ProblemKey(), spec.State),
 			Labels: map[string]string{
 				LabelTarget:    target.Name,
 				LabelState:     strings.ToLower(string(spec.State)),

@@ -5,15 +5,24 @@ import (
 )
 
 // PayloadFormat names the shape of the notifications a target receives.
-// +kubebuilder:validation:Enum=Dynatrace;Guance
+// +kubebuilder:validation:Enum=Dynatrace;DynatraceWorkflow;Guance
 type PayloadFormat string
 
 const (
 	// FormatDynatrace is the custom webhook payload of Dynatrace problem notifications.
 	FormatDynatrace PayloadFormat = "Dynatrace"
+	// FormatDynatraceWorkflow is a Dynatrace Workflows problem record, as an
+	// HTTP Request action posts it with the payload {{ event() | to_json }}.
+	FormatDynatraceWorkflow PayloadFormat = "DynatraceWorkflow"
 	// FormatGuance is the event of a Guance/TrueWatch self-built notification target.
 	FormatGuance PayloadFormat = "Guance"
 )
+
+// IsDynatrace reports whether the format is one of Dynatrace's, whose
+// problems the Problems API knows: they are enriched and commented on.
+func (f PayloadFormat) IsDynatrace() bool {
+	return f == FormatDynatrace || f == FormatDynatraceWorkflow
+}
 
 // TestNotificationPolicy says what happens to the test notification a sender
 // sends when its integration is saved.
@@ -32,7 +41,9 @@ const (
 // NotificationTargetSpec declares a receiver endpoint.
 type NotificationTargetSpec struct {
 	// format is the payload format senders post: Dynatrace (custom webhook
-	// integration) or Guance (self-built notification target event).
+	// integration), DynatraceWorkflow (a Workflows HTTP Request action that
+	// posts {{ event() | to_json }}) or Guance (self-built notification
+	// target event).
 	// +required
 	Format PayloadFormat `json:"format"`
 

@@ -134,6 +134,23 @@ type ProblemEventSpec struct {
 	// +optional
 	Test bool `json:"test,omitempty"`
 
+	// reopenedAt is when a Dynatrace Workflows problem last reopened
+	// (dt.davis.last_reopen_timestamp), as the record gave it: a reopened
+	// problem is a new OPEN event, and its RESOLVED pairs with it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ReopenedAt string `json:"reopenedAt,omitempty"`
+
+	// duplicate is true for a problem Dynatrace merged into another
+	// (dt.davis.is_duplicate).
+	// +optional
+	Duplicate bool `json:"duplicate,omitempty"`
+
+	// underMaintenance is true for a problem on entities under maintenance
+	// (maintenance.is_under_maintenance).
+	// +optional
+	UnderMaintenance bool `json:"underMaintenance,omitempty"`
+
 	// origin says how problemhook learned of the problem state: Notification
 	// (the default) when the sender posted it, Poll when the catch-up poller
 	// found it in the Dynatrace API. receivedAt is then when it was found,

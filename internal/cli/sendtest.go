@@ -267,6 +267,19 @@ func testNotification(format problemhookv1alpha1.PayloadFormat) ([]byte, error) 
 			MonitorID:     "problemhook-send-test",
 			MonitorName:   "problemhook send-test",
 		}
+	case problemhookv1alpha1.FormatDynatraceWorkflow:
+		// Workflows send no test either: this record is known by its event.id.
+		v = map[string]any{
+			"event.id":          payload.WorkflowTestEventID,
+			"display_id":        "P-0",
+			"event.kind":        "DAVIS_PROBLEM",
+			"event.name":        "problemhook test notification",
+			"event.status":      "ACTIVE",
+			"event.category":    "CUSTOM_ALERT",
+			"event.start":       time.Now().UTC().Format(time.RFC3339Nano),
+			"entity_tags":       []string{"source:problemhook-send-test"},
+			"event.description": "Sent by `manager send-test` to check that the receiver accepts this target's records and credentials.",
+		}
 	default:
 		return nil, fmt.Errorf("unknown payload format %q", format)
 	}

@@ -78,6 +78,8 @@ func Parse(format v1alpha1.PayloadFormat, body []byte) (*v1alpha1.ProblemEventSp
 	switch format {
 	case v1alpha1.FormatDynatrace:
 		spec, err = ParseDynatrace(body)
+	case v1alpha1.FormatDynatraceWorkflow:
+		spec, err = ParseWorkflow(body)
 	case v1alpha1.FormatGuance:
 		spec, err = ParseGuance(body)
 	default:

@@ -93,6 +93,8 @@ func TestMatches(t *testing.T) {
 
 		{name: "cel title", match: match{Expression: `problem.title.contains("CPU")`}, want: true},
 		{name: "cel false", match: match{Expression: `problem.title.startsWith("Disk")`}, want: false},
+		{name: "cel maintenance", match: match{Expression: `!problem.underMaintenance`}, modify: func(p *routing.Problem) { p.UnderMaintenance = true }, want: false},
+		{name: "cel duplicate", match: match{Expression: `problem.duplicate`}, modify: func(p *routing.Problem) { p.Duplicate = true }, want: true},
 		{name: "cel strings extension", match: match{Expression: `problem.title.lowerAscii().split(" ")[0] == "cpu"`}, want: true},
 		{name: "cel entities exists", match: match{Expression: `problem.impactedEntities.exists(e, e.type == "HOST" && e.name == "web01")`}, want: true},
 		{name: "cel entities exists false", match: match{Expression: `problem.impactedEntities.exists(e, e.type == "PROCESS_GROUP")`}, want: false},

@@ -36,6 +36,10 @@ type Problem struct {
 	RootCause        string    `json:"rootCause"`
 	ReceivedAt       time.Time `json:"receivedAt"`
 	Test             bool      `json:"test"`
+	// Duplicate is a problem Dynatrace merged into another; UnderMaintenance
+	// one on entities under maintenance (Dynatrace Workflows says both).
+	Duplicate        bool `json:"duplicate"`
+	UnderMaintenance bool `json:"underMaintenance"`
 }
 
 // Entity is an entity a problem impacts.
@@ -72,6 +76,8 @@ func NewProblem(ev *problemhookv1alpha1.ProblemEvent) *Problem {
 		ImpactedEntities: entities(spec.ImpactedEntities),
 		ManagementZones:  cloneStrings(spec.ManagementZones),
 		Test:             spec.Test,
+		Duplicate:        spec.Duplicate,
+		UnderMaintenance: spec.UnderMaintenance,
 	}
 	if !spec.ReceivedAt.IsZero() {
 		p.ReceivedAt = spec.ReceivedAt.UTC()

@@ -141,7 +141,7 @@ func TestNewProblemJSON(t *testing.T) {
 		"problemID": "-6150203450926486413_1669823466223V2", "displayID": "1234", "state": "OPEN",
 		"title": "", "message": "", "severity": "", "impact": "", "url": "",
 		"tags": [], "impactedEntities": [], "managementZones": [], "rootCause": "",
-		"receivedAt": "2026-11-21T10:00:00Z", "test": false}`))
+		"receivedAt": "2026-11-21T10:00:00Z", "test": false, "duplicate": false, "underMaintenance": false}`))
 }
 
 func TestNewProblemDoesNotAlias(t *testing.T) {

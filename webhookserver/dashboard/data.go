@@ -335,7 +335,7 @@ func (d *Server) event(ctx context.Context, r *http.Request) (any, error) {
 	var target problemhookv1alpha1.NotificationTarget
 	if err := d.Cache.Get(ctx, client.ObjectKey{Namespace: ev.Namespace, Name: ev.Spec.Target}, &target); err == nil {
 		out.EntityBase = dtconn.UIBase(&target)
-		if out.ProblemURL == "" && ev.Spec.Source == problemhookv1alpha1.FormatDynatrace {
+		if out.ProblemURL == "" && ev.Spec.Source.IsDynatrace() {
 			out.ProblemURL = dtconn.ProblemURL(&target, ev.Spec.ProblemID)
 		}
 	}

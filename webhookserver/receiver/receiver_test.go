@@ -79,6 +79,14 @@ func TestStoresEachFormat(t *testing.T) {
 			g.Expect(spec.Severity).To(Equal("WARNING"))
 			g.Expect(spec.ImpactedEntities).To(ContainElement(problemhookv1alpha1.ImpactedEntity{ID: "web001", Name: "web001", Type: "HOST"}))
 		},
+	}, {
+		name: "Dynatrace Workflows record", format: problemhookv1alpha1.FormatDynatraceWorkflow,
+		body: func(t *testing.T) string { return testdata(t, "workflow-closed.json") },
+		check: func(g Gomega, spec problemhookv1alpha1.ProblemEventSpec) {
+			g.Expect(spec.Source).To(Equal(problemhookv1alpha1.FormatDynatraceWorkflow))
+			g.Expect(spec.State).To(Equal(problemhookv1alpha1.StateResolved))
+			g.Expect(spec.ProblemID).To(Equal("-1843743290896097469_1745403051227V2"))
+		},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
