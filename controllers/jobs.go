@@ -2,7 +2,7 @@ package controllers
 
 // The Jobs of Job actions, through their whole life: built from the
 // route's template, started within the action's parallelism, observed
-// until they end, and stopped when the problem resolves.
+// until they end; resolve.go stops them when the problem resolves.
 
 import (
 	"context"
@@ -426,57 +426,4 @@ func exitCode(pods []corev1.Pod) (int32, bool) {
 		}
 	}
 	return code, found
-}
-
-// resolvedBy returns the name of the RESOLVED event of an OPEN event's
-// problem, once it has arrived, and "" otherwise.
-func (r *ProblemEventReconciler) resolvedBy(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent) (string, error) {
-	if ev.Spec.State != problemhookv1alpha1.StateOpen {
-		return "", nil
-	}
-	name := problemhookv1alpha1.EventName(ev.Spec.Target, ev.Spec.ProblemKey(), problemhookv1alpha1.StateResolved)
-	var resolved problemhookv1alpha1.ProblemEvent
-	err := r.Get(ctx, types.NamespacedName{Namespace: ev.Namespace, Name: name}, &resolved)
-	switch {
-	case apierrors.IsNotFound(err):
-		return "", nil
-	case err != nil:
-		return "", fmt.Errorf("looking for the RESOLVED event %s: %w", name, err)
-	}
-	return name, nil
-}
-
-// stop ends a run because its problem resolved: a running Job is deleted
-// with its Pods, a pending one never starts.
-func (r *ProblemEventReconciler) stop(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, a *problemhookv1alpha1.ActionStatus, resolvedBy string) error {
-	if a.State != problemhookv1alpha1.ActionRunning || a.Job == "" {
-		settle(a, problemhookv1alpha1.ActionStopped, "Not started: the problem resolved (ProblemEvent "+resolvedBy+")")
-		return nil
-	}
-	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ev.Namespace, Name: a.Job}}
-	if err := r.Get(ctx, client.ObjectKeyFromObject(job), job); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("reading Job %s: %w", a.Job, err)
-	}
-	what := "Job " + a.Job + " was gone"
-	// Only this event's own Job is deleted, and only the one that was read:
-	// the UID precondition fails the delete of a Job recreated meanwhile.
-	if job.UID != "" && metav1.IsControlledBy(job, ev) {
-		err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &job.UID})
-		if client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("stopping Job %s: %w", a.Job, err)
-		}
-		what = "Job " + a.Job + " deleted"
-	}
-	settle(a, problemhookv1alpha1.ActionStopped, "Stopped: the problem resolved (ProblemEvent "+resolvedBy+"); "+what)
-	ctrl.LoggerFrom(ctx).Info("Stopped Job: the problem resolved", "Job", klog.KObj(job), "resolvedBy", resolvedBy)
-	r.Recorder.Eventf(ev, job, corev1.EventTypeNormal, "JobStopped", "StopJob", "%s", a.Message)
-	return nil
-}
-
-func stopsOnResolve(a *problemhookv1alpha1.ActionStatus, action *problemhookv1alpha1.Action) bool {
-	if a.Type != problemhookv1alpha1.ActionTypeJob {
-		return false
-	}
-	// A route or action that is gone cannot say; the default holds.
-	return action == nil || action.Job == nil || action.Job.StopOnResolve == nil || *action.Job.StopOnResolve
 }

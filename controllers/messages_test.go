@@ -400,3 +400,35 @@ func TestActionThatChangedKindIsNotRun(t *testing.T) {
 	m.g.Expect(m.itsm.received()).To(BeEmpty())
 	m.g.Expect(m.jobs(m.g)).To(HaveLen(1))
 }
+
+// A message not yet sent when its problem resolves is not sent: a retry
+// waiting on Twilio's Retry-After is recorded Stopped, and Twilio hears no
+// more of it. An action that says stopOnResolve: false goes on.
+func TestMessagesStopWhenTheProblemResolves(t *testing.T) {
+	m := newMessaging(t)
+	m.twilio.FailNext(notifytest.Failure{Status: 429, RetryAfter: "30", Code: 20429, Message: "Too Many Requests"})
+	m.itsm.statuses = []int{http.StatusServiceUnavailable}
+	keep := m.http("open")
+	keep.HTTP.StopOnResolve = new(false)
+	openOnly := problemhookv1alpha1.RouteMatch{States: []problemhookv1alpha1.ProblemState{problemhookv1alpha1.StateOpen}}
+	for name, action := range map[string]problemhookv1alpha1.Action{"sms": m.sms("page", oncallA), "ticket": keep} {
+		m.create(&problemhookv1alpha1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: m.ns, Name: name},
+			Spec: problemhookv1alpha1.IntegrationRouteSpec{Match: openOnly, Actions: []problemhookv1alpha1.Action{action},
+				Retry: &problemhookv1alpha1.RetryPolicy{Limit: new(int32(2)), Backoff: metav1.Duration{Duration: time.Second}}}})
+	}
+	open := m.open()
+	m.eventually(open, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
+		g.Expect(ev.Status.Actions).To(ContainElement(And(HaveField("Route", "sms"), HaveField("NextAttemptTime", Not(BeNil())))))
+	})
+
+	resolved := m.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: pid, DisplayID: "1234", State: problemhookv1alpha1.StateResolved})
+	got := m.eventually(open, phase(problemhookv1alpha1.PhaseSucceeded))
+	m.g.Expect(got.Status.Actions).To(HaveExactElements(
+		And(HaveField("Route", "sms"), HaveField("State", problemhookv1alpha1.ActionStopped), HaveField("Attempts", int32(1)), HaveField("NextAttemptTime", BeNil()),
+			HaveField("Message", "Not sent again after 1 failed attempt: the problem resolved (ProblemEvent "+resolved.Name+")")),
+		And(HaveField("Route", "ticket"), HaveField("State", problemhookv1alpha1.ActionSucceeded), HaveField("Attempts", int32(2))),
+	))
+	m.g.Expect(m.twilio.Requests()).To(Equal(1))
+	m.g.Expect(m.itsm.received()).To(HaveLen(2))
+	m.expectNoSecrets(got)
+}

@@ -185,7 +185,7 @@ func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev 
 						return created, err
 					}
 				}
-				if resolvedBy != "" && !a.State.Settled() && stopsOnResolve(a, action) {
+				if resolvedBy != "" && !a.State.Settled() && stopsOnResolve(action) {
 					if err := r.stop(ctx, ev, a, resolvedBy); err != nil {
 						return created, err
 					}

@@ -201,6 +201,13 @@ type TwilioAction struct {
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:Pattern=`^https?://[^\s/?#]+(/[^\s?#]*)?$`
 	APIURL string `json:"apiURL,omitempty"`
+
+	// stopOnResolve: when the problem's RESOLVED notification arrives,
+	// recipients not yet sent and retries still waiting are not sent, and
+	// are recorded Stopped. A message already sent is not taken back.
+	// +optional
+	// +kubebuilder:default=true
+	StopOnResolve *bool `json:"stopOnResolve,omitempty"`
 }
 
 // DingTalkMessageType is the message type of a DingTalk robot message.
@@ -234,6 +241,13 @@ type DingTalkAction struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=20000
 	Text string `json:"text"`
+
+	// stopOnResolve: when the problem's RESOLVED notification arrives,
+	// recipients not yet sent and retries still waiting are not sent, and
+	// are recorded Stopped. A message already sent is not taken back.
+	// +optional
+	// +kubebuilder:default=true
+	StopOnResolve *bool `json:"stopOnResolve,omitempty"`
 }
 
 // HTTPAction calls an HTTP endpoint.
@@ -263,6 +277,13 @@ type HTTPAction struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=65536
 	Body string `json:"body,omitempty"`
+
+	// stopOnResolve: when the problem's RESOLVED notification arrives,
+	// recipients not yet sent and retries still waiting are not sent, and
+	// are recorded Stopped. A message already sent is not taken back.
+	// +optional
+	// +kubebuilder:default=true
+	StopOnResolve *bool `json:"stopOnResolve,omitempty"`
 }
 
 // CommentSpec controls the comment posted back to the Dynatrace problem.
