@@ -72,6 +72,22 @@ func eventName(p dynatrace.Problem, state problemhookv1alpha1.ProblemState) stri
 	return problemhookv1alpha1.EventName("dynatrace", p.ProblemID, state)
 }
 
+// newPollingTarget is a Ready target that polls a fake Dynatrace every 5
+// minutes over a 2-hour window, on a clock the test sets, from
+// 2026-11-21T10:00Z; the tests call the poller themselves.
+func newPollingTarget(t *testing.T) (*fixture, *dynatracetest.Server, *clock) {
+	t.Helper()
+	clk := &clock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{Now: clk.Now})
+	t.Cleanup(dt.Close)
+	dt.AddToken(dtToken, "problems.read")
+	f := newTargetFixture(t, dt, func(nt *problemhookv1alpha1.NotificationTarget) {
+		nt.Spec.Dynatrace.Poll = &problemhookv1alpha1.PollSpec{Interval: metav1.Duration{Duration: 5 * time.Minute}, Window: metav1.Duration{Duration: 2 * time.Hour}}
+	})
+	expectReady(t, client.ObjectKeyFromObject(f.target), metav1.ConditionTrue, problemhookv1alpha1.ReasonReady, "Receiving notifications at /hooks/"+f.ns+"/dynatrace")
+	return f, dt, clk
+}
+
 // The poller records each state a problem entered since its last poll,
 // never the last two minutes (Dynatrace's frame is not complete yet), never
 // what a notification already stored, and reads every page; a failed poll
@@ -81,17 +97,9 @@ func eventName(p dynatrace.Problem, state problemhookv1alpha1.ProblemState) stri
 func TestPollerCatchesUpOnMissedProblems(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-	clk := &clock{now: t0}
-	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{Now: clk.Now})
-	t.Cleanup(dt.Close)
-	dt.AddToken(dtToken, "problems.read")
-
-	f := newTargetFixture(t, dt, func(nt *problemhookv1alpha1.NotificationTarget) {
-		nt.Spec.Dynatrace.Poll = &problemhookv1alpha1.PollSpec{Interval: metav1.Duration{Duration: 5 * time.Minute}, Window: metav1.Duration{Duration: 2 * time.Hour}}
-	})
+	f, dt, clk := newPollingTarget(t)
+	t0 := clk.Now()
 	nt := f.target
-	expectReady(t, client.ObjectKeyFromObject(nt), metav1.ConditionTrue, problemhookv1alpha1.ReasonReady, "Receiving notifications at /hooks/"+f.ns+"/dynatrace")
 
 	open := problemAt(1, t0.Add(-10*time.Minute), time.Time{})
 	closed := problemAt(2, t0.Add(-30*time.Minute), t0.Add(-5*time.Minute))
@@ -246,15 +254,8 @@ func TestManagerBackFromOutageRecordsMissedProblems(t *testing.T) {
 func TestPollerCreatesAtMostItsBoundPerPoll(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-	clk := &clock{now: t0}
-	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{Now: clk.Now})
-	t.Cleanup(dt.Close)
-	dt.AddToken(dtToken, "problems.read")
-	f := newTargetFixture(t, dt, func(nt *problemhookv1alpha1.NotificationTarget) {
-		nt.Spec.Dynatrace.Poll = &problemhookv1alpha1.PollSpec{Interval: metav1.Duration{Duration: 5 * time.Minute}, Window: metav1.Duration{Duration: 2 * time.Hour}}
-	})
-	expectReady(t, client.ObjectKeyFromObject(f.target), metav1.ConditionTrue, problemhookv1alpha1.ReasonReady, "Receiving notifications at /hooks/"+f.ns+"/dynatrace")
+	f, dt, clk := newPollingTarget(t)
+	t0 := clk.Now()
 	// Five problems opened a minute apart, 60 to 56 minutes ago, all missed.
 	var missed []dynatrace.Problem
 	for i := range 5 {
