@@ -82,8 +82,10 @@ func (d *drills) storedOnce(ctx context.Context, namespace string, ns []notifica
 
 // eachEventOnce waits until the events of ns settle and checks that each
 // notification was stored once, no Job was created twice and each event's
-// HTTP action was called once. It returns the events and how many were stored.
-func (d *drills) eachEventOnce(ctx context.Context, r *result, ns string, notes []notification, jc *jobController) (map[string]*problemhookv1alpha1.ProblemEvent, int) {
+// HTTP action was called once, or not at all where its run says it was
+// stopped because the problem resolved first. It returns the events, how
+// many were stored and how many HTTP calls were stopped.
+func (d *drills) eachEventOnce(ctx context.Context, r *result, ns string, notes []notification, jc *jobController) (map[string]*problemhookv1alpha1.ProblemEvent, int, int) {
 	evs, err := d.settle(ctx, ns, len(notes), 2*time.Minute)
 	if err != nil {
 		r.Failures = append(r.Failures, err.Error())
@@ -92,12 +94,20 @@ func (d *drills) eachEventOnce(ctx context.Context, r *result, ns string, notes 
 	r.Failures = append(r.Failures, failures...)
 	r.Failures = append(r.Failures, jc.twice()...)
 	calls := d.hook.calls()
+	stopped := 0
 	for _, ev := range evs {
-		if calls[ev.Name] != 1 {
-			r.Failures = append(r.Failures, fmt.Sprintf("%s: HTTP action called %d times", ev.Name, calls[ev.Name]))
+		want := 1
+		for _, a := range ev.Status.Actions {
+			if a.Type == problemhookv1alpha1.ActionTypeHTTP && a.State == problemhookv1alpha1.ActionStopped {
+				want = 0
+				stopped++
+			}
+		}
+		if calls[ev.Name] != want {
+			r.Failures = append(r.Failures, fmt.Sprintf("%s: HTTP action called %d times, want %d", ev.Name, calls[ev.Name], want))
 		}
 	}
-	return evs, stored
+	return evs, stored, stopped
 }
 
 // onceEach checks that each event's Job, SMS, HTTP call and comment

@@ -13,8 +13,9 @@
 //
 // One file per group of drills: restarts.go (processes killed),
 // duplicates.go (the same notification many times, to several replicas),
-// faults.go (Dynatrace failing), rotation.go (a Secret rotated) and
-// leaks.go (fuzzing and the leak search); sender.go sends as Dynatrace
+// faults.go (Dynatrace failing), rotation.go (a Secret rotated),
+// bounds.go (template bombs, a flood at one target) and leaks.go (fuzzing
+// and the leak search); sender.go sends as Dynatrace
 // would and stands in for the HTTP endpoint, checks.go holds what the
 // drills check, jobcontroller.go plays the Job controller of a cluster
 // with no node.
@@ -203,6 +204,8 @@ func (d *drills) run(ctx context.Context, root, only, fuzzTime string) (int, err
 		{"dynatrace-faults", d.dynatraceFaults},
 		{"two-receivers", d.twoReceivers},
 		{"secret-rotated", d.secretRotated},
+		{"template-bombs", d.templateBombs},
+		{"flood", d.flood},
 		{"fuzz", func(ctx context.Context) result { return fuzz(ctx, root, fuzzTime) }},
 		{"secrets-never-leak", d.secretsNeverLeak},
 	}

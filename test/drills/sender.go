@@ -21,16 +21,26 @@ type notification struct {
 	PID, State string
 	// Display is the problem's display number.
 	Display string
+	// Entities is how many impacted hosts it names.
+	Entities int
 }
 
 // testNotification is Dynatrace's test run: recorded or ignored, never routed.
 var testNotification = notification{PID: "99999", State: "OPEN", Display: "999"}
 
 func (n notification) body() []byte {
-	b, _ := json.Marshal(map[string]string{
+	body := map[string]any{
 		"State": n.State, "PID": n.PID, "ProblemID": n.Display,
 		"ProblemTitle": "Drill problem " + n.Display, "ProblemSeverity": "AVAILABILITY", "ProblemImpact": "INFRASTRUCTURE",
-	})
+	}
+	if n.Entities > 0 {
+		var entities []map[string]string
+		for i := range n.Entities {
+			entities = append(entities, map[string]string{"type": "HOST", "name": fmt.Sprintf("web%03d", i), "entity": fmt.Sprintf("HOST-%016X", i)})
+		}
+		body["ImpactedEntities"] = entities
+	}
+	b, _ := json.Marshal(body)
 	return b
 }
 
