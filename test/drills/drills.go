@@ -115,7 +115,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	flags.StringVar(&d.out, "out", filepath.Join(root, "bin", "drills"), "Where the logs and results.json go.")
 	flags.StringVar(&d.managerBin, "manager", filepath.Join(root, "bin", "manager"), "The manager binary.")
 	flags.StringVar(&only, "only", "", "Run only the drills whose names contain this.")
-	flags.StringVar(&fuzzTime, "fuzztime", "15s", "How long each fuzz target runs.")
+	// A count, not a duration: a duration-bounded fuzz run can fail with
+	// "context deadline exceeded" on a loaded machine (golang/go#75804).
+	flags.StringVar(&fuzzTime, "fuzztime", "50000x", "How much each fuzz target runs: a count of executions (50000x) or a duration.")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
