@@ -37,6 +37,7 @@ type options struct {
 	namespace    string
 	leaderElect  bool
 	maxBodyBytes int64
+	maxInFlight  int
 	qps          float64
 	burst        int
 	eventWorkers int
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&o.receiverCert, "receiver-tls-cert-file", "", "Serve the receiver over HTTPS with this certificate (PEM), reloaded when it changes.")
 	flag.StringVar(&o.receiverKey, "receiver-tls-key-file", "", "The private key (PEM) of --receiver-tls-cert-file.")
 	flag.Int64Var(&o.maxBodyBytes, "receiver-max-body-bytes", receiver.DefaultMaxBodyBytes, "Largest notification body accepted; larger ones get 413.")
+	flag.IntVar(&o.maxInFlight, "receiver-max-inflight", receiver.DefaultMaxInFlight, "Most notifications one replica stores at once; past it the receiver answers 503 with Retry-After at once.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader to run the reconcilers. Receivers run on every replica regardless.")
 	// Every notification is stored before it is acknowledged, so the
 	// receiver is as fast as it may create ProblemEvents: client-go's
@@ -151,6 +153,7 @@ func run(ctx context.Context, o options) error {
 		Cache:        mgr.GetCache(),
 		Client:       receiverClient,
 		MaxBodyBytes: o.maxBodyBytes,
+		MaxInFlight:  o.maxInFlight,
 		TLSCertFile:  o.receiverCert,
 		TLSKeyFile:   o.receiverKey,
 	}

@@ -3,6 +3,7 @@
 package receiver
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -48,6 +49,8 @@ const (
 	storeTimeout          = 10 * time.Second
 	// MaxHeaderBytes bounds a request's headers; larger ones get 431.
 	MaxHeaderBytes = 64 << 10
+	// DefaultMaxInFlight bounds the ProblemEvents one replica stores at once.
+	DefaultMaxInFlight = 128
 )
 
 // Server serves POST /hooks/{namespace}/{name}: it authenticates the
@@ -67,6 +70,11 @@ type Server struct {
 	RetryAfter time.Duration
 	// StatusInterval bounds how often lastReceivedTime is written per target.
 	StatusInterval time.Duration
+	// MaxInFlight bounds the ProblemEvents this replica is storing at once,
+	// DefaultMaxInFlight when zero. Past it a notification is answered 503
+	// with Retry-After at once: the receiver sheds load itself instead of
+	// queueing more creates at an API server that is already behind.
+	MaxInFlight int
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 	// TLSCertFile and TLSKeyFile, when set, make the receiver serve HTTPS
@@ -75,6 +83,8 @@ type Server struct {
 	TLSCertFile, TLSKeyFile string
 
 	synced atomic.Bool
+	// inFlight counts the creates under way.
+	inFlight atomic.Int64
 
 	// limits holds each target's rate limit bucket.
 	limits limiters
@@ -287,6 +297,14 @@ func (r *Server) admit(req *http.Request) (*problemhookv1alpha1.NotificationTarg
 // store creates the ProblemEvent: a 2xx answer only once the API server has
 // stored it, or already had it.
 func (r *Server) store(req *http.Request, target *problemhookv1alpha1.NotificationTarget, spec *problemhookv1alpha1.ProblemEventSpec) (*answer, *refusal) {
+	limit := int64(cmp.Or(r.MaxInFlight, DefaultMaxInFlight))
+	if n := r.inFlight.Add(1); n > limit {
+		r.inFlight.Add(-1)
+		ref := refuse(http.StatusServiceUnavailable, "notification not stored: this replica is storing %d notifications already; retry later", limit)
+		ref.result = metrics.ResultFailed
+		return nil, ref
+	}
+	defer r.inFlight.Add(-1)
 	ev := problemhookv1alpha1.NewProblemEvent(target, spec)
 	name := client.ObjectKeyFromObject(ev).String()
 	log := ctrl.LoggerFrom(req.Context()).WithValues("ProblemEvent", klog.KObj(ev), "problemID", spec.ProblemID, "state", spec.State)

@@ -26,9 +26,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/metrics"
+	"github.com/problemhook/problemhook/internal/scheme"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
 	"github.com/problemhook/problemhook/test/harness/receivertest"
 	"github.com/problemhook/problemhook/webhookserver/receiver"
@@ -510,4 +512,49 @@ func TestRateLimit(t *testing.T) {
 	time.Sleep(time.Second)
 	g.Expect(receivertest.Post(t, tg, notification(3)).Status).To(Equal(http.StatusAccepted))
 	g.Expect(env.Events(t, tg.NS)).To(HaveLen(3))
+}
+
+// Past MaxInFlight creates under way, a replica answers 503 with
+// Retry-After at once instead of queueing more at the API server; those
+// under way are stored and acknowledged.
+func TestReceiverShedsLoadPastMaxInFlight(t *testing.T) {
+	g := NewWithT(t)
+	tg := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace)
+	entered, release := make(chan struct{}, 2), make(chan struct{})
+	direct, err := client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()})
+	g.Expect(err).NotTo(HaveOccurred())
+	slow := interceptor.NewClient(direct, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			entered <- struct{}{}
+			<-release
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	shedding := &receiver.Server{Addr: controlplane.FreeAddr(t), Cache: env.Receiver.Cache, Client: slow, MaxInFlight: 2}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = shedding.Start(ctx) }()
+	g.Eventually(func() error { return shedding.Ready(nil) }).Should(Succeed())
+	url := "http://" + shedding.Addr + tg.Obj.GetWebhookPath()
+	post := func(pid string) receivertest.Reply {
+		return receivertest.Send(t, receivertest.Request{URL: url, Body: `{"State":"OPEN","ProblemID":"1","PID":"` + pid + `"}`,
+			Auth: receivertest.Basic(receivertest.User, receivertest.Password)})
+	}
+
+	held := make(chan receivertest.Reply, 2)
+	for _, pid := range []string{"held-1", "held-2"} {
+		go func() { held <- post(pid) }()
+	}
+	<-entered
+	<-entered
+	r := post("shed")
+	g.Expect(r.Status).To(Equal(http.StatusServiceUnavailable))
+	g.Expect(r.Header.Get("Retry-After")).To(Equal("5"))
+	g.Expect(r.Body.Message).To(Equal("notification not stored: this replica is storing 2 notifications already; retry later"))
+
+	close(release)
+	g.Expect((<-held).Status).To(Equal(http.StatusAccepted))
+	g.Expect((<-held).Status).To(Equal(http.StatusAccepted))
+	g.Expect(env.Events(t, tg.NS)).To(HaveLen(2))
+	g.Expect(post("after").Status).To(Equal(http.StatusAccepted), "the slots are free again")
 }
