@@ -22,19 +22,8 @@ import (
 // fanOutRoute calls the HTTP endpoint with a body whose three nested
 // ranges over the impacted entities stay within the render budget for the
 // sample problem's two entities (14 steps) and pass it for 30 (27,930).
-const fanOutRoute = `
-apiVersion: problemhook.io/v1alpha1
-kind: IntegrationRoute
-metadata: {name: fan-out}
-spec:
-  targets: [dynatrace]
-  actions:
-  - name: hook
-    http:
-      url: %[3]s
-      headersSecretRef: {name: http-headers}
-      body: '{{range .ImpactedEntities}}{{range $.ImpactedEntities}}{{range $.ImpactedEntities}}{{end}}{{end}}{{end}}{"event": {{json .Event}}}'
-`
+var fanOutRoute = httpRoute("fan-out",
+	`{{range .ImpactedEntities}}{{range $.ImpactedEntities}}{{range $.ImpactedEntities}}{{end}}{{end}}{{end}}{"event": {{json .Event}}}`)
 
 // templateBombs applies routes whose templates would never end or would
 // allocate gigabytes: each is refused when it is checked, naming its

@@ -15,7 +15,7 @@ import (
 
 // everyStateRoute runs a Job for OPEN problems and calls the HTTP endpoint
 // for every event (hookOnlyRoute).
-const everyStateRoute = `
+var everyStateRoute = `
 apiVersion: problemhook.io/v1alpha1
 kind: IntegrationRoute
 metadata: {name: open-job}

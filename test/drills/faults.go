@@ -75,10 +75,17 @@ func hangingServer() *httptest.Server {
 }
 
 // hookOnlyRoute calls the HTTP endpoint for every event and comments.
-const hookOnlyRoute = `
+var hookOnlyRoute = httpRoute("hook", `{"event": {{json .Event}}}`)
+
+// httpRoute is the manifest of a route named name, for every event of the
+// drills' target, whose one action, hook, posts body (a template) to the
+// HTTP endpoint with the http-headers Secret; %[3]s stands for the
+// endpoint's URL, as in every manifest d.namespace takes.
+func httpRoute(name, body string) string {
+	return `
 apiVersion: problemhook.io/v1alpha1
 kind: IntegrationRoute
-metadata: {name: hook}
+metadata: {name: ` + name + `}
 spec:
   targets: [dynatrace]
   actions:
@@ -86,8 +93,9 @@ spec:
     http:
       url: %[3]s
       headersSecretRef: {name: http-headers}
-      body: '{"event": {{json .Event}}}'
+      body: '` + body + `'
 `
+}
 
 // dynatraceFaults sends notifications to three targets at once: one whose
 // Dynatrace answers each request with 500, 429, a reset and a slow answer
