@@ -43,9 +43,10 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the RBAC ClusterRole from the markers.
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs, the RBAC ClusterRole and the admission policies.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:maxDescLen=1024 paths="./..." output:crd:artifacts:config=config/crd/bases
 	go run ./hack/crdref -crds config/crd/bases -out docs/reference.md
+	go run ./hack/admissionpolicy > config/admission/author_permissions.yaml
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
@@ -60,7 +61,7 @@ vet: ## Run go vet.
 	go vet ./...
 
 # What `make manifests generate build-installer` writes.
-GENERATED_PATHS = config/crd/bases config/rbac/role.yaml $(wildcard api/*/zz_generated.deepcopy.go) docs/reference.md dist/install.yaml
+GENERATED_PATHS = config/crd/bases config/admission/author_permissions.yaml config/rbac/role.yaml $(wildcard api/*/zz_generated.deepcopy.go) docs/reference.md dist/install.yaml
 generated-digest = find $(GENERATED_PATHS) -type f | sort | xargs sha256sum
 
 .PHONY: verify-generated

@@ -9,17 +9,21 @@ import (
 	"fmt"
 	"os"
 
+	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/cli"
 	"github.com/problemhook/problemhook/internal/dtconn"
+	"github.com/problemhook/problemhook/internal/egress"
+	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/scheme"
 	"github.com/problemhook/problemhook/webhookserver/dashboard"
 	"github.com/problemhook/problemhook/webhookserver/receiver"
@@ -33,6 +37,12 @@ type options struct {
 	metricsAddr, probeAddr, receiverAddr, receiverURL string
 	dashboardAddr, pprofAddr                          string
 	receiverCert, receiverKey                         string
+	dashboardHosts                                    []string
+	metricsSecure                                     bool
+	// jobs is what routes' Jobs may do; egressAllow and egressDeny amend
+	// the egress policy of every call made for a tenant.
+	jobs                    controllers.JobPolicy
+	egressAllow, egressDeny string
 	// namespace is the manager's own: its leader election Lease lives there.
 	namespace    string
 	leaderElect  bool
@@ -50,10 +60,17 @@ func main() {
 		os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
 	var o options
-	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; 0 disables it.")
+	flag.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS to callers the API server authenticates and authorizes "+
+		"(get on the non-resource URL /metrics); false serves plain HTTP to anyone.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
 	flag.StringVar(&o.receiverAddr, "receiver-bind-address", receiver.DefaultAddr, "Address the notification receiver binds to.")
-	flag.StringVar(&o.dashboardAddr, "dashboard-bind-address", dashboard.DefaultAddr, "Address the read-only dashboard binds to; 0 disables it.")
+	flag.StringVar(&o.dashboardAddr, "dashboard-bind-address", dashboard.DefaultAddr, "Address the read-only dashboard binds to; 0 disables it. "+
+		"The default is loopback only, which kubectl port-forward reaches.")
+	flag.Func("dashboard-host", "A host name the dashboard answers to besides localhost, 127.0.0.1 and ::1 (repeatable); others get 421.", func(h string) error {
+		o.dashboardHosts = append(o.dashboardHosts, h)
+		return nil
+	})
 	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address net/http/pprof binds to, for profiling; 0 disables it.")
 	flag.StringVar(&o.receiverURL, "receiver-url", "", "Base URL senders reach the receiver at, shown in each target's status.webhookURL. "+
 		"Default: http://"+receiverService+".<POD_NAMESPACE>.svc:9292.")
@@ -69,6 +86,14 @@ func main() {
 	flag.Float64Var(&o.qps, "kube-api-qps", 500, "Client-side rate limit of requests to the API server, per second, for the receiver and the reconcilers each.")
 	flag.IntVar(&o.burst, "kube-api-burst", 1000, "Client-side burst of requests to the API server, for the receiver and the reconcilers each.")
 	flag.IntVar(&o.eventWorkers, "event-workers", 4, "How many ProblemEvents are worked on at once.")
+	flag.StringVar(&o.jobs.DefaultServiceAccount, "default-service-account", "", "ServiceAccount, in a route's namespace, whose rights the Jobs of a route "+
+		"that names none are created with. Unset, such Jobs are created with the operator's own rights: set it in a cluster that teams share.")
+	flag.BoolVar(&o.jobs.AllowPrivileged, "allow-privileged-jobs", false, "Let Job templates ask for the node: privileged containers, added "+
+		"capabilities, host namespaces and ports, hostPath volumes.")
+	flag.StringVar(&o.egressAllow, "egress-allow-cidrs", "", "Comma-separated ranges that calls made for a tenant (HTTP, DingTalk, Twilio, "+
+		"Dynatrace) may reach although the built-in policy refuses them: loopback, link-local, unspecified, multicast, cloud metadata.")
+	flag.StringVar(&o.egressDeny, "egress-deny-cidrs", "", "Comma-separated ranges that calls made for a tenant may not reach, e.g. the cluster's "+
+		"private ranges. The most specific range given wins.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -97,9 +122,25 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	allow, err := egress.ParseCIDRs(o.egressAllow)
+	if err != nil {
+		return fmt.Errorf("--egress-allow-cidrs: %w", err)
+	}
+	deny, err := egress.ParseCIDRs(o.egressDeny)
+	if err != nil {
+		return fmt.Errorf("--egress-deny-cidrs: %w", err)
+	}
+	policy := egress.New(allow, deny)
+	metrics := metricsserver.Options{BindAddress: o.metricsAddr}
+	if o.metricsSecure {
+		// As kubebuilder scaffolds it: HTTPS with a self-signed
+		// certificate, each caller's token reviewed and its access to
+		// /metrics checked by the API server.
+		metrics.SecureServing, metrics.FilterProvider = true, filters.WithAuthenticationAndAuthorization
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),
-		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                       metrics,
 		HealthProbeBindAddress:        o.probeAddr,
 		PprofBindAddress:              o.pprofAddr,
 		LeaderElection:                o.leaderElect,
@@ -108,7 +149,12 @@ func run(ctx context.Context, o options) error {
 		LeaderElectionReleaseOnCancel: true,
 		// Nothing reads managedFields; without them each cached event is
 		// about a kilobyte smaller.
-		Cache:  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		// Jobs are cached only when they are the operator's, not every
+		// Job of the cluster.
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject:         map[client.Object]cache.ByObject{&batchv1.Job{}: {Label: controllers.JobSelector()}},
+		},
 		Client: controllers.ClientOptions(),
 	})
 	if err != nil {
@@ -121,9 +167,11 @@ func run(ctx context.Context, o options) error {
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up NotificationTarget controller: %w", err)
 	}
+	o.jobs.Config, o.jobs.HTTPClient = mgr.GetConfig(), mgr.GetHTTPClient()
 	if err := (&controllers.IntegrationRouteReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("problemhook"),
+		Jobs:     o.jobs,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up IntegrationRoute controller: %w", err)
 	}
@@ -131,6 +179,9 @@ func run(ctx context.Context, o options) error {
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("problemhook"),
+		Jobs:                    o.jobs,
+		Egress:                  policy,
+		Notifier:                &notify.Client{HTTPClient: notify.NewHTTPClient(policy)},
 		MaxConcurrentReconciles: o.eventWorkers,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up ProblemEvent controller: %w", err)
@@ -138,6 +189,7 @@ func run(ctx context.Context, o options) error {
 	if err := (&controllers.PollReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("problemhook"),
+		Egress:   policy,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the catch-up poller: %w", err)
 	}
@@ -167,7 +219,8 @@ func run(ctx context.Context, o options) error {
 			APIReader: mgr.GetAPIReader(),
 			Namespace: o.namespace,
 			Service:   receiverService,
-			Dynatrace: &dtconn.Clients{},
+			Hosts:     o.dashboardHosts,
+			Dynatrace: &dtconn.Clients{Egress: policy},
 		}); err != nil {
 			return fmt.Errorf("adding dashboard: %w", err)
 		}
@@ -179,6 +232,7 @@ func run(ctx context.Context, o options) error {
 	if err := mgr.AddReadyzCheck("receiver", recv.Ready); err != nil {
 		return err
 	}
-	ctrl.Log.Info("Starting manager", "version", dashboard.Version(), "receiver", o.receiverAddr, "receiverURL", o.receiverURL, "dashboard", o.dashboardAddr)
+	ctrl.Log.Info("Starting manager", "version", dashboard.Version(), "receiver", o.receiverAddr, "receiverURL", o.receiverURL, "dashboard", o.dashboardAddr,
+		"defaultServiceAccount", o.jobs.DefaultServiceAccount, "allowPrivilegedJobs", o.jobs.AllowPrivileged, "egressAllow", allow, "egressDeny", deny)
 	return mgr.Start(ctx)
 }

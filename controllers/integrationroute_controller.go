@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,12 +37,19 @@ const (
 	DefaultHTTPURLSecretKey = "url"
 )
 
+// ForbiddenRecheckInterval is how often a route whose ServiceAccount may
+// not create its Jobs is checked again.
+const ForbiddenRecheckInterval = time.Minute
+
 // IntegrationRouteReconciler checks that an IntegrationRoute can run: its
 // expression and templates compile, its Job templates are Jobs the API
 // server accepts, and its Secrets exist. It reports this in Ready.
 type IntegrationRouteReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
+	// Jobs is what the route's Jobs may do; its dry runs are made as the
+	// route's ServiceAccount.
+	Jobs JobPolicy
 }
 
 // SetupWithManager registers the reconciler, and the Secret index and
@@ -60,6 +69,7 @@ func (r *IntegrationRouteReconciler) SetupWithManager(ctx context.Context, mgr c
 // +kubebuilder:rbac:groups=problemhook.io,resources=integrationroutes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=problemhook.io,resources=integrationroutes/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=create
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
 
 // Reconcile validates an IntegrationRoute and reports it in its status.
 func (r *IntegrationRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
@@ -81,6 +91,11 @@ func (r *IntegrationRouteReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 		setReady(&ir.Status.Conditions, ir.Generation, metav1.ConditionFalse, reason, msg)
 		r.Recorder.Eventf(&ir, nil, corev1.EventTypeWarning, reason, "Validate", msg)
+		if reason == problemhookv1alpha1.ReasonJobsForbidden {
+			// Fixed by a RoleBinding, which the route does not watch:
+			// check again now and then.
+			return ctrl.Result{RequeueAfter: ForbiddenRecheckInterval}, nil
+		}
 		return ctrl.Result{}, reconcile.TerminalError(err)
 	}
 	setReady(&ir.Status.Conditions, ir.Generation, metav1.ConditionTrue, problemhookv1alpha1.ReasonReady,
@@ -111,25 +126,47 @@ func (r *IntegrationRouteReconciler) validate(ctx context.Context, ir *problemho
 		}
 		return "", err
 	}
+	var w *jobWriter
 	for i := range ir.Spec.Actions {
 		a := &ir.Spec.Actions[i]
 		if a.Job == nil {
 			continue
 		}
-		if err := r.dryRunJob(ctx, ir, a); err != nil {
-			if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
-				return problemhookv1alpha1.ReasonInvalidJobTemplate, fmt.Errorf("spec.actions[%d].job.template: %s", i, invalidJobMessage(err))
+		if w == nil {
+			var err error
+			if w, err = r.Jobs.writer(r.Client, ir.Namespace, ir); err != nil {
+				return "", err
 			}
+		}
+		at := fmt.Sprintf("spec.actions[%d].job.template", i)
+		job, err := dryRunJob(ir, a)
+		if err != nil {
+			return problemhookv1alpha1.ReasonInvalidJobTemplate, fmt.Errorf("%s: %w", at, err)
+		}
+		if err := r.Jobs.nodeAccess(job, at); err != nil {
+			return problemhookv1alpha1.ReasonPrivilegedJobTemplate, err
+		}
+		w.ownsJobs(job)
+		// A dry run stores nothing, so no read need wait for the cache to
+		// see it (and its answer has no resourceVersion to wait for).
+		err = w.Create(ctx, job, client.DryRunAll, client.DisableReadYourWritesConsistency)
+		switch {
+		case err == nil:
+		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+			return problemhookv1alpha1.ReasonInvalidJobTemplate, fmt.Errorf("%s: %s", at, invalidJobMessage(err))
+		case w.refused(err):
+			return problemhookv1alpha1.ReasonJobsForbidden, errors.New(w.forbidden(err, "create the Jobs of action "+a.Name))
+		default:
 			return "", fmt.Errorf("checking the Job template of action %s: %w", a.Name, err)
 		}
 	}
 	return "", nil
 }
 
-// dryRunJob has the API server validate the Job an action would create, as
-// it would create it, without storing it: every rule of batch/v1 applies,
-// including the ones no CRD schema could express.
-func (r *IntegrationRouteReconciler) dryRunJob(ctx context.Context, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.Action) error {
+// dryRunJob builds the Job an action would create, for the API server to
+// validate it as it would create it, without storing it: every rule of
+// batch/v1 applies, including the ones no CRD schema could express.
+func dryRunJob(ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.Action) (*batchv1.Job, error) {
 	p := &routing.Problem{
 		Event: "dry-run", Namespace: ir.Namespace, Target: "dry-run", Source: string(problemhookv1alpha1.FormatDynatrace),
 		ProblemID: "dry-run", DisplayID: "0", State: string(problemhookv1alpha1.StateOpen), Title: "Dry run",
@@ -142,12 +179,10 @@ func (r *IntegrationRouteReconciler) dryRunJob(ctx context.Context, ir *problemh
 	}
 	job, err := newJob(p, ir, a, entity)
 	if err != nil {
-		return apierrors.NewBadRequest(err.Error())
+		return nil, err
 	}
 	job.GenerateName, job.Name = truncate(ir.Name, 40)+"-dry-run-", ""
-	// A dry run stores nothing, so no read need wait for the cache to see
-	// it (and its answer has no resourceVersion to wait for).
-	return r.Create(ctx, job, client.DryRunAll, client.DisableReadYourWritesConsistency)
+	return job, nil
 }
 
 // invalidJobMessage lists what the API server found wrong with a Job,

@@ -222,6 +222,9 @@ func (r *ProblemEventReconciler) startJob(ctx context.Context, ev *problemhookv1
 		}
 	}
 	job, err := newJob(p, ir, action, entity)
+	if err == nil {
+		err = r.Jobs.nodeAccess(job, "job.template")
+	}
 	if err != nil {
 		settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %v", ir.Name, action.Name, err))
 		return nil, nil
@@ -229,10 +232,18 @@ func (r *ProblemEventReconciler) startJob(ctx context.Context, ev *problemhookv1
 	if err := controllerutil.SetControllerReference(ev, job, r.Scheme()); err != nil {
 		return nil, fmt.Errorf("owning Job %s: %w", job.Name, err)
 	}
-	err = r.Create(ctx, job)
+	w, err := r.Jobs.writer(r.Client, ev.Namespace, ir)
+	if err != nil {
+		return nil, err
+	}
+	w.ownsJobs(job)
+	err = w.Create(ctx, job)
 	switch {
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 		settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: the API server refused the Job: %v", ir.Name, action.Name, err))
+		return nil, nil
+	case w.refused(err):
+		settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %s; no Job was created", ir.Name, action.Name, w.forbidden(err, "create Job "+job.Name)))
 		return nil, nil
 	case err != nil && !apierrors.IsAlreadyExists(err):
 		return nil, fmt.Errorf("creating Job %s: %w", job.Name, err)

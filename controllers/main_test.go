@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"sync"
 	"testing"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/egress"
+	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/scheme"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
 	"github.com/problemhook/problemhook/webhookserver/receiver"
@@ -44,6 +47,7 @@ func TestMain(m *testing.M) {
 		}
 		return mgr, (&controllers.IntegrationRouteReconciler{
 			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"),
+			Jobs: controllers.JobPolicy{Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient()},
 		}).SetupWithManager(ctx, mgr)
 	}))
 }
@@ -52,7 +56,12 @@ func TestMain(m *testing.M) {
 // only ns, and returns a function that stops them as a crash or a rollout
 // would, and the receiver's URL. Each test gets its own, so that a test
 // can restart it.
-func startEventManager(t *testing.T, ns string) (stop func(), receiverURL string) {
+// testEgress is the egress policy of the tests' reconcilers: as `make
+// run`'s, it opens loopback, where the stand-ins listen, and refuses the
+// rest of the built-in ranges.
+var testEgress = egress.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, nil)
+
+func startEventManager(t *testing.T, ns string, opts ...func(*controllers.ProblemEventReconciler)) (stop func(), receiverURL string) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:     scheme.New(),
@@ -64,18 +73,25 @@ func startEventManager(t *testing.T, ns string) (stop func(), receiverURL string
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&controllers.ProblemEventReconciler{
+	r := &controllers.ProblemEventReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("problemhook"),
 		NewDynatraceClient:      fastRetries,
+		Egress:                  testEgress,
+		Notifier:                &notify.Client{HTTPClient: notify.NewHTTPClient(testEgress)},
+		Jobs:                    controllers.JobPolicy{Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient()},
 		MaxConcurrentReconciles: 2,
 		MatchNoteInterval:       200 * time.Millisecond,
-	}).SetupWithManager(mgr); err != nil {
+	}
+	for _, opt := range opts {
+		opt(r)
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	if err := (&controllers.PollReconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"), NewDynatraceClient: fastRetries,
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"), NewDynatraceClient: fastRetries, Egress: testEgress,
 	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/egress"
 	"github.com/problemhook/problemhook/internal/payload"
 )
 
@@ -62,6 +63,9 @@ type PollReconciler struct {
 	Recorder recorder.EventRecorder
 	// NewDynatraceClient builds Dynatrace clients; dynatrace.New when nil.
 	NewDynatraceClient DynatraceClientFunc
+	// Egress decides which addresses the Dynatrace clients may connect to;
+	// every address when nil.
+	Egress *egress.Policy
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 	// PageSize is the number of problems asked for per page; 500, the
@@ -176,7 +180,7 @@ func (r *PollReconciler) poll(ctx context.Context, target *problemhookv1alpha1.N
 	if !to.After(from) {
 		return 0, 0, from, nil
 	}
-	r.clientsOnce.Do(func() { r.clients = &dtconn.Clients{New: r.NewDynatraceClient} })
+	r.clientsOnce.Do(func() { r.clients = &dtconn.Clients{New: r.NewDynatraceClient, Egress: r.Egress} })
 	dc, err := r.clients.For(ctx, r.Client, target)
 	if err != nil {
 		return 0, 0, from, err

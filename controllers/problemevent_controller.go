@@ -25,6 +25,7 @@ import (
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dtconn"
+	"github.com/problemhook/problemhook/internal/egress"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/routing"
 )
@@ -41,9 +42,14 @@ type ProblemEventReconciler struct {
 	Recorder  recorder.EventRecorder
 	// NewDynatraceClient builds Dynatrace clients; dynatrace.New when nil.
 	NewDynatraceClient DynatraceClientFunc
+	// Egress decides which addresses the Dynatrace clients may connect to;
+	// every address when nil. Notifier has a policy of its own.
+	Egress *egress.Policy
 	// Notifier sends the messages of Twilio, DingTalk and HTTP actions; a
 	// shared notify.Client when nil.
 	Notifier *notify.Client
+	// Jobs is what routes' Jobs may do, and whose rights create them.
+	Jobs JobPolicy
 	// MaxConcurrentReconciles bounds how many events are worked on at once.
 	MaxConcurrentReconciles int
 	// MatchNoteInterval bounds how often a route's lastMatch status is
@@ -59,7 +65,7 @@ type ProblemEventReconciler struct {
 // and the arrival of a RESOLVED event brings its OPEN event back, to stop
 // what still runs for the problem.
 func (r *ProblemEventReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	r.dynatrace = &dtconn.Clients{New: r.NewDynatraceClient}
+	r.dynatrace = &dtconn.Clients{New: r.NewDynatraceClient, Egress: r.Egress}
 	r.matches = &matchNotes{client: r.Client, interval: cmp.Or(r.MatchNoteInterval, DefaultMatchNoteInterval)}
 	if err := mgr.Add(r.matches); err != nil {
 		return fmt.Errorf("adding the route match recorder: %w", err)
@@ -186,7 +192,7 @@ func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev 
 					}
 				}
 				if resolvedBy != "" && !a.State.Settled() && stopsOnResolve(action) {
-					if err := r.stop(ctx, ev, a, resolvedBy); err != nil {
+					if err := r.stop(ctx, ev, ir, a, resolvedBy); err != nil {
 						return created, err
 					}
 				}

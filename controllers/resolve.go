@@ -40,7 +40,7 @@ func (r *ProblemEventReconciler) resolvedBy(ctx context.Context, ev *problemhook
 
 // stop ends a run because its problem resolved: a running Job is deleted
 // with its Pods, a pending one never starts.
-func (r *ProblemEventReconciler) stop(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, a *problemhookv1alpha1.ActionStatus, resolvedBy string) error {
+func (r *ProblemEventReconciler) stop(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, resolvedBy string) error {
 	if a.Type != problemhookv1alpha1.ActionTypeJob {
 		// Pending: never sent, or waiting for a retry. One in flight was
 		// settled before this, as its outcome is unknown.
@@ -66,14 +66,26 @@ func (r *ProblemEventReconciler) stop(ctx context.Context, ev *problemhookv1alph
 	what := "Job " + a.Job + " was gone"
 	// Only this event's own Job is deleted, and only the one that was read:
 	// the UID precondition fails the delete of a Job recreated meanwhile.
+	state, verb := problemhookv1alpha1.ActionStopped, "Stopped"
 	if job.UID != "" && metav1.IsControlledBy(job, ev) {
-		err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &job.UID})
-		if client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("stopping Job %s: %w", a.Job, err)
+		// Deleted by whoever created it: a route's ServiceAccount.
+		w, err := r.Jobs.writer(r.Client, ev.Namespace, ir)
+		if err != nil {
+			return err
 		}
-		what = "Job " + a.Job + " deleted"
+		err = w.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &job.UID})
+		switch {
+		case w.refused(err):
+			// Retrying cannot help until someone grants the right; the
+			// Job runs on to its end or its deadline.
+			state, verb, what = problemhookv1alpha1.ActionFailed, "Not stopped", w.forbidden(err, "delete Job "+a.Job)+"; it runs on"
+		case client.IgnoreNotFound(err) != nil:
+			return fmt.Errorf("stopping Job %s: %w", a.Job, err)
+		default:
+			what = "Job " + a.Job + " deleted"
+		}
 	}
-	settle(a, problemhookv1alpha1.ActionStopped, "Stopped: the problem resolved (ProblemEvent "+resolvedBy+"); "+what)
+	settle(a, state, verb+": the problem resolved (ProblemEvent "+resolvedBy+"); "+what)
 	ctrl.LoggerFrom(ctx).Info("Stopped Job: the problem resolved", "Job", klog.KObj(job), "resolvedBy", resolvedBy)
 	r.Recorder.Eventf(ev, job, corev1.EventTypeNormal, "JobStopped", "StopJob", "%s", a.Message)
 	return nil

@@ -24,6 +24,13 @@ const (
 	ReasonInvalidTemplate = "InvalidTemplate"
 	// ReasonInvalidJobTemplate means a route's Job template is not a valid Job.
 	ReasonInvalidJobTemplate = "InvalidJobTemplate"
+	// ReasonPrivilegedJobTemplate is a Job template that asks for the node
+	// (privileged, host namespaces, hostPath, ...) while the manager does
+	// not allow it (--allow-privileged-jobs).
+	ReasonPrivilegedJobTemplate = "PrivilegedJobTemplate"
+	// ReasonJobsForbidden is a route whose ServiceAccount may not create
+	// its Jobs.
+	ReasonJobsForbidden = "JobsForbidden"
 )
 
 // Reasons for a ProblemEvent's Ready condition, which is True once every

@@ -40,6 +40,17 @@ type IntegrationRouteSpec struct {
 	// retry bounds how often a failed action is retried.
 	// +optional
 	Retry *RetryPolicy `json:"retry,omitempty"`
+
+	// serviceAccountName names a ServiceAccount of the route's namespace
+	// whose rights the operator uses for the route's Jobs: it impersonates
+	// it to check, create and delete them, so a route can do no more than
+	// that ServiceAccount. When empty, the manager's
+	// --default-service-account applies; when that is unset too, Jobs are
+	// created with the operator's own rights (a single-tenant cluster).
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 }
 
 // RouteMatch selects ProblemEvents. Each list matches when the event has

@@ -25,11 +25,14 @@ import (
 // These tests hold the API server to the CRDs' validation: bad resources
 // are refused before any controller sees them.
 
-var k8s client.Client
+var (
+	k8s     client.Client
+	testEnv *controlplane.TestEnv
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(controlplane.RunTests(m, func(_ context.Context, env *controlplane.TestEnv) (ctrl.Manager, error) {
-		k8s = env.Client
+		k8s, testEnv = env.Client, env
 		return nil, nil
 	}))
 }

@@ -6,6 +6,7 @@ package default_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,12 +19,14 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -106,6 +109,13 @@ func TestInstall(t *testing.T) {
 		"PodDisruptionBudget/problemhook-controller-manager",
 		"NetworkPolicy/problemhook-controller-manager",
 		"FlowSchema/problemhook-leader-election",
+		"ClusterRole/problemhook-metrics-auth-role",
+		"ClusterRoleBinding/problemhook-metrics-auth-rolebinding",
+		"ClusterRole/problemhook-metrics-reader",
+		"ValidatingAdmissionPolicy/problemhook-integrationroute-author",
+		"ValidatingAdmissionPolicyBinding/problemhook-integrationroute-author",
+		"ValidatingAdmissionPolicy/problemhook-notificationtarget-author",
+		"ValidatingAdmissionPolicyBinding/problemhook-notificationtarget-author",
 	))
 	deploy := objs["Deployment/problemhook-controller-manager"].(*appsv1.Deployment)
 	g.Expect(*deploy.Spec.Replicas).To(Equal(int32(2)))
@@ -261,15 +271,52 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		g.Expect(k8s.List(ctx, &recorded, client.InNamespace(ns))).To(Succeed())
 		g.Expect(recorded.Items).To(ContainElement(HaveField("Reason", "JobsCreated")))
 	}).WithTimeout(30 * time.Second).Should(Succeed())
-	// The metrics endpoint counts what happened; a run is counted once its
-	// settling is stored, a moment after the status read above.
+	// The metrics endpoint serves HTTPS (a self-signed certificate) to
+	// callers the API server authenticates and allows to get /metrics.
+	scrape := func(token string) (int, string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+metricsAddr+"/metrics", nil)
+		if err != nil {
+			return 0, "", err
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the manager's self-signed certificate
+		resp, err := insecure.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), err
+	}
+	// A token of each of two ServiceAccounts, one bound to the ClusterRole
+	// a Prometheus needs. (The filter caches a refusal for a while, so the
+	// same token is not first refused, then bound.)
+	token := func(name string) string {
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		g.Expect(k8s.Create(ctx, sa)).To(Succeed())
+		tr := &authenticationv1.TokenRequest{}
+		g.Expect(k8s.SubResource("token").Create(ctx, sa, tr)).To(Succeed())
+		return tr.Status.Token
+	}
+	intruder, prometheus := token("intruder"), token("prometheus")
+	g.Expect(k8s.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-prometheus"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "problemhook-metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "prometheus"}},
+	})).To(Succeed())
+	g.Eventually(func() (int, error) { code, _, err := scrape(""); return code, err }).Should(Equal(http.StatusUnauthorized))
+	code, body, err := scrape(intruder)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(http.StatusForbidden), "a ServiceAccount not bound to problemhook-metrics-reader: %s", body)
+	// The metrics count what happened; a run is counted once its settling
+	// is stored, a moment after the status read above.
 	g.Eventually(func(g Gomega) {
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		code, exposition, err := scrape(prometheus)
 		g.Expect(err).NotTo(HaveOccurred())
-		exposition, err := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(string(exposition)).To(And(
+		g.Expect(code).To(Equal(http.StatusOK))
+		g.Expect(exposition).To(And(
 			ContainSubstring(`problemhook_receiver_notifications_total{format="Dynatrace",namespace="`+ns+`",result="created",target="dynatrace"} 1`),
 			ContainSubstring(`problemhook_actions_total{result="failed",type="Job"} 1`),
 			ContainSubstring(`problemhook_receiver_store_duration_seconds_count 1`),
@@ -310,6 +357,9 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		{Verb: "create", Group: "events.k8s.io", Resource: "events", Namespace: ns},
 		{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: systemNamespace},
 		{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices", Namespace: systemNamespace},
+		{Verb: "impersonate", Resource: "serviceaccounts", Namespace: ns, Name: "runner"},
+		{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"},
+		{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"},
 	}
 	denied := []authorizationv1.ResourceAttributes{
 		{Verb: "create", Resource: "secrets", Namespace: ns},

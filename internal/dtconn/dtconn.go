@@ -17,6 +17,7 @@ import (
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/egress"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
 
@@ -45,6 +46,9 @@ func Token(ctx context.Context, r client.Reader, target *problemhookv1alpha1.Not
 type Clients struct {
 	// New builds clients; dynatrace.New when nil.
 	New NewFunc
+	// Egress decides which addresses the clients may connect to; every
+	// address when nil.
+	Egress *egress.Policy
 
 	mu       sync.Mutex
 	byTarget map[types.UID]cachedClient
@@ -79,7 +83,7 @@ func (c *Clients) For(ctx context.Context, r client.Reader, target *problemhookv
 	if newClient == nil {
 		newClient = dynatrace.New
 	}
-	dc, err := newClient(dynatrace.Options{URL: dt.URL, Token: string(token), CABundle: dt.CABundle})
+	dc, err := newClient(dynatrace.Options{URL: dt.URL, Token: string(token), CABundle: dt.CABundle, Egress: c.Egress})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Dynatrace for NotificationTarget %s/%s: %w", target.Namespace, target.Name, err)
 	}

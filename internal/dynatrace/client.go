@@ -16,7 +16,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/problemhook/problemhook/internal/egress"
 	"github.com/problemhook/problemhook/internal/metrics"
 )
 
@@ -77,8 +77,11 @@ type Options struct {
 	// CABundle is an optional PEM bundle. When set, its certificates are the
 	// only roots trusted, e.g. for an ActiveGate with its own CA.
 	CABundle []byte
+	// Egress decides which addresses the client may connect to; every
+	// address when nil. The operator sets it: the URL is a tenant's.
+	Egress *egress.Policy
 	// HTTPClient is used instead of the client New builds, for tests. It
-	// excludes CABundle.
+	// excludes CABundle and Egress.
 	HTTPClient *http.Client
 	// Timeout is the time allowed for one attempt; default DefaultTimeout.
 	Timeout time.Duration
@@ -130,7 +133,7 @@ func New(o Options) (*Client, error) {
 	}
 	httpClient := o.HTTPClient
 	if httpClient == nil {
-		httpClient, err = newHTTPClient(o.CABundle)
+		httpClient, err = newHTTPClient(o.CABundle, o.Egress)
 		if err != nil {
 			return nil, err
 		}
@@ -227,7 +230,7 @@ func checkToken(token string) error {
 // newHTTPClient builds a client with bounded dial and handshake times that
 // trusts only caBundle when it is set, and does not follow redirects: the
 // API does not redirect, so a redirect means the URL is wrong.
-func newHTTPClient(caBundle []byte) (*http.Client, error) {
+func newHTTPClient(caBundle []byte, policy *egress.Policy) (*http.Client, error) {
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if len(caBundle) > 0 {
 		pool := x509.NewCertPool()
@@ -238,7 +241,7 @@ func newHTTPClient(caBundle []byte) (*http.Client, error) {
 	}
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           policy.Dialer(10*time.Second, 30*time.Second).DialContext,
 		TLSClientConfig:       tlsConfig,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

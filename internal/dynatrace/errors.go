@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/problemhook/problemhook/internal/egress"
 )
 
 // ErrPageLimit is wrapped by the error of a listing that had more pages than
@@ -97,7 +99,7 @@ func IsRetryable(err error) bool {
 	if errors.As(err, &apiErr) {
 		return apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode >= 500
 	}
-	if err == nil || errors.Is(err, context.Canceled) || isTLSConfigError(err) {
+	if err == nil || errors.Is(err, context.Canceled) || isTLSConfigError(err) || egress.IsRefused(err) {
 		return false
 	}
 	var transportErr *transportError

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/problemhook/problemhook/internal/egress"
 )
 
 // DefaultTimeout bounds one send, from connecting to reading the answer.
@@ -90,11 +92,22 @@ func (c *Client) httpClient() *http.Client {
 	return defaultHTTPClient
 }
 
-var defaultHTTPClient = &http.Client{
-	Timeout: DefaultTimeout,
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
+var defaultHTTPClient = NewHTTPClient(nil)
+
+// NewHTTPClient returns the client a Client sends with: each attempt
+// bounded by DefaultTimeout, no redirect followed (an endpoint that
+// redirects is misconfigured, and following would resend credentials
+// elsewhere), and every connection checked against policy.
+func NewHTTPClient(policy *egress.Policy) *http.Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = policy.Dialer(10*time.Second, 30*time.Second).DialContext
+	return &http.Client{
+		Timeout:   DefaultTimeout,
+		Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
 }
 
 func (c *Client) now() time.Time {
@@ -151,6 +164,10 @@ func transportError(err error, where string) *Error {
 	)
 	if errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) {
 		return permanent("Calling %s: its TLS certificate is not trusted: %v", where, cause)
+	}
+	var refused *egress.RefusedError
+	if errors.As(err, &refused) {
+		return permanent("Calling %s: %v", where, refused)
 	}
 	var timeout interface{ Timeout() bool }
 	if errors.As(err, &timeout) && timeout.Timeout() {

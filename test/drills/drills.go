@@ -167,11 +167,7 @@ func (d *drills) run(ctx context.Context, root, only, fuzzTime string) (int, err
 	if d.cs, err = kubernetes.NewForConfig(d.cfg); err != nil {
 		return 1, err
 	}
-	crds, err := manifests.ReadDir(filepath.Join(root, "config", "crd", "bases"))
-	if err != nil {
-		return 1, err
-	}
-	if err := manifests.Apply(ctx, d.cfg, crds); err != nil {
+	if err := manifests.InstallAPI(ctx, d.cfg, root); err != nil {
 		return 1, err
 	}
 	if err := d.kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNS}}); err != nil {

@@ -61,12 +61,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	crds, err := manifests.ReadDir(filepath.Join(controlplane.RepoRoot(), "config", "crd", "bases"))
-	if err == nil {
-		err = manifests.Apply(context.Background(), cfg, crds)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "installing the CRDs:", err)
+	if err := manifests.InstallAPI(context.Background(), cfg, controlplane.RepoRoot()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	dt = dynatracetest.NewServer(dynatracetest.ServerOptions{})

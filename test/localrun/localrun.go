@@ -33,6 +33,7 @@ import (
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
 	"github.com/problemhook/problemhook/internal/scheme"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
+	"github.com/problemhook/problemhook/test/harness/managerproc"
 	"github.com/problemhook/problemhook/test/harness/manifests"
 	"github.com/problemhook/problemhook/test/harness/node"
 )
@@ -94,7 +95,7 @@ func (lr *localRun) run(ctx context.Context) error {
 	}
 	if cfg, kubeconfig, ok := lr.reachableCluster(); ok {
 		fmt.Fprintf(lr.out, "Using the cluster of %s\n", kubeconfig)
-		if err := apply(ctx, cfg, filepath.Join(lr.root, "config", "crd", "bases")); err != nil {
+		if err := manifests.InstallAPI(ctx, cfg, lr.root); err != nil {
 			return err
 		}
 		return lr.runManager(ctx, kubeconfig, false)
@@ -148,7 +149,7 @@ func (lr *localRun) runOnNode(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := apply(ctx, cfg, filepath.Join(lr.root, "config", "crd", "bases")); err != nil {
+	if err := manifests.InstallAPI(ctx, cfg, lr.root); err != nil {
 		return err
 	}
 	return lr.runDemo(ctx, cfg)
@@ -269,6 +270,10 @@ func (lr *localRun) runManager(ctx context.Context, kubeconfig string, local boo
 		"--metrics-bind-address", lr.metricsAddr,
 		"--dashboard-bind-address", lr.dashboardAddr,
 		"--health-probe-bind-address", lr.probeAddr,
+		// Plain metrics on loopback, and the stand-in Dynatrace listens
+		// on loopback too: opened here, closed in a cluster.
+		"--metrics-secure=false",
+		"--egress-allow-cidrs", managerproc.LoopbackCIDRs,
 	)
 	cmd.Stdout, cmd.Stderr = lr.out, lr.errOut
 	// Its own process group: Ctrl-C reaches local-run, which stops the

@@ -27,8 +27,10 @@ import (
 	"github.com/problemhook/problemhook/internal/dtconn"
 )
 
-// DefaultAddr is where the dashboard listens unless told otherwise.
-const DefaultAddr = ":9293"
+// DefaultAddr is where the dashboard listens unless told otherwise:
+// loopback only. `kubectl port-forward` reaches it inside the Pod; nothing
+// else in the cluster does.
+const DefaultAddr = "127.0.0.1:9293"
 
 // dashboardTimeout bounds the work behind one dashboard request, a feed
 // read from Dynatrace included.
@@ -50,6 +52,12 @@ type Server struct {
 	Cache client.Reader
 	// APIReader lists the receiver Service's EndpointSlices; optional.
 	APIReader client.Reader
+	// Hosts are the names the dashboard answers to besides localhost,
+	// 127.0.0.1 and ::1, e.g. an ingress's. A request for any other Host
+	// gets 421: a web page whose name was made to resolve to a loopback
+	// address (DNS rebinding) cannot read the dashboard through an
+	// admin's port-forward.
+	Hosts []string
 	// Namespace and Service name the receiver Service whose endpoints are
 	// the replicas shown on the overview; optional.
 	Namespace, Service string
@@ -133,7 +141,16 @@ func (d *Server) Handler() http.Handler {
 		}
 		d.fail(w, r, http.StatusNotFound, "no such page: "+r.URL.Path)
 	})
+	hosts := map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
+	for _, h := range d.Hosts {
+		hosts[strings.ToLower(h)] = true
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if host := requestHost(r.Host); !hosts[host] {
+			d.fail(w, r, http.StatusMisdirectedRequest, fmt.Sprintf("the dashboard does not answer to host %q: reach it as localhost "+
+				"(kubectl port-forward), or start the manager with --dashboard-host=%s", host, host))
+			return
+		}
 		h := w.Header()
 		// No script, no frame, nothing from elsewhere: the page is the
 		// server's HTML and its stylesheet.
@@ -143,6 +160,16 @@ func (d *Server) Handler() http.Handler {
 		h.Set("Cache-Control", "no-store")
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// requestHost is the host of a Host header, without its port or IPv6
+// brackets, in lower case.
+func requestHost(hostport string) string {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
 }
 
 // httpError is a failure with the status to answer it with.

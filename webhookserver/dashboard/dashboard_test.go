@@ -368,3 +368,34 @@ func TestDashboardIsReadOnly(t *testing.T) {
 	status, _, _ = get(t, srv, "/no/such/page")
 	g.Expect(status).To(Equal(http.StatusNotFound))
 }
+
+// The dashboard answers only to its own names: a page on another site
+// whose name was made to resolve to 127.0.0.1 (DNS rebinding) cannot read
+// it through an admin's kubectl port-forward.
+func TestDashboardAnswersOnlyToItsOwnHost(t *testing.T) {
+	g := NewWithT(t)
+	srv := newDashboard(t, func(d *dashboard.Server) { d.Hosts = []string{"problemhook.example.com"} })
+	for host, want := range map[string]int{
+		"localhost:9293":               http.StatusOK,
+		"127.0.0.1:9293":               http.StatusOK,
+		"[::1]:9293":                   http.StatusOK,
+		"LOCALHOST":                    http.StatusOK,
+		"problemhook.example.com":      http.StatusOK,
+		"attacker.example:9293":        http.StatusMisdirectedRequest,
+		"127.0.0.1.nip.io:9293":        http.StatusMisdirectedRequest,
+		"problemhook.example.com.evil": http.StatusMisdirectedRequest,
+	} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/overview", nil)
+		g.Expect(err).NotTo(HaveOccurred())
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		g.Expect(err).NotTo(HaveOccurred())
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(resp.StatusCode).To(Equal(want), host)
+		if want == http.StatusMisdirectedRequest {
+			g.Expect(string(body)).To(ContainSubstring("the dashboard does not answer to host"), host)
+		}
+	}
+}

@@ -5,6 +5,7 @@ package controlplane
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -17,6 +18,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/problemhook/problemhook/test/harness/manifests"
 )
 
 // Environment is a running control plane.
@@ -34,7 +37,8 @@ func RepoRoot() string {
 
 // Start starts etcd and kube-apiserver from the directory KUBEBUILDER_ASSETS
 // names (building them with hack/control-plane.sh when it is unset) and
-// installs the CRDs under config/crd/bases of root.
+// installs problemhook's API from root: the CRDs and the admission
+// policies (manifests.APIDirs).
 func Start(root string) (*Environment, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
@@ -51,6 +55,12 @@ func Start(root string) (*Environment, error) {
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w", assets, err)
+	}
+	// envtest installs the CRDs; the admission policies that go with them
+	// are the rest of the API.
+	if err := manifests.InstallAPI(context.Background(), cfg, root); err != nil {
+		_ = env.Stop()
+		return nil, err
 	}
 	return &Environment{env: env, Config: cfg}, nil
 }

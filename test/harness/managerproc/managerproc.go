@@ -21,6 +21,10 @@ import (
 	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
+// LoopbackCIDRs opens loopback in the manager's egress policy, for
+// stand-ins that listen there; a cluster's manager keeps it closed.
+const LoopbackCIDRs = "127.0.0.0/8,::1/128"
+
 // Process is one manager process. Its addresses stay the same across restarts.
 type Process struct {
 	Binary, Kubeconfig string
@@ -63,6 +67,10 @@ func (p *Process) Start(ctx context.Context) error {
 		"--metrics-bind-address", p.MetricsAddr,
 		"--health-probe-bind-address", p.ProbeAddr,
 		"--pprof-bind-address", p.PprofAddr,
+		// The harness scrapes plain HTTP on loopback, and its stand-ins
+		// for Dynatrace, Twilio and DingTalk listen on loopback.
+		"--metrics-secure=false",
+		"--egress-allow-cidrs", LoopbackCIDRs,
 	}, p.Args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

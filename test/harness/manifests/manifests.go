@@ -147,3 +147,24 @@ func waitForCRDs(ctx context.Context, c client.Client, objs []*unstructured.Unst
 	}
 	return nil
 }
+
+// APIDirs are the directories under the repository root that define
+// problemhook's API as the API server serves it: the CRDs, and the
+// admission policies that check who may write them.
+var APIDirs = []string{filepath.Join("config", "crd", "bases"), filepath.Join("config", "admission")}
+
+// InstallAPI applies what APIDirs hold from the repository at root.
+func InstallAPI(ctx context.Context, cfg *rest.Config, root string) error {
+	var objs []*unstructured.Unstructured
+	for _, dir := range APIDirs {
+		read, err := ReadDir(filepath.Join(root, dir))
+		if err != nil {
+			return err
+		}
+		objs = append(objs, read...)
+	}
+	if err := Apply(ctx, cfg, objs); err != nil {
+		return fmt.Errorf("installing problemhook's API: %w", err)
+	}
+	return nil
+}
