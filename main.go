@@ -175,11 +175,16 @@ func run(ctx context.Context, o options) error {
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up IntegrationRoute controller: %w", err)
 	}
+	podLogs, err := controllers.NewPodLogs(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return fmt.Errorf("creating the Pod log reader: %w", err)
+	}
 	if err := (&controllers.ProblemEventReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("problemhook"),
 		Jobs:                    o.jobs,
+		PodLogs:                 podLogs,
 		Egress:                  policy,
 		Notifier:                &notify.Client{HTTPClient: notify.NewHTTPClient(policy)},
 		MaxConcurrentReconciles: o.eventWorkers,

@@ -126,10 +126,19 @@ func commentText(ev *problemhookv1alpha1.ProblemEvent, commenting map[string]boo
 	// Each line is checked against the bound as it is written: one message
 	// action can have twenty recipients, each a line.
 	var lines []string
+	quoted := map[int]bool{} // indexes of lines that quote a Job's output
 	for _, k := range order {
 		runs := groups[k]
 		if runs[0].Type == problemhookv1alpha1.ActionTypeJob {
 			lines = append(lines, jobLine(k.route, k.action, runs))
+			// What each Job said, under the action's line.
+			for _, a := range runs {
+				if a.Output == "" {
+					continue
+				}
+				quoted[len(lines)] = true
+				lines = append(lines, quote(a))
+			}
 			continue
 		}
 		// A message is reported per recipient, as the old webhook did:
@@ -138,8 +147,25 @@ func commentText(ev *problemhookv1alpha1.ProblemEvent, commenting map[string]boo
 			lines = append(lines, fmt.Sprintf("problemhook %s %s/%s: %s\n", a.Type, k.route, k.action, truncate(a.Message, 300)))
 		}
 	}
+	// Output gives way to the lines that say how runs ended: each quote
+	// gets what the lines after it leave.
+	after := make([]int, len(lines)+1)
+	for i := len(lines) - 1; i >= 0; i-- {
+		after[i] = after[i+1]
+		if !quoted[i] {
+			after[i] += len(lines[i])
+		}
+	}
 	var b strings.Builder
-	for _, line := range lines {
+	for i, line := range lines {
+		// Output that does not fit keeps its end, where a script says
+		// how it ended.
+		if left := maxCommentBytes - b.Len() - after[i+1]; quoted[i] && len(line) > left {
+			if left < 200 {
+				continue
+			}
+			line = tail([]byte(line), left-1) + "\n"
+		}
 		b.WriteString(line)
 		if b.Len() > maxCommentBytes {
 			b.WriteString("…\n")
@@ -147,6 +173,19 @@ func commentText(ev *problemhookv1alpha1.ProblemEvent, commenting map[string]boo
 		}
 	}
 	b.WriteString(commentMarker(ev))
+	return b.String()
+}
+
+// quote quotes a run's output, one "> " line for each of its lines, under
+// the entity it ran for when there is one.
+func quote(a problemhookv1alpha1.ActionStatus) string {
+	var b strings.Builder
+	if a.Entity != "" {
+		b.WriteString("> " + a.Entity + ":\n")
+	}
+	for _, line := range strings.Split(a.Output, "\n") {
+		b.WriteString("> " + line + "\n")
+	}
 	return b.String()
 }
 

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -68,6 +69,31 @@ func TestCommentText(t *testing.T) {
 			"problemhook Twilio legacy-incident/oncall-sms: Mobile number has been notified: +49*****0002\n" +
 			"ProblemEvent shop/dynatrace-1a2b-open"))
 
+	// What a Job said is quoted under its action's line, per entity for a
+	// fan-out; output too long for the comment keeps its end.
+	failed := job("", problemhookv1alpha1.ActionFailed)
+	failed.ExitCode, failed.Output = new(int32(3)), "checking disk\nno space left on /var"
+	fanned := job("HOST-1", succeeded)
+	fanned.Output = "restarted"
+	ev.Status.Actions = []problemhookv1alpha1.ActionStatus{failed, fanned}
+	ev.Status.Actions[1].Action = "restart"
+	g.Expect(commentText(ev, map[string]bool{"legacy-incident": true})).To(Equal(
+		"problemhook ran Job legacy-incident/incident: failed (exit code 3)\n" +
+			"> checking disk\n> no space left on /var\n" +
+			"problemhook ran Job legacy-incident/restart for 1 impacted entity: 1 succeeded\n" +
+			"> HOST-1:\n> restarted\n" +
+			"ProblemEvent shop/dynatrace-1a2b-open"))
+	var long []string
+	for i := range 400 {
+		long = append(long, fmt.Sprintf("line %03d", i))
+	}
+	failed.Output = strings.Join(long, "\n")
+	ev.Status.Actions = []problemhookv1alpha1.ActionStatus{failed, sms("+49*****0001")}
+	text := commentText(ev, map[string]bool{"legacy-incident": true})
+	g.Expect(len(text)).To(BeNumerically("<=", maxCommentBytes+200))
+	g.Expect(text).To(ContainSubstring("problemhook ran Job legacy-incident/incident: failed (exit code 3)\n…\n> line "))
+	g.Expect(text).To(HaveSuffix("> line 399\nproblemhook Twilio legacy-incident/oncall-sms: Mobile number has been notified: +49*****0001\nProblemEvent shop/dynatrace-1a2b-open"))
+
 	// Past the bound, the comment is cut after the line that passed it, and still ends with its marker.
 	ev.Status.Actions = nil
 	for range 40 {
@@ -75,7 +101,7 @@ func TestCommentText(t *testing.T) {
 		a.Message = strings.Repeat("m", 300)
 		ev.Status.Actions = append(ev.Status.Actions, a)
 	}
-	text := commentText(ev, map[string]bool{"legacy-incident": true})
+	text = commentText(ev, map[string]bool{"legacy-incident": true})
 	g.Expect(len(text)).To(BeNumerically("<=", maxCommentBytes+400), "past the bound by one line at most")
 	g.Expect(text).To(HaveSuffix("…\nProblemEvent shop/dynatrace-1a2b-open"))
 }

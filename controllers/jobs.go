@@ -324,7 +324,8 @@ func (r *ProblemEventReconciler) observeJob(ctx context.Context, ev *problemhook
 	if err := r.APIReader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{jobControllerUIDLabel: string(job.UID)}); err != nil {
 		return fmt.Errorf("listing the Pods of Job %s: %w", key, err)
 	}
-	if code, ok := exitCode(pods.Items); ok {
+	pod, container, code, ok := lastTerminated(pods.Items)
+	if ok {
 		a.ExitCode = &code
 	}
 	state, what := problemhookv1alpha1.ActionSucceeded, "succeeded"
@@ -342,6 +343,7 @@ func (r *ProblemEventReconciler) observeJob(ctx context.Context, ev *problemhook
 		}
 	}
 	settle(a, state, line)
+	r.keepOutput(ctx, ev, &job, pod, container, a)
 	if t := job.Status.CompletionTime; t != nil {
 		a.CompletionTime = t
 	}
@@ -417,14 +419,11 @@ func jobAttempts(job *batchv1.Job) int32 {
 	return n
 }
 
-// exitCode finds the exit code of the Job's last terminated Pod: the first
-// container that failed, else its first container.
-func exitCode(pods []corev1.Pod) (int32, bool) {
-	var (
-		last  *corev1.ContainerStateTerminated
-		code  int32
-		found bool
-	)
+// lastTerminated finds the container of the Job's Pods that terminated
+// last (a failed one before a succeeded one that ended at the same time):
+// its Pod, its name and its exit code.
+func lastTerminated(pods []corev1.Pod) (pod, container string, code int32, found bool) {
+	var last *corev1.ContainerStateTerminated
 	for i := range pods {
 		for _, cs := range pods[i].Status.ContainerStatuses {
 			t := cs.State.Terminated
@@ -433,8 +432,9 @@ func exitCode(pods []corev1.Pod) (int32, bool) {
 			}
 			if last == nil || t.FinishedAt.After(last.FinishedAt.Time) || (t.FinishedAt.Equal(&last.FinishedAt) && t.ExitCode != 0 && code == 0) {
 				last, code, found = t, t.ExitCode, true
+				pod, container = pods[i].Name, cs.Name
 			}
 		}
 	}
-	return code, found
+	return pod, container, code, found
 }

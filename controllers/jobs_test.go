@@ -85,17 +85,24 @@ func TestJobAttempts(t *testing.T) {
 	}
 }
 
-// The exit code is the last terminated container's; at the same time a
-// failure wins over a success; no terminated container, no exit code.
-func TestExitCode(t *testing.T) {
+// The exit code is the last terminated container's, and its log is the one
+// kept; at the same time a failure wins over a success; no terminated
+// container, no exit code.
+func TestLastTerminated(t *testing.T) {
 	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-	pod := func(states ...corev1.ContainerState) corev1.Pod {
-		var p corev1.Pod
-		for _, s := range states {
-			p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{State: s})
+	pods := func(states ...[]corev1.ContainerState) []corev1.Pod {
+		var ps []corev1.Pod
+		for i, ss := range states {
+			p := corev1.Pod{}
+			p.Name = fmt.Sprintf("p%d", i)
+			for j, s := range ss {
+				p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: fmt.Sprintf("c%d", j), State: s})
+			}
+			ps = append(ps, p)
 		}
-		return p
+		return ps
 	}
+	cs := func(s ...corev1.ContainerState) []corev1.ContainerState { return s }
 	ended := func(code int32, at time.Duration) corev1.ContainerState {
 		return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, FinishedAt: metav1.NewTime(t0.Add(at))}}
 	}
@@ -103,22 +110,40 @@ func TestExitCode(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		pods  []corev1.Pod
+		where string
 		code  int32
 		found bool
 	}{
-		{"no Pods", nil, 0, false},
-		{"still running", []corev1.Pod{pod(runningState)}, 0, false},
-		{"one success", []corev1.Pod{pod(ended(0, 0))}, 0, true},
-		{"retried: the last Pod counts", []corev1.Pod{pod(ended(3, 0)), pod(ended(0, time.Minute))}, 0, true},
-		{"retried and failed again", []corev1.Pod{pod(ended(0, 0)), pod(ended(7, time.Minute))}, 7, true},
-		{"a sidecar's success does not hide a failure at the same time", []corev1.Pod{pod(ended(0, 0), ended(2, 0))}, 2, true},
-		{"the first failure at the same time stays", []corev1.Pod{pod(ended(2, 0), ended(0, 0), ended(9, 0))}, 2, true},
+		{"no Pods", nil, "/", 0, false},
+		{"still running", pods(cs(runningState)), "/", 0, false},
+		{"one success", pods(cs(ended(0, 0))), "p0/c0", 0, true},
+		{"retried: the last Pod counts", pods(cs(ended(3, 0)), cs(ended(0, time.Minute))), "p1/c0", 0, true},
+		{"retried and failed again", pods(cs(ended(0, 0)), cs(ended(7, time.Minute))), "p1/c0", 7, true},
+		{"a sidecar's success does not hide a failure at the same time", pods(cs(ended(0, 0), ended(2, 0))), "p0/c1", 2, true},
+		{"the first failure at the same time stays", pods(cs(ended(2, 0), ended(0, 0), ended(9, 0))), "p0/c0", 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, found := exitCode(tc.pods)
-			NewWithT(t).Expect([]any{code, found}).To(Equal([]any{tc.code, tc.found}))
+			pod, container, code, found := lastTerminated(tc.pods)
+			NewWithT(t).Expect([]any{pod + "/" + container, code, found}).To(Equal([]any{tc.where, tc.code, tc.found}))
 		})
 	}
+}
+
+// A run keeps the end of its log: whole lines within the bound, valid
+// UTF-8, a cut marked; Secret values masked, the longest first.
+func TestOutputTailAndMask(t *testing.T) {
+	g := NewWithT(t)
+	var log strings.Builder
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&log, "line %02d\n", i)
+	}
+	g.Expect(tail([]byte(log.String()), 2048)).To(Equal(strings.TrimSuffix(log.String(), "\n")))
+	kept := tail([]byte(log.String()), 40)
+	g.Expect(kept).To(Equal("…\nline 37\nline 38\nline 39\nline 40"))
+	g.Expect(len(kept)).To(BeNumerically("<=", 40))
+	g.Expect(tail([]byte("ab\n\xff\xfe€€€€"), 10)).To(Equal("…\n€€"), "cut inside a rune, the rune goes")
+	g.Expect(mask("token=s3cr3t-and-more user=s3cr3t pin=12", []string{"s3cr3t-and-more", "s3cr3t", "12"})).
+		To(Equal("token=[masked] user=[masked] pin=[masked]"))
 }
 
 // PROBLEM_JSON fits its bound whatever the problem: what does not fit is

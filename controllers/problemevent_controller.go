@@ -50,6 +50,9 @@ type ProblemEventReconciler struct {
 	Notifier *notify.Client
 	// Jobs is what routes' Jobs may do, and whose rights create them.
 	Jobs JobPolicy
+	// PodLogs reads the end of a finished Job's log for its run's output;
+	// no output is kept when nil.
+	PodLogs PodLogs
 	// MaxConcurrentReconciles bounds how many events are worked on at once.
 	MaxConcurrentReconciles int
 	// MatchNoteInterval bounds how often a route's lastMatch status is

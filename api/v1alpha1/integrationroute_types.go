@@ -163,6 +163,14 @@ type JobAction struct {
 	// +kubebuilder:default=true
 	StopOnResolve *bool `json:"stopOnResolve,omitempty"`
 
+	// output says how much of the end of a finished Job's log is kept in
+	// the run's status.actions[].output, quoted in the Dynatrace comment and
+	// shown on the dashboard. Values of the Secrets the route and the Job
+	// use are masked in it.
+	// +optional
+	// +kubebuilder:default={tailLines: 20, limitBytes: 2048}
+	Output *JobOutput `json:"output,omitempty"`
+
 	// template is the Job to create, a batch/v1 JobTemplateSpec. The
 	// operator checks it strictly, unknown fields included, with a
 	// server-side dry run (the schema would make this CRD too large for
@@ -173,6 +181,23 @@ type JobAction struct {
 	// +kubebuilder:validation:Type=object
 	// +kubebuilder:pruning:PreserveUnknownFields
 	Template runtime.RawExtension `json:"template"`
+}
+
+// JobOutput bounds the end of a Job's log that a run keeps.
+type JobOutput struct {
+	// tailLines is how many of the log's last lines are kept; 0 keeps none.
+	// +optional
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=200
+	TailLines *int32 `json:"tailLines,omitempty"`
+
+	// limitBytes bounds the lines kept: the earliest go first.
+	// +optional
+	// +kubebuilder:default=2048
+	// +kubebuilder:validation:Minimum=64
+	// +kubebuilder:validation:Maximum=8192
+	LimitBytes *int32 `json:"limitBytes,omitempty"`
 }
 
 // TwilioAction sends an SMS to each recipient.

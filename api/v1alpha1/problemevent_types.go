@@ -287,6 +287,13 @@ type ActionStatus struct {
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
 
+	// output is the end of a finished Job's log, within the action's
+	// output bounds, with the values of the Secrets the route and the Job
+	// use masked.
+	// +optional
+	// +kubebuilder:validation:MaxLength=8192
+	Output string `json:"output,omitempty"`
+
 	// nextAttemptTime is when a message run that failed with a retryable
 	// error is tried again.
 	// +optional

@@ -358,6 +358,7 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: systemNamespace},
 		{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices", Namespace: systemNamespace},
 		{Verb: "impersonate", Resource: "serviceaccounts", Namespace: ns, Name: "runner"},
+		{Verb: "get", Resource: "pods", Subresource: "log", Namespace: ns},
 		{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"},
 		{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"},
 	}

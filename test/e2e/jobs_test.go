@@ -274,3 +274,30 @@ func (e *env) podUID(name string) types.UID {
 	}
 	return p.UID
 }
+
+// A Job that prints 40 lines keeps its last ones, read from the kubelet
+// through the API server, and the comment quotes them under the run's line.
+func TestJobOutputIsKeptAndQuoted(t *testing.T) {
+	e := newEnv(t)
+	e.jobRoute("chatty", "output: {tailLines: 5, limitBytes: 256}", "",
+		`for i in $(seq 1 40); do echo "step $i of 40"; done; echo "disk full"; exit 2`)
+	pid := e.problem("P-9040", "HOST-00000000000E2E40")
+	e.notify(pid, "P-9040", "OPEN")
+
+	ev := e.openEvent(pid, "to fail", 2*time.Minute, settled(problemhookv1alpha1.PhaseFailed))
+	const want = "step 37 of 40\nstep 38 of 40\nstep 39 of 40\nstep 40 of 40\ndisk full"
+	if len(ev.Status.Actions) != 1 || ev.Status.Actions[0].Output != want {
+		t.Fatalf("want the run to keep the last 5 lines %q, got %s with output %q", want, actionsLine(ev), ev.Status.Actions[0].Output)
+	}
+	e.openEvent(pid, "to have commented", 30*time.Second, func(ev *problemhookv1alpha1.ProblemEvent) error {
+		if ev.Status.Comment == nil || !ev.Status.Comment.Posted {
+			return fmt.Errorf("comment %+v", ev.Status.Comment)
+		}
+		return nil
+	})
+	comments := dt.Comments(pid)
+	quoted := "problemhook ran Job chatty/run: failed (exit code 2)\n> step 37 of 40\n> step 38 of 40\n> step 39 of 40\n> step 40 of 40\n> disk full\n"
+	if len(comments) != 1 || !strings.Contains(comments[0].Content, quoted) {
+		t.Fatalf("want 1 comment quoting %q, got %+v", quoted, comments)
+	}
+}

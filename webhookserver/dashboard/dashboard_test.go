@@ -188,7 +188,7 @@ func TestDashboardEventDetail(t *testing.T) {
 	ev.Status.Actions = []problemhookv1alpha1.ActionStatus{{
 		Route: "legacy-incident", Action: "incident", Type: problemhookv1alpha1.ActionTypeJob, Entity: "HOST-0000000000000001",
 		State: problemhookv1alpha1.ActionFailed, Job: "legacy-incident-incident-7f3a9c", ExitCode: &exit, Attempts: 1,
-		Message: "Exited with code 3",
+		Message: "Exited with code 3", Output: "checking disk\n<no space> left on /var",
 	}}
 	ev.Status.Details = &problemhookv1alpha1.ProblemDetails{DisplayID: "P-1234", Status: "OPEN", Title: "CPU saturation", RootCause: "web01 (HOST-0000000000000001)"}
 	g.Expect(env.Client.Status().Update(context.Background(), &ev)).To(Succeed())
@@ -206,13 +206,14 @@ func TestDashboardEventDetail(t *testing.T) {
 	g.Expect(page).To(ContainSubstring(`<a href="` + dt.URL() + `/#problems/problemdetails;pid=-6150203450926486413_1669823466223V2"`))
 	g.Expect(page).To(ContainSubstring("<td>3</td>"), "the exit code")
 	g.Expect(page).To(ContainSubstring("Exited with code 3"))
+	g.Expect(page).To(ContainSubstring(`<pre class="output">checking disk`+"\n"+`&lt;no space&gt; left on /var</pre>`), "what the Job said, escaped")
 	g.Expect(page).To(ContainSubstring("web01 (HOST-0000000000000001)"), "the Dynatrace details")
 	g.Expect(page).To(ContainSubstring("<th>startTime</th><td>2025-11-21 10:00:00 UTC (1763719200000)</td>"), "epoch milliseconds in the payload are dates")
 
 	var got problemhookv1alpha1.ProblemEvent
 	getJSON(g, srv, "/api"+path, http.StatusOK, &got)
 	g.Expect(got.Spec.Title).To(Equal("CPU <saturation>"))
-	g.Expect(got.Status.Actions).To(HaveLen(1))
+	g.Expect(got.Status.Actions).To(HaveExactElements(HaveField("Output", "checking disk\n<no space> left on /var")))
 	g.Expect(got.ManagedFields).To(BeEmpty())
 
 	status, page, _ := get(t, srv, "/events/"+tg.NS+"/no-such-event")
