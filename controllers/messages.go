@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,8 +51,18 @@ const outcomeUnknown = "Outcome unknown: problemhook stopped while this message 
 
 // send is one prepared message: everything read and rendered, ready to go.
 type send struct {
-	run  int
+	run int
+	prepared
+}
+
+// prepared is what sending one run takes.
+type prepared struct {
 	call func(context.Context) (notify.Result, error)
+	// pace names the destination whose turns the send waits for (a
+	// DingTalk robot, a Twilio sender), with its rate and, for status,
+	// why; empty for none.
+	pace, why string
+	rate      Rate
 }
 
 // sendMessages sends the runs of a message action that are due, records
@@ -78,7 +89,7 @@ func (r *ProblemEventReconciler) sendMessages(ctx context.Context, w *statusWrit
 	var sends []send
 	for _, i := range due {
 		a := &ev.Status.Actions[i]
-		call, err := r.prepare(ctx, ev, p, ir, compiled, action, a)
+		prep, err := r.prepare(ctx, ev, p, ir, compiled, action, a)
 		var refErr *secretref.Error
 		var prepErr *prepareError
 		switch {
@@ -86,8 +97,18 @@ func (r *ProblemEventReconciler) sendMessages(ctx context.Context, w *statusWrit
 			settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %v", ir.Name, action.Name, err))
 		case err != nil:
 			return err
+		case prep.pace != "":
+			// Its turn, or a wait for it that is no attempt.
+			turn := r.pacer.turn(prep.pace, fmt.Sprintf("%s/%d", ev.UID, i), prep.rate, now)
+			if turn.After(now) {
+				next := metav1.NewTime(ceilSecond(turn))
+				a.NextAttemptTime = &next
+				a.Message = fmt.Sprintf("Waiting its turn: %s; sending at %s", prep.why, next.UTC().Format(time.RFC3339))
+				continue
+			}
+			fallthrough
 		default:
-			sends = append(sends, send{run: i, call: call})
+			sends = append(sends, send{run: i, prepared: prep})
 		}
 	}
 	if len(sends) == 0 {
@@ -123,9 +144,29 @@ func (r *ProblemEventReconciler) sendMessages(ctx context.Context, w *statusWrit
 	}
 	wg.Wait()
 	for k, s := range sends {
+		// A service that asked for time gets it from every event's runs.
+		if wait := askedFor(results[k]); wait > 0 && s.pace != "" {
+			r.pacer.block(s.pace, time.Now().Add(wait))
+		}
 		r.recordOutcome(ctx, ev, ir, &ev.Status.Actions[s.run], details[k], results[k])
 	}
 	return nil
+}
+
+// askedFor is how long a service asked to be left alone: its Retry-After,
+// or for a 429 without one a second (Twilio sends one message a second
+// from a long code).
+func askedFor(err error) time.Duration {
+	var e *notify.Error
+	switch {
+	case !errors.As(err, &e) || !e.Retryable:
+		return 0
+	case e.RetryAfter > 0:
+		return e.RetryAfter
+	case e.StatusCode == http.StatusTooManyRequests:
+		return time.Second
+	}
+	return 0
 }
 
 // prepareError is a message that cannot be sent as the route describes it.
@@ -135,7 +176,8 @@ func (e *prepareError) Error() string { return e.msg }
 
 // prepare reads the Secrets and renders the templates of one run. An error
 // that the user must fix is a *secretref.Error or a *prepareError.
-func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, action *problemhookv1alpha1.Action, a *problemhookv1alpha1.ActionStatus) (func(context.Context) (notify.Result, error), error) {
+func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, action *problemhookv1alpha1.Action, a *problemhookv1alpha1.ActionStatus) (prepared, error) {
+	none := prepared{}
 	ns := ev.Namespace
 	render := func(field string) (string, error) {
 		s, err := compiled.Render(action.Name, field, p)
@@ -149,43 +191,53 @@ func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1a
 		t := action.Twilio
 		to, err := recipientNumber(t.To, ev.Status.Actions, a)
 		if err != nil {
-			return nil, err
+			return none, err
 		}
 		creds, err := secretref.Values(ctx, r.Client, ns, t.CredentialsSecretRef.Name, "twilio.credentialsSecretRef", TwilioAccountSIDKey, TwilioAuthTokenKey)
 		if err != nil {
-			return nil, err
+			return none, err
 		}
 		body, err := render("twilio.body")
 		if err != nil {
-			return nil, err
+			return none, err
 		}
 		m := notify.SMS{
 			APIURL: t.APIURL, AccountSID: string(creds[TwilioAccountSIDKey]), AuthToken: string(creds[TwilioAuthTokenKey]),
 			From: t.From, MessagingServiceSID: t.MessagingServiceSID, To: to, Body: body,
 		}
-		return func(ctx context.Context) (notify.Result, error) { return r.notifier().SendSMS(ctx, m) }, nil
+		// Twilio paces each sender; its 429 holds every message from it.
+		from := cmp.Or(t.MessagingServiceSID, t.From)
+		return prepared{
+			call: func(ctx context.Context) (notify.Result, error) { return r.notifier().SendSMS(ctx, m) },
+			pace: paceKey("twilio", t.APIURL, m.AccountSID, from), why: "Twilio asked for time before more messages from " + from,
+		}, nil
 
 	case action.DingTalk != nil:
 		d := action.DingTalk
 		robot, err := secretref.Value(ctx, r.Client, ns, d.URLSecretRef, DefaultDingTalkURLKey, "dingtalk.urlSecretRef")
 		if err != nil {
-			return nil, err
+			return none, err
 		}
 		m := notify.DingTalkMessage{URL: string(robot), MsgType: string(d.MsgType)}
 		if d.SignSecretRef != nil {
 			secret, err := secretref.Value(ctx, r.Client, ns, *d.SignSecretRef, DefaultDingTalkSignKey, "dingtalk.signSecretRef")
 			if err != nil {
-				return nil, err
+				return none, err
 			}
 			m.Secret = string(secret)
 		}
 		if m.Title, err = render("dingtalk.title"); err != nil {
-			return nil, err
+			return none, err
 		}
 		if m.Text, err = render("dingtalk.text"); err != nil {
-			return nil, err
+			return none, err
 		}
-		return func(ctx context.Context) (notify.Result, error) { return r.notifier().SendDingTalk(ctx, m) }, nil
+		rate := cmp.Or(r.DingTalkRate, DingTalkRate)
+		return prepared{
+			call: func(ctx context.Context) (notify.Result, error) { return r.notifier().SendDingTalk(ctx, m) },
+			pace: paceKey("dingtalk", m.URL), rate: rate,
+			why: fmt.Sprintf("the DingTalk robot takes %d messages in %s", rate.Messages, rate.Per),
+		}, nil
 
 	case action.HTTP != nil:
 		h := action.HTTP
@@ -193,7 +245,7 @@ func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1a
 		if ref := h.URLSecretRef; ref != nil {
 			u, err := secretref.Value(ctx, r.Client, ns, *ref, DefaultHTTPURLSecretKey, "http.urlSecretRef")
 			if err != nil {
-				return nil, err
+				return none, err
 			}
 			call.URL = string(u)
 			call.Where = fmt.Sprintf("the URL in Secret %s key %s", ref.Name, secretref.KeyOrDefault(*ref, DefaultHTTPURLSecretKey))
@@ -201,10 +253,10 @@ func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1a
 		if ref := h.HeadersSecretRef; ref != nil {
 			values, err := secretref.Data(ctx, r.Client, ns, ref.Name, "http.headersSecretRef")
 			if err != nil {
-				return nil, err
+				return none, err
 			}
 			if err := notify.CheckHeaders(values); err != nil {
-				return nil, &prepareError{msg: fmt.Sprintf("http.headersSecretRef: %v (Secret %s)", err, ref.Name)}
+				return none, &prepareError{msg: fmt.Sprintf("http.headersSecretRef: %v (Secret %s)", err, ref.Name)}
 			}
 			call.Header = http.Header{}
 			for k, v := range values {
@@ -213,11 +265,11 @@ func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1a
 		}
 		var err error
 		if call.Body, err = render("http.body"); err != nil {
-			return nil, err
+			return none, err
 		}
-		return func(ctx context.Context) (notify.Result, error) { return r.notifier().Do(ctx, call) }, nil
+		return prepared{call: func(ctx context.Context) (notify.Result, error) { return r.notifier().Do(ctx, call) }}, nil
 	}
-	return nil, &prepareError{msg: "the action is not a message action"}
+	return none, &prepareError{msg: "the action is not a message action"}
 }
 
 // recipientNumber finds the number a Twilio run is for. Status holds only

@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/notify/notifytest"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
@@ -431,4 +433,63 @@ func TestMessagesStopWhenTheProblemResolves(t *testing.T) {
 	m.g.Expect(m.twilio.Requests()).To(Equal(1))
 	m.g.Expect(m.itsm.received()).To(HaveLen(2))
 	m.expectNoSecrets(got)
+}
+
+// One DingTalk robot gets at most its rate across all events: the messages
+// past it wait their turn, none is refused for it, and none is an attempt
+// more.
+func TestDingTalkRobotIsPaced(t *testing.T) {
+	m := newMessaging(t)
+	const window = 3 * time.Second
+	m.robot.SetRate(20, window)
+	m.stop()
+	m.stop, m.receiver = startEventManager(t, m.ns, func(r *controllers.ProblemEventReconciler) {
+		r.DingTalkRate = controllers.Rate{Messages: 20, Per: window}
+	})
+	m.routeWithRetry("robot", 0, time.Second, m.dingtalk("paced"))
+	var events []*problemhookv1alpha1.ProblemEvent
+	for i := range 25 {
+		events = append(events, m.event(problemhookv1alpha1.ProblemEventSpec{
+			ProblemID: fmt.Sprintf("-%d_%dV2", i+1, i+1), DisplayID: fmt.Sprint(i + 1), State: problemhookv1alpha1.StateOpen,
+		}))
+	}
+	waited := 0
+	for _, ev := range events {
+		got := m.eventually(ev, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
+			g.Expect(ev.Status.Actions).To(HaveExactElements(And(
+				HaveField("State", problemhookv1alpha1.ActionSucceeded), HaveField("Attempts", int32(1)))))
+		})
+		if got.Status.Actions[0].StartTime.Sub(got.CreationTimestamp.Time) >= time.Second {
+			waited++
+		}
+	}
+	m.g.Expect(m.robot.Messages()).To(HaveLen(25))
+	m.g.Expect(m.robot.TooFast()).To(BeZero(), "no message refused for passing the rate")
+	m.g.Expect(waited).To(BeNumerically(">=", 5), "the messages past the rate waited their turn")
+}
+
+// A Twilio sender that answered 429 is left alone for the time it asked:
+// another event's message from it waits instead of being refused too.
+func TestTwilioSenderIsPacedAfter429(t *testing.T) {
+	m := newMessaging(t)
+	m.routeWithRetry("sms", 2, time.Second, m.sms("sms", oncallA))
+	m.twilio.FailNext(notifytest.Failure{Status: 429, RetryAfter: "3", Code: 20429, Message: "Too Many Requests"})
+	first := m.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: "-1_1V2", DisplayID: "1", State: problemhookv1alpha1.StateOpen})
+	m.eventually(first, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
+		g.Expect(ev.Status.Actions).To(HaveExactElements(HaveField("Attempts", int32(1))))
+		g.Expect(ev.Status.Actions[0].NextAttemptTime).NotTo(BeNil())
+	})
+	second := m.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: "-2_2V2", DisplayID: "2", State: problemhookv1alpha1.StateOpen})
+	m.eventually(second, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
+		g.Expect(ev.Status.Actions).To(HaveExactElements(And(
+			HaveField("State", problemhookv1alpha1.ActionPending), HaveField("Attempts", int32(0)),
+			HaveField("Message", HavePrefix("Waiting its turn: Twilio asked for time before more messages from +18652699000; sending at ")))))
+	})
+	for _, ev := range []*problemhookv1alpha1.ProblemEvent{first, second} {
+		m.eventually(ev, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
+			g.Expect(ev.Status.Actions).To(HaveExactElements(HaveField("State", problemhookv1alpha1.ActionSucceeded)))
+		})
+	}
+	m.g.Expect(m.get(second).Status.Actions[0].Attempts).To(Equal(int32(1)), "the waiting message was sent once")
+	m.g.Expect(m.twilio.Requests()).To(Equal(3), "the 429, then one message each")
 }

@@ -53,6 +53,8 @@ type ProblemEventReconciler struct {
 	// PodLogs reads the end of a finished Job's log for its run's output;
 	// no output is kept when nil.
 	PodLogs PodLogs
+	// DingTalkRate is what one DingTalk robot takes; DingTalkRate when zero.
+	DingTalkRate Rate
 	// MaxConcurrentReconciles bounds how many events are worked on at once.
 	MaxConcurrentReconciles int
 	// MatchNoteInterval bounds how often a route's lastMatch status is
@@ -60,6 +62,7 @@ type ProblemEventReconciler struct {
 	MatchNoteInterval time.Duration
 
 	routes    routeCache
+	pacer     pacer
 	dynatrace *dtconn.Clients
 	matches   *matchNotes
 }

@@ -214,18 +214,38 @@ type DingTalkMessage struct {
 	Timestamp time.Time
 }
 
-// DingTalk stands in for one DingTalk custom robot.
+// DingTalk stands in for one DingTalk custom robot. Like DingTalk, it
+// takes 20 messages in any minute and refuses the rest with 130101;
+// SetRate changes that, for tests that cannot wait minutes.
 type DingTalk struct {
 	server
 	accessToken, secret string
 	now                 func() time.Time
 	messages            []DingTalkMessage
+	limit               int
+	window              time.Duration
+	accepted            []time.Time
+	tooFast             int
+}
+
+// SetRate makes the robot take limit messages in any window.
+func (d *DingTalk) SetRate(limit int, window time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.limit, d.window = limit, window
+}
+
+// TooFast is how many messages were refused for passing the rate.
+func (d *DingTalk) TooFast() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.tooFast
 }
 
 // NewDingTalk starts a robot with an access token and, when secret is not
 // empty, "additional signature" security. Close it when done.
 func NewDingTalk(accessToken, secret string) *DingTalk {
-	d := &DingTalk{accessToken: accessToken, secret: secret, now: time.Now}
+	d := &DingTalk{accessToken: accessToken, secret: secret, now: time.Now, limit: 20, window: time.Minute}
 	d.Server = httptest.NewServer(http.HandlerFunc(d.serve))
 	return d
 }
@@ -312,6 +332,20 @@ func (d *DingTalk) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.mu.Lock()
+	now := d.now()
+	recent := 0
+	for _, t := range d.accepted {
+		if now.Sub(t) < d.window {
+			recent++
+		}
+	}
+	if recent >= d.limit {
+		d.tooFast++
+		d.mu.Unlock()
+		dingTalkError(w, 130101, fmt.Sprintf("send too fast, exceed %d times per minute", d.limit))
+		return
+	}
+	d.accepted = append(d.accepted, now)
 	d.messages = append(d.messages, got)
 	d.mu.Unlock()
 	dingTalkError(w, 0, "ok")
