@@ -225,6 +225,9 @@ func (r *IntegrationRouteReconciler) checkSecrets(ctx context.Context, ir *probl
 			if h := a.HTTP.HeadersSecretRef; err == nil && h != nil {
 				err = checkHeaders(ctx, r.Client, ns, h.Name, field+".http.headersSecretRef")
 			}
+			if ref := a.HTTP.SecretRef; err == nil && ref != nil {
+				err = checkBodySecrets(ctx, r.Client, ir, a.Name, ref.Name, field)
+			}
 		}
 		if err != nil {
 			return err
@@ -260,6 +263,24 @@ func checkHeaders(ctx context.Context, c client.Reader, namespace, name, field s
 	return nil
 }
 
+// checkBodySecrets renders an HTTP action's body for the sample problem
+// with the values of its secretRef: a key the body reads that the Secret
+// lacks is reported now, not when a problem arrives.
+func checkBodySecrets(ctx context.Context, c client.Reader, ir *problemhookv1alpha1.IntegrationRoute, action, name, field string) error {
+	data, err := secretref.Data(ctx, c, ir.Namespace, name, field+".http.secretRef")
+	if err != nil {
+		return err
+	}
+	route, err := routing.Compile(&ir.Spec)
+	if err != nil {
+		return err
+	}
+	if _, err := route.RenderWithSecrets(action, "http.body", routing.SampleProblem(), data); err != nil {
+		return &routing.FieldError{Field: field + ".http.body", Reason: problemhookv1alpha1.ReasonSecretKeyMissing, Err: fmt.Errorf("%w (Secret %s)", err, name)}
+	}
+	return nil
+}
+
 // routeSecretNames lists the Secrets a route references.
 func routeSecretNames(ir *problemhookv1alpha1.IntegrationRoute) []string {
 	var names []string
@@ -278,6 +299,9 @@ func routeSecretNames(ir *problemhookv1alpha1.IntegrationRoute) []string {
 			}
 			if a.HTTP.HeadersSecretRef != nil {
 				names = append(names, a.HTTP.HeadersSecretRef.Name)
+			}
+			if a.HTTP.SecretRef != nil {
+				names = append(names, a.HTTP.SecretRef.Name)
 			}
 		}
 	}

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	pathpkg "path"
+	"strings"
 	"sync"
 	"time"
 
@@ -169,6 +172,30 @@ func askedFor(err error) time.Duration {
 	return 0
 }
 
+// joinPath appends a rendered http.path to the action's URL. What the
+// problem put in it may add path elements and a query, never reach
+// another host.
+func joinPath(base, path string) (string, error) {
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", errors.New("the URL does not parse")
+	}
+	joined := strings.TrimRight(base, "/") + "/" + strings.TrimLeft(path, "/")
+	if b.RawQuery != "" || b.Fragment != "" {
+		return "", errors.New("a URL with a query cannot take a path")
+	}
+	j, err := url.Parse(joined)
+	if err != nil {
+		return "", fmt.Errorf("the URL with the path does not parse: %w", err)
+	}
+	// A server resolves dot segments, encoded or not: so does the check.
+	if j.Scheme != b.Scheme || j.Host != b.Host || j.User.String() != b.User.String() ||
+		!strings.HasPrefix(pathpkg.Clean(j.Path)+"/", strings.TrimRight(b.Path, "/")+"/") {
+		return "", fmt.Errorf("the path %q leaves the URL's host or path", path)
+	}
+	return joined, nil
+}
+
 // prepareError is a message that cannot be sent as the route describes it.
 type prepareError struct{ msg string }
 
@@ -263,9 +290,26 @@ func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1a
 				call.Header.Set(k, string(v))
 			}
 		}
+		if h.Path != "" {
+			path, err := render("http.path")
+			if err != nil {
+				return none, err
+			}
+			if call.URL, err = joinPath(call.URL, path); err != nil {
+				return none, &prepareError{msg: "http.path: " + err.Error()}
+			}
+		}
+		var secrets routing.Secrets
+		if ref := h.SecretRef; ref != nil {
+			values, err := secretref.Data(ctx, r.Client, ns, ref.Name, "http.secretRef")
+			if err != nil {
+				return none, err
+			}
+			secrets = values
+		}
 		var err error
-		if call.Body, err = render("http.body"); err != nil {
-			return none, err
+		if call.Body, err = compiled.RenderWithSecrets(action.Name, "http.body", p, secrets); err != nil {
+			return none, &prepareError{msg: err.Error()}
 		}
 		return prepared{call: func(ctx context.Context) (notify.Result, error) { return r.notifier().Do(ctx, call) }}, nil
 	}

@@ -309,6 +309,21 @@ type HTTPAction struct {
 	// +optional
 	HeadersSecretRef *LocalObjectReference `json:"headersSecretRef,omitempty"`
 
+	// path is a text/template over the normalised problem appended to the
+	// URL, for services that name what a call acts on in its path, e.g.
+	// Opsgenie's `/v2/alerts/{{ .ProblemID | pathEscape }}/close?identifierType=alias`.
+	// Escape what it inserts with pathEscape or urlquery; it may not change
+	// the URL's scheme or host.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Path string `json:"path,omitempty"`
+
+	// secretRef names a Secret whose keys the body reads with
+	// `{{ secret "key" }}`, for services that take their key in the body,
+	// e.g. PagerDuty's routing_key. Its values appear nowhere else.
+	// +optional
+	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+
 	// body is a text/template over the normalised problem.
 	// +optional
 	// +kubebuilder:validation:MaxLength=65536

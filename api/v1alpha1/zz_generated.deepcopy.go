@@ -233,6 +233,11 @@ func (in *HTTPAction) DeepCopyInto(out *HTTPAction) {
 		*out = new(LocalObjectReference)
 		**out = **in
 	}
+	if in.SecretRef != nil {
+		in, out := &in.SecretRef, &out.SecretRef
+		*out = new(LocalObjectReference)
+		**out = **in
+	}
 	if in.StopOnResolve != nil {
 		in, out := &in.StopOnResolve, &out.StopOnResolve
 		*out = new(bool)

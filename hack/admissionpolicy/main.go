@@ -16,9 +16,9 @@ import (
 )
 
 // maxRouteSecrets is how many Secrets a route may reference: 16 actions
-// (the CRD's maxItems), two Secrets at most each (DingTalk's URL and
-// signing key, or HTTP's URL and headers).
-const maxRouteSecrets = 16 * 2
+// (the CRD's maxItems), three Secrets at most each (HTTP's URL, headers
+// and body secrets; DingTalk's URL and signing key).
+const maxRouteSecrets = 16 * 3
 
 // maxTargetSecrets is how many a target may: its auth and its token.
 const maxTargetSecrets = 3
@@ -39,7 +39,8 @@ var policies = []policy{{
       object.spec.actions.filter(a, has(a.dingtalk)).map(a, a.dingtalk.urlSecretRef.name) +
       object.spec.actions.filter(a, has(a.dingtalk) && has(a.dingtalk.signSecretRef)).map(a, a.dingtalk.signSecretRef.name) +
       object.spec.actions.filter(a, has(a.http) && has(a.http.urlSecretRef)).map(a, a.http.urlSecretRef.name) +
-      object.spec.actions.filter(a, has(a.http) && has(a.http.headersSecretRef)).map(a, a.http.headersSecretRef.name)`,
+      object.spec.actions.filter(a, has(a.http) && has(a.http.headersSecretRef)).map(a, a.http.headersSecretRef.name) +
+      object.spec.actions.filter(a, has(a.http) && has(a.http.secretRef)).map(a, a.http.secretRef.name)`,
 	JobCheck: true, Indexes: indexes(maxRouteSecrets),
 }, {
 	Name: "problemhook-notificationtarget-author", Resource: "notificationtargets", Kind: "a NotificationTarget", Verb: "use",

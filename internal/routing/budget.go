@@ -59,7 +59,7 @@ func (b *renderBudget) step() (string, error) {
 
 // execute renders t for data within a fresh budget, into a buffer that
 // refuses to grow past MaxRenderedBytes.
-func execute(t *template.Template, data any) (string, error) {
+func execute(t *template.Template, data any, extra template.FuncMap) (string, error) {
 	b := newRenderBudget()
 	// A clone has function maps of its own, so concurrent renders of one
 	// compiled route each count their own steps.
@@ -68,6 +68,9 @@ func execute(t *template.Template, data any) (string, error) {
 		return "", err
 	}
 	c.Funcs(template.FuncMap{stepFunc: b.step})
+	if extra != nil {
+		c.Funcs(extra)
+	}
 	w := &boundedWriter{max: MaxRenderedBytes}
 	if err := c.Execute(w, data); err != nil {
 		if b.spent != nil {

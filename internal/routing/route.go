@@ -121,7 +121,11 @@ func (r *Route) compileAction(i int, a *problemhookv1alpha1.Action) []error {
 		if err == nil {
 			// A template that fails, or passes a bound, for a problem like
 			// any other is refused now rather than when a problem arrives.
-			if _, err = execute(t, SampleProblem()); err != nil {
+			var sample template.FuncMap
+			if name == "http.body" && a.HTTP.SecretRef != nil {
+				sample = template.FuncMap{"secret": sampleSecrets{}.secret}
+			}
+			if _, err = execute(t, SampleProblem(), sample); err != nil {
 				err = fmt.Errorf("rendering it for a sample problem: %w", err)
 			}
 		}
@@ -147,6 +151,7 @@ func (r *Route) compileAction(i int, a *problemhookv1alpha1.Action) []error {
 	case a.HTTP != nil:
 		r.kinds[a.Name] = "http"
 		parse("http.body", a.HTTP.Body)
+		parse("http.path", a.HTTP.Path)
 	}
 	return errs
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"reflect"
 	"strings"
 	"text/template"
@@ -23,15 +24,56 @@ var errTooLong = fmt.Errorf("rendered text exceeds %d bytes", MaxRenderedBytes)
 //	       that it pipes: {{.Tags | join ", "}}
 //	upper  upper-cases a string
 //	lower  lower-cases a string
+//	pathEscape  escapes a string to be one element of a URL path
+//	truncate    keeps the first n characters of a string: {{.Title | truncate 130}}
+//	secret reads a key of an HTTP action's secretRef: {{ secret "routing_key" }}
 //
 // printf is text/template's own, with its widths bounded (boundedPrintf).
 var funcs = template.FuncMap{
-	"printf": boundedPrintf,
-	"json":   jsonString,
-	"join":   func(sep string, list []string) string { return strings.Join(list, sep) },
-	"upper":  strings.ToUpper,
-	"lower":  strings.ToLower,
+	"printf":     boundedPrintf,
+	"json":       jsonString,
+	"join":       func(sep string, list []string) string { return strings.Join(list, sep) },
+	"upper":      strings.ToUpper,
+	"lower":      strings.ToLower,
+	"pathEscape": url.PathEscape,
+	"truncate":   truncateRunes,
+	"secret":     noSecrets,
 }
+
+// truncateRunes keeps the first n characters of s: a service's limit on
+// a field is in characters. It only ever shortens.
+func truncateRunes(n int, s string) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
+
+// noSecrets is secret where the action has no secretRef to read.
+func noSecrets(key string) (string, error) {
+	return "", fmt.Errorf("secret %q: only an HTTP action's body can read secrets, from its http.secretRef", key)
+}
+
+// Secrets are the values {{ secret "key" }} reads, by key.
+type Secrets map[string][]byte
+
+func (s Secrets) secret(key string) (string, error) {
+	v, ok := s[key]
+	if !ok {
+		return "", fmt.Errorf("secret %q: http.secretRef has no such key", key)
+	}
+	return string(v), nil
+}
+
+// sampleSecrets stands in for any Secret when a template is tried on the
+// sample problem: a key that is missing is reported when the route is
+// checked against its Secret, not here.
+type sampleSecrets struct{}
+
+func (sampleSecrets) secret(key string) (string, error) { return "sample-" + key, nil }
 
 func jsonString(v any) (string, error) {
 	var b strings.Builder
@@ -72,6 +114,12 @@ func parseTemplate(name, text string) (*template.Template, error) {
 // has no such field, when the template fails, or when it passes a bound of
 // its budget: MaxRenderedBytes, MaxRenderSteps, MaxRenderTime.
 func (r *Route) Render(action, field string, p *Problem) (string, error) {
+	return r.RenderWithSecrets(action, field, p, nil)
+}
+
+// RenderWithSecrets is Render for a template that may read secrets
+// (http.body with an http.secretRef).
+func (r *Route) RenderWithSecrets(action, field string, p *Problem, secrets Secrets) (string, error) {
 	kind, ok := r.kinds[action]
 	if !ok {
 		return "", fmt.Errorf("rendering %s: route has no action %q", field, action)
@@ -83,7 +131,11 @@ func (r *Route) Render(action, field string, p *Problem) (string, error) {
 	if !ok {
 		return "", nil
 	}
-	out, err := execute(t, p)
+	var extra template.FuncMap
+	if secrets != nil {
+		extra = template.FuncMap{"secret": secrets.secret}
+	}
+	out, err := execute(t, p, extra)
 	if err != nil {
 		return "", fmt.Errorf("rendering %s of action %q: %w", field, action, err)
 	}
@@ -92,7 +144,7 @@ func (r *Route) Render(action, field string, p *Problem) (string, error) {
 
 // templateFields are the fields of actions that are templates.
 var templateFields = map[string]bool{
-	"twilio.body": true, "dingtalk.title": true, "dingtalk.text": true, "http.body": true,
+	"twilio.body": true, "dingtalk.title": true, "dingtalk.text": true, "http.body": true, "http.path": true,
 }
 
 func templateKey(action, field string) string {

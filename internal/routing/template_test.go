@@ -337,3 +337,40 @@ func TestRenderBound(t *testing.T) {
 	_, err = r.Render("itsm", "http.body", p)
 	g.Expect(err).To(HaveOccurred())
 }
+
+// An HTTP action's body reads its secretRef with secret, which no other
+// template can; its path renders with pathEscape.
+func TestHTTPSecretsAndPath(t *testing.T) {
+	g := NewWithT(t)
+	a := httpAction(`{"routing_key":{{ secret "routing_key" | json }},"dedup_key":{{ json .ProblemID }}}`)
+	_, err := compileActions(a)
+	g.Expect(err).To(MatchError(ContainSubstring(`secret "routing_key": only an HTTP action's body can read secrets, from its http.secretRef`)),
+		"without a secretRef, the template is refused when the route is checked")
+
+	a.HTTP.SecretRef = &problemhookv1alpha1.LocalObjectReference{Name: "pagerduty"}
+	a.HTTP.Path = "/v2/alerts/{{ .ProblemID | pathEscape }}/close"
+	r, err := compileActions(a)
+	g.Expect(err).NotTo(HaveOccurred())
+	p := &routing.Problem{ProblemID: "-1/../2 x", Tags: []string{}}
+	body, err := r.RenderWithSecrets(a.Name, "http.body", p, routing.Secrets{"routing_key": []byte("R0UT1NG")})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(body).To(Equal(`{"routing_key":"R0UT1NG","dedup_key":"-1/../2 x"}`))
+	_, err = r.RenderWithSecrets(a.Name, "http.body", p, routing.Secrets{"other": []byte("x")})
+	g.Expect(err).To(MatchError(ContainSubstring(`secret "routing_key": http.secretRef has no such key`)))
+	path, err := r.Render(a.Name, "http.path", p)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(path).To(Equal("/v2/alerts/-1%2F..%2F2%20x/close"))
+
+	sms := twilioAction(`{{ secret "authToken" }}`)
+	_, err = compileActions(sms)
+	g.Expect(err).To(MatchError(ContainSubstring("spec.actions[0].twilio.body")))
+}
+
+func TestTruncate(t *testing.T) {
+	g := NewWithT(t)
+	r, err := compileActions(httpAction(`{{ .Title | truncate 3 }}|{{ "ab" | truncate 5 }}|{{ "äöüß" | truncate 2 }}|{{ "x" | truncate 0 }}`))
+	g.Expect(err).NotTo(HaveOccurred())
+	out, err := r.Render("itsm", "http.body", &routing.Problem{Title: "CPU saturated", Tags: []string{}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(Equal("CPU|ab|äö|"))
+}
