@@ -138,65 +138,44 @@ func run(ctx context.Context, o options) error {
 		// /metrics checked by the API server.
 		metrics.SecureServing, metrics.FilterProvider = true, filters.WithAuthenticationAndAuthorization
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme.New(),
-		Metrics:                       metrics,
-		HealthProbeBindAddress:        o.probeAddr,
-		PprofBindAddress:              o.pprofAddr,
-		LeaderElection:                o.leaderElect,
-		LeaderElectionID:              "problemhook.problemhook.io",
-		LeaderElectionNamespace:       o.namespace,
-		LeaderElectionReleaseOnCancel: true,
+	// The replica's manager: the cache, the receiver, the dashboard, the
+	// probes and the metrics, for as long as the process lives.
+	options := ctrl.Options{
+		Scheme: scheme.New(),
 		// Nothing reads managedFields; without them each cached event is
-		// about a kilobyte smaller.
-		// Jobs are cached only when they are the operator's, not every
-		// Job of the cluster.
+		// about a kilobyte smaller. Jobs are cached only when they are
+		// the operator's, not every Job of the cluster.
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
 			ByObject:         map[client.Object]cache.ByObject{&batchv1.Job{}: {Label: controllers.JobSelector()}},
 		},
 		Client: controllers.ClientOptions(),
-	})
+	}
+	replica := options
+	replica.Metrics, replica.HealthProbeBindAddress, replica.PprofBindAddress = metrics, o.probeAddr, o.pprofAddr
+	mgr, err := ctrl.NewManager(cfg, replica)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	if err := (&controllers.NotificationTargetReconciler{
-		Client:      mgr.GetClient(),
-		Recorder:    mgr.GetEventRecorder("problemhook"),
-		ReceiverURL: o.receiverURL,
-	}).SetupWithManager(ctx, mgr); err != nil {
-		return fmt.Errorf("setting up NotificationTarget controller: %w", err)
-	}
-	o.jobs.Config, o.jobs.HTTPClient = mgr.GetConfig(), mgr.GetHTTPClient()
-	if err := (&controllers.IntegrationRouteReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("problemhook"),
-		Jobs:     o.jobs,
-	}).SetupWithManager(ctx, mgr); err != nil {
-		return fmt.Errorf("setting up IntegrationRoute controller: %w", err)
-	}
+	// The leader's: the reconcilers, a term of leadership at a time.
+	leader := options
+	leader.LeaderElection = o.leaderElect
+	leader.LeaderElectionID = "problemhook.problemhook.io"
+	leader.LeaderElectionNamespace = o.namespace
+	leader.LeaderElectionReleaseOnCancel = true
 	podLogs, err := controllers.NewPodLogs(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
 		return fmt.Errorf("creating the Pod log reader: %w", err)
 	}
-	if err := (&controllers.ProblemEventReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("problemhook"),
-		Jobs:                    o.jobs,
-		PodLogs:                 podLogs,
-		Egress:                  policy,
-		Notifier:                &notify.Client{HTTPClient: notify.NewHTTPClient(policy)},
-		MaxConcurrentReconciles: o.eventWorkers,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up ProblemEvent controller: %w", err)
-	}
-	if err := (&controllers.PollReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("problemhook"),
-		Egress:   policy,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the catch-up poller: %w", err)
+	o.jobs.Config, o.jobs.HTTPClient = mgr.GetConfig(), mgr.GetHTTPClient()
+	notifier := &notify.Client{HTTPClient: notify.NewHTTPClient(policy)}
+	if err := mgr.Add(&leaderTerms{
+		options: leader, config: cfg, cache: &sharedCache{Cache: mgr.GetCache()},
+		setup: func(ctx context.Context, lm ctrl.Manager) error {
+			return setupReconcilers(ctx, lm, o, policy, podLogs, notifier)
+		},
+	}); err != nil {
+		return fmt.Errorf("adding the leader's reconcilers: %w", err)
 	}
 	// The receiver writes through a client of its own: its rate limiter
 	// is its own, so a burst of reconciles never holds back an
@@ -240,4 +219,42 @@ func run(ctx context.Context, o options) error {
 	ctrl.Log.Info("Starting manager", "version", dashboard.Version(), "receiver", o.receiverAddr, "receiverURL", o.receiverURL, "dashboard", o.dashboardAddr,
 		"defaultServiceAccount", o.jobs.DefaultServiceAccount, "allowPrivilegedJobs", o.jobs.AllowPrivileged, "egressAllow", allow, "egressDeny", deny)
 	return mgr.Start(ctx)
+}
+
+// setupReconcilers adds the reconcilers to a leader's manager.
+func setupReconcilers(ctx context.Context, mgr ctrl.Manager, o options, policy *egress.Policy, podLogs controllers.PodLogs, notifier *notify.Client) error {
+	if err := (&controllers.NotificationTargetReconciler{
+		Client:      mgr.GetClient(),
+		Recorder:    mgr.GetEventRecorder("problemhook"),
+		ReceiverURL: o.receiverURL,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up NotificationTarget controller: %w", err)
+	}
+	if err := (&controllers.IntegrationRouteReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("problemhook"),
+		Jobs:     o.jobs,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up IntegrationRoute controller: %w", err)
+	}
+	if err := (&controllers.ProblemEventReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("problemhook"),
+		Jobs:                    o.jobs,
+		PodLogs:                 podLogs,
+		Egress:                  policy,
+		Notifier:                notifier,
+		MaxConcurrentReconciles: o.eventWorkers,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up ProblemEvent controller: %w", err)
+	}
+	if err := (&controllers.PollReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("problemhook"),
+		Egress:   policy,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the catch-up poller: %w", err)
+	}
+	return nil
 }

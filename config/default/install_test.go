@@ -32,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -394,4 +395,44 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 			g.Expect(review.Status.Allowed).To(Equal(want.allowed), "%s %s/%s %s in %q", attrs.Verb, attrs.Group, attrs.Resource, attrs.Subresource, attrs.Namespace)
 		}
 	}
+
+	// Losing the lease ends the leader's term, not the process: another
+	// holder takes the Lease (as a replica whose API server answered
+	// first would), this replica's reconcilers stop and its receiver goes
+	// on storing notifications; once the Lease is free again it leads again
+	// and runs what was stored meanwhile.
+	g.Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(&lease), &lease); err != nil {
+			return err
+		}
+		now := metav1.NewMicroTime(time.Now())
+		lease.Spec.HolderIdentity, lease.Spec.AcquireTime, lease.Spec.RenewTime = new("another-replica"), &now, &now
+		return k8s.Update(ctx, &lease)
+	})).To(Succeed())
+	g.Eventually(logs.String).WithTimeout(30 * time.Second).Should(ContainSubstring("Lost the leader lease"))
+	g.Expect(cmd.ProcessState).To(BeNil(), "the manager is still running")
+	post := func() (int, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://%s/hooks/%s/dynatrace", receiverAddr, ns),
+			strings.NewReader(`{"State":"OPEN","ProblemID":"2","PID":"2_2V2"}`))
+		if err != nil {
+			return 0, err
+		}
+		req.SetBasicAuth("dynatrace", "secret")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	g.Expect(post()).To(Equal(http.StatusAccepted), "the receiver stores notifications without the lease")
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(&lease), &lease)).To(Succeed())
+		g.Expect(lease.Spec.HolderIdentity).NotTo(HaveValue(Equal("another-replica")))
+		var jobs batchv1.JobList
+		g.Expect(k8s.List(ctx, &jobs, client.InNamespace(ns))).To(Succeed())
+		g.Expect(jobs.Items).To(HaveLen(2), "the notification stored without the lease ran once leading again")
+	}).WithTimeout(60 * time.Second).WithPolling(time.Second).Should(Succeed())
+
 }
