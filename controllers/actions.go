@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -97,6 +98,23 @@ func summarise(ev *problemhookv1alpha1.ProblemEvent) bool {
 	pending, running, succeeded, failed, stopped := n[problemhookv1alpha1.ActionPending], n[problemhookv1alpha1.ActionRunning],
 		n[problemhookv1alpha1.ActionSucceeded], n[problemhookv1alpha1.ActionFailed], n[problemhookv1alpha1.ActionStopped]
 	counts := fmt.Sprintf("%d actions: %d succeeded, %d failed, %d stopped, %d running, %d pending", len(ev.Status.Actions), succeeded, failed, stopped, running, pending)
+	omitted := 0
+	for _, o := range ev.Status.Omitted {
+		omitted += int(o.Omitted)
+	}
+	var parts []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{succeeded, "succeeded"}, {failed, "failed"}, {stopped, "stopped"}, {running, "running"}, {pending, "pending"}, {omitted, "omitted"}} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	ev.Status.Summary = strings.Join(parts, ", ")
+	if omitted > 0 {
+		counts += fmt.Sprintf("; %d omitted (status.omitted says why)", omitted)
+	}
 	status, reason := metav1.ConditionFalse, problemhookv1alpha1.ReasonProgressing
 	switch {
 	case running > 0:

@@ -130,7 +130,7 @@ func commentText(ev *problemhookv1alpha1.ProblemEvent, commenting map[string]boo
 	for _, k := range order {
 		runs := groups[k]
 		if runs[0].Type == problemhookv1alpha1.ActionTypeJob {
-			lines = append(lines, jobLine(k.route, k.action, runs))
+			lines = append(lines, jobLine(k.route, k.action, runs, omittedRuns(ev, k.route, k.action)))
 			// What each Job said, under the action's line.
 			for _, a := range runs {
 				if a.Output == "" {
@@ -145,6 +145,12 @@ func commentText(ev *problemhookv1alpha1.ProblemEvent, commenting map[string]boo
 		// "Mobile number has been notified: +49*****1234".
 		for _, a := range runs {
 			lines = append(lines, fmt.Sprintf("problemhook %s %s/%s: %s\n", a.Type, k.route, k.action, truncate(a.Message, 300)))
+		}
+	}
+	// An action none of whose runs the event holds still has its line.
+	for _, o := range ev.Status.Omitted {
+		if _, ok := groups[key{o.Route, o.Action}]; !ok && commenting[o.Route] {
+			lines = append(lines, fmt.Sprintf("problemhook ran none of the %d runs of %s/%s: %s\n", o.Asked, o.Route, o.Action, o.Reason))
 		}
 	}
 	// Output gives way to the lines that say how runs ended: each quote
@@ -189,17 +195,36 @@ func quote(a problemhookv1alpha1.ActionStatus) string {
 	return b.String()
 }
 
-// jobLine says how the Jobs of one action ended.
-func jobLine(route, action string, runs []problemhookv1alpha1.ActionStatus) string {
+// jobLine says how the Jobs of one action ended, and how many it was
+// asked for that the event does not hold.
+func jobLine(route, action string, runs []problemhookv1alpha1.ActionStatus, omitted *problemhookv1alpha1.OmittedRuns) string {
 	line := fmt.Sprintf("problemhook ran %s %s/%s", runs[0].Type, route, action)
 	if runs[0].Entity != "" {
 		noun := "entities"
-		if len(runs) == 1 {
+		if len(runs) == 1 && omitted == nil {
 			noun = "entity"
 		}
-		line += fmt.Sprintf(" for %d impacted %s", len(runs), noun)
+		if omitted != nil {
+			line += fmt.Sprintf(" for %d of %d impacted %s", len(runs), omitted.Asked, noun)
+		} else {
+			line += fmt.Sprintf(" for %d impacted %s", len(runs), noun)
+		}
 	}
-	return line + ": " + outcomeSummary(runs) + "\n"
+	line += ": " + outcomeSummary(runs)
+	if omitted != nil {
+		line += fmt.Sprintf("; %d not run: %s", omitted.Omitted, omitted.Reason)
+	}
+	return line + "\n"
+}
+
+// omittedRuns finds what the event omitted of an action, or nil.
+func omittedRuns(ev *problemhookv1alpha1.ProblemEvent, route, action string) *problemhookv1alpha1.OmittedRuns {
+	for i := range ev.Status.Omitted {
+		if o := &ev.Status.Omitted[i]; o.Route == route && o.Action == action {
+			return o
+		}
+	}
+	return nil
 }
 
 // maxCommentBytes bounds the comment, within what status.comment can hold.

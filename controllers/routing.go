@@ -37,7 +37,7 @@ func (r *ProblemEventReconciler) route(ctx context.Context, ev *problemhookv1alp
 	}
 	slices.SortFunc(routes.Items, func(a, b problemhookv1alpha1.IntegrationRoute) int { return strings.Compare(a.Name, b.Name) })
 	p := routing.NewProblem(ev)
-	var actions []problemhookv1alpha1.ActionStatus
+	plan := runPlan{budget: MaxRunBytes}
 	for i := range routes.Items {
 		ir := &routes.Items[i]
 		if ev.Spec.Test && !ir.Spec.IncludeTestNotifications {
@@ -56,20 +56,91 @@ func (r *ProblemEventReconciler) route(ctx context.Context, ev *problemhookv1alp
 		if !ok {
 			continue
 		}
-		actions = append(actions, routeActions(ir, compiled, p)...)
+		plan.add(ev, ir, compiled, routeActions(ir, compiled, p))
 		r.matches.note(ir, ev)
 	}
-	if len(actions) > problemhookv1alpha1.MaxActionStatuses {
-		r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "TooManyActions", "Route", "The matching routes ask for %d actions; only the first %d run", len(actions), problemhookv1alpha1.MaxActionStatuses)
-		actions = actions[:problemhookv1alpha1.MaxActionStatuses]
+	for _, o := range plan.omitted {
+		r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "RunsOmitted", "Route", "IntegrationRoute %s action %s: %d of %d runs omitted: %s",
+			o.Route, o.Action, o.Omitted, o.Asked, o.Reason)
 	}
-	if len(actions) == 0 {
+	if len(plan.runs) == 0 && len(plan.omitted) == 0 {
 		skip(ev, "No IntegrationRoute matched")
 		return nil
 	}
-	ev.Status.Actions = actions
+	ev.Status.Actions, ev.Status.Omitted = plan.runs, plan.omitted
 	ev.Status.Phase = problemhookv1alpha1.PhasePending
 	return nil
+}
+
+// Bounds of the runs an event holds, so that it stays well under what
+// etcd stores (1.5 MiB) whatever the number of impacted entities.
+const (
+	// MaxEntityRuns bounds the runs of one per-entity action: as many as
+	// the impacted entities a ProblemEvent holds.
+	MaxEntityRuns = problemhookv1alpha1.MaxEntityCount
+	// MaxRunBytes bounds what an event's runs take, each counted at its
+	// largest (runOverhead beside its names).
+	MaxRunBytes = 512 << 10
+	// runOverhead is what a run can take beside its route, action, entity
+	// and recipient: its Job name, its message (cut to fanOutMessage in an
+	// event of more than fanOutRuns runs), its times and state.
+	runOverhead = 640
+	// fanOutRuns and fanOutMessage: in an event of more runs than
+	// fanOutRuns, a run's message is cut to fanOutMessage bytes.
+	fanOutRuns, fanOutMessage = 64, 256
+)
+
+// runPlan allocates the runs of the matching routes, action by action,
+// within the bounds, and counts what does not fit.
+type runPlan struct {
+	runs    []problemhookv1alpha1.ActionStatus
+	omitted []problemhookv1alpha1.OmittedRuns
+	budget  int
+}
+
+// add takes the runs of one matching route, in order.
+func (pl *runPlan) add(ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, runs []problemhookv1alpha1.ActionStatus) {
+	for len(runs) > 0 {
+		n := 1
+		for n < len(runs) && runs[n].Action == runs[0].Action {
+			n++
+		}
+		pl.action(ev, ir, compiled, runs[:n])
+		runs = runs[n:]
+	}
+}
+
+// action takes the runs of one action.
+func (pl *runPlan) action(ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, runs []problemhookv1alpha1.ActionStatus) {
+	asked, reason := len(runs), ""
+	if first := runs[0]; first.Entity != "" {
+		// The entities the notification named past what the event holds
+		// are runs asked for too, for a route that takes every entity.
+		if count := int(ev.Spec.ImpactedEntityCount); count > len(ev.Spec.ImpactedEntities) && !compiled.FiltersEntities() && count > asked {
+			asked = count
+			reason = fmt.Sprintf("the notification named %d impacted entities; a ProblemEvent holds %d", count, problemhookv1alpha1.MaxEntityCount)
+		}
+		if len(runs) > MaxEntityRuns {
+			runs = runs[:MaxEntityRuns]
+			reason = fmt.Sprintf("an action runs for at most %d impacted entities per event", MaxEntityRuns)
+		}
+	}
+	kept := 0
+	for _, run := range runs {
+		size := len(run.Route) + len(run.Action) + len(run.Entity) + len(run.Recipient) + runOverhead
+		if len(pl.runs) >= problemhookv1alpha1.MaxActionStatuses || size > pl.budget {
+			reason = fmt.Sprintf("an event holds at most %d runs, in %d KiB", problemhookv1alpha1.MaxActionStatuses, MaxRunBytes>>10)
+			break
+		}
+		pl.budget -= size
+		pl.runs = append(pl.runs, run)
+		kept++
+	}
+	if kept < asked && len(pl.omitted) < 256 {
+		pl.omitted = append(pl.omitted, problemhookv1alpha1.OmittedRuns{
+			Route: ir.Name, Action: runs[0].Action, Asked: int32(asked), Omitted: int32(asked - kept), Reason: reason,
+		})
+	}
 }
 
 // routeActions lists the action runs a matching route asks for, in its order.

@@ -166,6 +166,12 @@ type ProblemEventSpec struct {
 	// truncated is true when the payload or a field was cut to fit its bound.
 	// +optional
 	Truncated bool `json:"truncated,omitempty"`
+
+	// impactedEntityCount is how many distinct impacted entities the
+	// notification named, when that is more than impactedEntities holds.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ImpactedEntityCount int32 `json:"impactedEntityCount,omitempty"`
 }
 
 // ImpactedEntity is an entity a problem impacts.
@@ -308,6 +314,33 @@ type ActionStatus struct {
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
 }
 
+// OmittedRuns counts the runs of one action an event does not hold.
+type OmittedRuns struct {
+	// route is the IntegrationRoute of the action.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Route string `json:"route"`
+
+	// action is the action's name in the route.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Action string `json:"action"`
+
+	// asked is how many runs the action asked for: one per impacted entity
+	// (as many as the notification named) or per recipient.
+	// +required
+	Asked int32 `json:"asked"`
+
+	// omitted is how many of them the event does not hold.
+	// +required
+	Omitted int32 `json:"omitted"`
+
+	// reason says which bound left them out.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Reason string `json:"reason,omitempty"`
+}
+
 // CommentStatus records the comment posted back to the Dynatrace problem.
 type CommentStatus struct {
 	// posted is true once the comment is stored by Dynatrace.
@@ -405,6 +438,18 @@ type ProblemEventStatus struct {
 	// +kubebuilder:validation:MaxItems=1024
 	Actions []ActionStatus `json:"actions,omitempty"`
 
+	// omitted counts, per action, the runs the matching routes asked for
+	// that the event does not hold, and so never ran: an event keeps its
+	// size whatever the number of impacted entities.
+	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	Omitted []OmittedRuns `json:"omitted,omitempty"`
+
+	// summary counts the runs by state, and those omitted, in a line.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Summary string `json:"summary,omitempty"`
+
 	// comment records the comment posted to the Dynatrace problem.
 	// +optional
 	Comment *CommentStatus `json:"comment,omitempty"`
@@ -426,6 +471,7 @@ type ProblemEventStatus struct {
 // +kubebuilder:printcolumn:name="Title",type=string,JSONPath=`.spec.title`
 // +kubebuilder:printcolumn:name="Severity",type=string,JSONPath=`.spec.severity`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Runs",type=string,JSONPath=`.status.summary`
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.target`,priority=1
 // +kubebuilder:printcolumn:name="Test",type=boolean,JSONPath=`.spec.test`,priority=1
 // +kubebuilder:printcolumn:name="Origin",type=string,JSONPath=`.spec.origin`,priority=1

@@ -23,6 +23,9 @@ func bound(spec *v1alpha1.ProblemEventSpec) *v1alpha1.ProblemEventSpec {
 	spec.Severity = t.short(spec.Severity)
 	spec.Impact = t.short(spec.Impact)
 	spec.Tags = boundList(&t, spec.Tags, v1alpha1.MaxTagCount, t.short)
+	if n := distinct(spec.ImpactedEntities, t.entity); n > v1alpha1.MaxEntityCount {
+		spec.ImpactedEntityCount = int32(n)
+	}
 	spec.ImpactedEntities = boundList(&t, spec.ImpactedEntities, v1alpha1.MaxEntityCount, t.entity)
 	spec.ManagementZones = boundList(&t, spec.ManagementZones, v1alpha1.MaxZoneCount, t.short)
 	spec.Truncated = t.truncated
@@ -68,6 +71,18 @@ func boundList[E comparable](t *truncator, list []E, limit int, cut func(E) E) [
 		out = append(out, item)
 	}
 	return out
+}
+
+// distinct counts the items of list that boundList would keep without a limit.
+func distinct[E comparable](list []E, cut func(E) E) int {
+	var zero E
+	seen := make(map[E]struct{}, len(list))
+	for _, item := range list {
+		if item = cut(item); item != zero {
+			seen[item] = struct{}{}
+		}
+	}
+	return len(seen)
 }
 
 // cutString cuts s to at most limit bytes, at the start of a rune so that the

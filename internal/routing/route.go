@@ -212,6 +212,10 @@ func (r *Route) Entities(p *Problem) []Entity {
 	return out
 }
 
+// FiltersEntities reports whether the route runs per-entity actions only
+// for some impacted entities (entityTypes, entityNames).
+func (r *Route) FiltersEntities() bool { return r.filtersEntities() }
+
 func (r *Route) filtersEntities() bool {
 	return len(r.match.EntityTypes) > 0 || len(r.match.EntityNames) > 0
 }
