@@ -23,6 +23,7 @@ import (
 	"github.com/problemhook/problemhook/internal/cli"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/egress"
+	leaderpkg "github.com/problemhook/problemhook/internal/leader"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/scheme"
 	"github.com/problemhook/problemhook/webhookserver/dashboard"
@@ -169,9 +170,9 @@ func run(ctx context.Context, o options) error {
 	}
 	o.jobs.Config, o.jobs.HTTPClient = mgr.GetConfig(), mgr.GetHTTPClient()
 	notifier := &notify.Client{HTTPClient: notify.NewHTTPClient(policy)}
-	if err := mgr.Add(&leaderTerms{
-		options: leader, config: cfg, cache: &sharedCache{Cache: mgr.GetCache()},
-		setup: func(ctx context.Context, lm ctrl.Manager) error {
+	if err := mgr.Add(&leaderpkg.Terms{
+		Options: leader, Config: cfg, Cache: &leaderpkg.SharedCache{Cache: mgr.GetCache()},
+		Setup: func(ctx context.Context, lm ctrl.Manager) error {
 			return setupReconcilers(ctx, lm, o, policy, podLogs, notifier)
 		},
 	}); err != nil {
