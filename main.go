@@ -228,6 +228,7 @@ func setupReconcilers(ctx context.Context, mgr ctrl.Manager, o options, policy *
 		Client:      mgr.GetClient(),
 		Recorder:    mgr.GetEventRecorder("problemhook"),
 		ReceiverURL: o.receiverURL,
+		Dynatrace:   &dtconn.Clients{Egress: policy},
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up NotificationTarget controller: %w", err)
 	}

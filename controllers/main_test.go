@@ -17,6 +17,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/egress"
 	"github.com/problemhook/problemhook/internal/notify"
@@ -42,6 +43,7 @@ func TestMain(m *testing.M) {
 		}
 		if err := (&controllers.NotificationTargetReconciler{
 			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"), ReceiverURL: receiverURL,
+			Dynatrace: &dtconn.Clients{Egress: testEgress},
 		}).SetupWithManager(ctx, mgr); err != nil {
 			return nil, err
 		}

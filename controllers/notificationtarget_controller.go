@@ -23,6 +23,7 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/credentials"
 	"github.com/problemhook/problemhook/internal/dtconn"
+	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
 
@@ -37,6 +38,9 @@ type NotificationTargetReconciler struct {
 	// ReceiverURL is the base URL senders reach the receiver at, e.g.
 	// http://problemhook-receiver.problemhook-system.svc:9292.
 	ReceiverURL string
+	// Dynatrace opens the targets' connections, to check an OAuth client's
+	// credentials; a Clients of its own when nil.
+	Dynatrace *dtconn.Clients
 }
 
 // SetupWithManager registers the reconciler and the Secret index and watch
@@ -94,6 +98,8 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 			r.notReady(&target, refErr.Reason, refErr.Error())
 		case errors.Is(err, errInvalidCABundle):
 			r.notReady(&target, problemhookv1alpha1.ReasonInvalidCABundle, err.Error())
+		case errors.As(err, new(*dynatrace.OAuthError)):
+			r.notReady(&target, problemhookv1alpha1.ReasonCredentialRefused, "spec.dynatrace.oauth: "+err.Error())
 		default:
 			return ctrl.Result{}, err // transient: the workqueue backs off
 		}
@@ -117,13 +123,27 @@ func (r *NotificationTargetReconciler) validate(ctx context.Context, target *pro
 	if dt == nil {
 		return nil
 	}
-	if _, err := dtconn.Token(ctx, r.Client, target); err != nil {
+	if _, err := dtconn.Credential(ctx, r.Client, target); err != nil {
 		return err
 	}
 	if len(dt.CABundle) > 0 && !x509.NewCertPool().AppendCertsFromPEM(dt.CABundle) {
 		return errInvalidCABundle
 	}
-	return nil
+	if dt.OAuth == nil {
+		return nil
+	}
+	// An OAuth client is asked for a token now: a wrong secret or a scope
+	// it was not granted shows here, not in every event's status.
+	if r.Dynatrace == nil {
+		r.Dynatrace = &dtconn.Clients{}
+	}
+	c, err := r.Dynatrace.For(ctx, r.Client, target)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
+	defer cancel()
+	return c.CheckCredential(ctx)
 }
 
 func (r *NotificationTargetReconciler) notReady(target *problemhookv1alpha1.NotificationTarget, reason, msg string) {
@@ -140,8 +160,11 @@ func targetSecretNames(t *problemhookv1alpha1.NotificationTarget) []string {
 	if b := t.Spec.Auth.Bearer; b != nil {
 		names = append(names, b.SecretRef.Name)
 	}
-	if dt := t.Spec.Dynatrace; dt != nil {
+	if dt := t.Spec.Dynatrace; dt != nil && dt.TokenSecretRef != nil {
 		names = append(names, dt.TokenSecretRef.Name)
+	}
+	if dt := t.Spec.Dynatrace; dt != nil && dt.OAuth != nil {
+		names = append(names, dt.OAuth.ClientSecretRef.Name)
 	}
 	return names
 }

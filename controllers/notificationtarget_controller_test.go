@@ -125,7 +125,7 @@ func TestNotificationTargetReadyReasons(t *testing.T) {
 		name: "Dynatrace token Secret missing",
 		mutate: func(nt *problemhookv1alpha1.NotificationTarget) {
 			nt.Spec.Dynatrace = &problemhookv1alpha1.DynatraceConnection{URL: "https://abc12345.live.dynatrace.com",
-				TokenSecretRef: problemhookv1alpha1.SecretKeyReference{Name: "dt-api"}}
+				TokenSecretRef: &problemhookv1alpha1.SecretKeyReference{Name: "dt-api"}}
 		},
 		secrets: map[string]map[string]string{"webhook-auth": {"username": "u", "password": "p"}},
 		status:  metav1.ConditionFalse, reason: problemhookv1alpha1.ReasonSecretNotFound,
@@ -134,7 +134,7 @@ func TestNotificationTargetReadyReasons(t *testing.T) {
 		name: "CA bundle that holds no certificate",
 		mutate: func(nt *problemhookv1alpha1.NotificationTarget) {
 			nt.Spec.Dynatrace = &problemhookv1alpha1.DynatraceConnection{URL: "https://activegate:9999/e/abc12345",
-				TokenSecretRef: problemhookv1alpha1.SecretKeyReference{Name: "dt-api"}, CABundle: []byte("not a certificate")}
+				TokenSecretRef: &problemhookv1alpha1.SecretKeyReference{Name: "dt-api"}, CABundle: []byte("not a certificate")}
 		},
 		secrets: map[string]map[string]string{"webhook-auth": {"username": "u", "password": "p"}, "dt-api": {"token": "dt0c01.x"}},
 		status:  metav1.ConditionFalse, reason: problemhookv1alpha1.ReasonInvalidCABundle,

@@ -62,7 +62,7 @@ func newTargetFixture(t *testing.T, dt *dynatracetest.Server, mutate ...func(*pr
 	nt := basicTarget(f.ns)
 	nt.Spec.Dynatrace = &problemhookv1alpha1.DynatraceConnection{
 		URL:            dt.URL(),
-		TokenSecretRef: problemhookv1alpha1.SecretKeyReference{Name: "dynatrace-api"},
+		TokenSecretRef: &problemhookv1alpha1.SecretKeyReference{Name: "dynatrace-api"},
 	}
 	for _, m := range mutate {
 		m(nt)

@@ -31,6 +31,9 @@ const (
 	// ReasonJobsForbidden is a route whose ServiceAccount may not create
 	// its Jobs.
 	ReasonJobsForbidden = "JobsForbidden"
+	// ReasonCredentialRefused is a target whose Dynatrace credential was
+	// refused, or lacks a scope it needs.
+	ReasonCredentialRefused = "CredentialRefused"
 )
 
 // Reasons for a ProblemEvent's Ready condition, which is True once every

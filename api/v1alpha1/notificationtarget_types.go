@@ -144,6 +144,7 @@ type SecretKeyReference struct {
 }
 
 // DynatraceConnection is a connection to a Dynatrace environment's API.
+// +kubebuilder:validation:XValidation:rule="has(self.tokenSecretRef) != has(self.oauth)",message="exactly one of tokenSecretRef or oauth must be set"
 type DynatraceConnection struct {
 	// url of the environment: https://<env-id>.live.dynatrace.com (SaaS),
 	// https://<host>/e/<env-id> (Managed) or https://<activegate>:9999/e/<env-id>
@@ -160,8 +161,17 @@ type DynatraceConnection struct {
 	// comments, problems.write scopes; or a platform token (dt0s16.…, sent as
 	// Bearer to the apps host, the .live. URL's counterpart) with
 	// environment-api:problems:read and :write. The prefix tells them apart.
-	// +required
-	TokenSecretRef SecretKeyReference `json:"tokenSecretRef"`
+	// Exactly one of tokenSecretRef and oauth is set.
+	// +optional
+	TokenSecretRef *SecretKeyReference `json:"tokenSecretRef,omitempty"`
+
+	// oauth connects as an OAuth client: access tokens from Dynatrace SSO
+	// (client credentials), kept until shortly before they expire and
+	// shared by every call, sent as Bearer to the platform's classic
+	// environment API (the URL is then https://<env-id>.apps.dynatrace.com,
+	// or the .live. URL whose counterpart it is).
+	// +optional
+	OAuth *DynatraceOAuth `json:"oauth,omitempty"`
 
 	// caBundle is a PEM bundle of the certificate authorities to trust for
 	// the API, for Managed clusters and ActiveGates with a private CA.
@@ -178,6 +188,36 @@ type DynatraceConnection struct {
 	// that never arrived. Absent means no polling.
 	// +optional
 	Poll *PollSpec `json:"poll,omitempty"`
+}
+
+// DynatraceOAuth is an OAuth client of a Dynatrace account.
+type DynatraceOAuth struct {
+	// clientSecretRef names a Secret with the keys clientID (dt0s02.…) and
+	// clientSecret.
+	// +required
+	ClientSecretRef LocalObjectReference `json:"clientSecretRef"`
+
+	// accountURN is the account the client belongs to,
+	// urn:dtaccount:<account UUID>, sent as the token request's resource.
+	// +required
+	// +kubebuilder:validation:Pattern=`^urn:dtaccount:[0-9a-fA-F-]{36}$`
+	AccountURN string `json:"accountURN"`
+
+	// scopes asked for; by default environment-api:problems:read and
+	// environment-api:problems:write. A scope the client was not granted
+	// makes the target's Ready condition False, naming it.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=128
+	Scopes []string `json:"scopes,omitempty"`
+
+	// tokenURL is the token endpoint; Dynatrace SSO's,
+	// https://sso.dynatrace.com/sso/oauth2/token, by default.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/?#]+(/[^\s?#]*)?$`
+	TokenURL string `json:"tokenURL,omitempty"`
 }
 
 // PollSpec sets how often, and how far back, problems are polled. Each poll

@@ -66,7 +66,7 @@ func polling(interval, window string) *v1.DynatraceConnection {
 		return metav1.Duration{Duration: d}
 	}
 	return &v1.DynatraceConnection{
-		URL: "https://abc12345.live.dynatrace.com", TokenSecretRef: v1.SecretKeyReference{Name: "dt"},
+		URL: "https://abc12345.live.dynatrace.com", TokenSecretRef: &v1.SecretKeyReference{Name: "dt"},
 		Poll: &v1.PollSpec{Interval: parse(interval), Window: parse(window)},
 	}
 }
@@ -87,12 +87,27 @@ func TestNotificationTargetValidation(t *testing.T) {
 		{"unknown test policy", func(nt *v1.NotificationTarget) { nt.Spec.TestNotifications = "Maybe" }, `spec.testNotifications: Unsupported value: "Maybe"`},
 		{"name longer than a label value", func(nt *v1.NotificationTarget) { nt.Name = strings.Repeat("a", 64) }, "metadata.name must be at most 63 characters"},
 		{"Dynatrace URL without scheme", func(nt *v1.NotificationTarget) {
-			nt.Spec.Dynatrace = &v1.DynatraceConnection{URL: "abc12345.live.dynatrace.com", TokenSecretRef: v1.SecretKeyReference{Name: "dt"}}
+			nt.Spec.Dynatrace = &v1.DynatraceConnection{URL: "abc12345.live.dynatrace.com", TokenSecretRef: &v1.SecretKeyReference{Name: "dt"}}
 		}, "spec.dynatrace.url"},
 		{"secret key with a slash", func(nt *v1.NotificationTarget) {
 			nt.Spec.Auth = v1.WebhookAuth{Bearer: &v1.BearerAuth{SecretRef: v1.SecretKeyReference{Name: "auth", Key: "../token"}}}
 		}, "spec.auth.bearer.secretRef.key"},
 		{"maxEvents zero", func(nt *v1.NotificationTarget) { nt.Spec.Retention = &v1.Retention{MaxEvents: new(int32)} }, "spec.retention.maxEvents"},
+		{"Dynatrace connection with neither a token nor an OAuth client", func(nt *v1.NotificationTarget) {
+			nt.Spec.Dynatrace = &v1.DynatraceConnection{URL: "https://abc12345.apps.dynatrace.com"}
+		}, "exactly one of tokenSecretRef or oauth must be set"},
+		{"Dynatrace connection with both", func(nt *v1.NotificationTarget) {
+			nt.Spec.Dynatrace = &v1.DynatraceConnection{URL: "https://abc12345.apps.dynatrace.com", TokenSecretRef: &v1.SecretKeyReference{Name: "dt"},
+				OAuth: &v1.DynatraceOAuth{ClientSecretRef: v1.LocalObjectReference{Name: "oauth"}, AccountURN: "urn:dtaccount:0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f"}}
+		}, "exactly one of tokenSecretRef or oauth must be set"},
+		{"OAuth client", func(nt *v1.NotificationTarget) {
+			nt.Spec.Dynatrace = &v1.DynatraceConnection{URL: "https://abc12345.apps.dynatrace.com",
+				OAuth: &v1.DynatraceOAuth{ClientSecretRef: v1.LocalObjectReference{Name: "oauth"}, AccountURN: "urn:dtaccount:0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f"}}
+		}, ""},
+		{"OAuth client of no account", func(nt *v1.NotificationTarget) {
+			nt.Spec.Dynatrace = &v1.DynatraceConnection{URL: "https://abc12345.apps.dynatrace.com",
+				OAuth: &v1.DynatraceOAuth{ClientSecretRef: v1.LocalObjectReference{Name: "oauth"}, AccountURN: "my-account"}}
+		}, "spec.dynatrace.oauth.accountURN"},
 		{"poll every minute over two hours", func(nt *v1.NotificationTarget) { nt.Spec.Dynatrace = polling("1m", "2h") }, ""},
 		{"poll more often than every 30s", func(nt *v1.NotificationTarget) { nt.Spec.Dynatrace = polling("10s", "2h") }, "interval must be at least 30s"},
 		{"poll window shorter than its interval", func(nt *v1.NotificationTarget) { nt.Spec.Dynatrace = polling("10m", "5m") }, "window must be at least interval"},

@@ -20,7 +20,8 @@ import (
 // and body secrets; DingTalk's URL and signing key).
 const maxRouteSecrets = 16 * 3
 
-// maxTargetSecrets is how many a target may: its auth and its token.
+// maxTargetSecrets is how many a target may: its auth, and its API token
+// or OAuth client.
 const maxTargetSecrets = 3
 
 type policy struct {
@@ -46,7 +47,8 @@ var policies = []policy{{
 	Name: "problemhook-notificationtarget-author", Resource: "notificationtargets", Kind: "a NotificationTarget", Verb: "use",
 	Secrets: `(has(object.spec.auth.basic) ? [object.spec.auth.basic.secretRef.name] : []) +
       (has(object.spec.auth.bearer) ? [object.spec.auth.bearer.secretRef.name] : []) +
-      (has(object.spec.dynatrace) ? [object.spec.dynatrace.tokenSecretRef.name] : [])`,
+      (has(object.spec.dynatrace) && has(object.spec.dynatrace.tokenSecretRef) ? [object.spec.dynatrace.tokenSecretRef.name] : []) +
+      (has(object.spec.dynatrace) && has(object.spec.dynatrace.oauth) ? [object.spec.dynatrace.oauth.clientSecretRef.name] : [])`,
 	Indexes: indexes(maxTargetSecrets),
 }}
 

@@ -47,7 +47,7 @@ func newPollFixture(t *testing.T) *pollFixture {
 		Data: map[string][]byte{"token": []byte(apiToken)}})).To(Succeed())
 	withDynatrace := func(nt *problemhookv1alpha1.NotificationTarget) {
 		nt.Spec.Dynatrace = &problemhookv1alpha1.DynatraceConnection{
-			URL: dt.URL(), TokenSecretRef: problemhookv1alpha1.SecretKeyReference{Name: "dynatrace"}}
+			URL: dt.URL(), TokenSecretRef: &problemhookv1alpha1.SecretKeyReference{Name: "dynatrace"}}
 	}
 	f := &pollFixture{
 		target:   newTarget(t, ns, "tenant", problemhookv1alpha1.FormatDynatrace, withDynatrace),
@@ -238,7 +238,7 @@ func TestPollErrors(t *testing.T) {
 	plain := newTarget(t, ns, "plain", problemhookv1alpha1.FormatDynatrace)
 	tokenless := newTarget(t, ns, "tokenless", problemhookv1alpha1.FormatDynatrace, func(nt *problemhookv1alpha1.NotificationTarget) {
 		nt.Spec.Dynatrace = &problemhookv1alpha1.DynatraceConnection{
-			URL: "https://abc12345.live.dynatrace.com", TokenSecretRef: problemhookv1alpha1.SecretKeyReference{Name: "missing"}}
+			URL: "https://abc12345.live.dynatrace.com", TokenSecretRef: &problemhookv1alpha1.SecretKeyReference{Name: "missing"}}
 	})
 	cases := []struct {
 		name  string

@@ -30,13 +30,41 @@ var ErrNoConnection = errors.New("has no Dynatrace API connection (spec.dynatrac
 // NewFunc builds a Dynatrace client; dynatrace.New by default.
 type NewFunc func(dynatrace.Options) (*dynatrace.Client, error)
 
-// Token reads the API token of target's connection.
-func Token(ctx context.Context, r client.Reader, target *problemhookv1alpha1.NotificationTarget) ([]byte, error) {
+// Keys of the Secret of spec.dynatrace.oauth.clientSecretRef.
+const (
+	OAuthClientIDKey     = "clientID"
+	OAuthClientSecretKey = "clientSecret"
+)
+
+// Credential reads what target's connection authenticates with: its API
+// token (tokenSecretRef), or its OAuth client (oauth), in the Options of a
+// client.
+func Credential(ctx context.Context, r client.Reader, target *problemhookv1alpha1.NotificationTarget) (dynatrace.Options, error) {
 	dt := target.Spec.Dynatrace
 	if dt == nil {
-		return nil, fmt.Errorf("NotificationTarget %s/%s %w", target.Namespace, target.Name, ErrNoConnection)
+		return dynatrace.Options{}, fmt.Errorf("NotificationTarget %s/%s %w", target.Namespace, target.Name, ErrNoConnection)
 	}
-	return secretref.Value(ctx, r, target.Namespace, dt.TokenSecretRef, DefaultTokenKey, "spec.dynatrace.tokenSecretRef")
+	o := dynatrace.Options{URL: dt.URL, CABundle: dt.CABundle}
+	switch {
+	case dt.OAuth != nil:
+		values, err := secretref.Values(ctx, r, target.Namespace, dt.OAuth.ClientSecretRef.Name, "spec.dynatrace.oauth.clientSecretRef", OAuthClientIDKey, OAuthClientSecretKey)
+		if err != nil {
+			return o, err
+		}
+		o.OAuth = &dynatrace.OAuthClient{
+			ClientID: string(values[OAuthClientIDKey]), ClientSecret: string(values[OAuthClientSecretKey]),
+			AccountURN: dt.OAuth.AccountURN, Scopes: dt.OAuth.Scopes, TokenURL: dt.OAuth.TokenURL,
+		}
+	case dt.TokenSecretRef != nil:
+		token, err := secretref.Value(ctx, r, target.Namespace, *dt.TokenSecretRef, DefaultTokenKey, "spec.dynatrace.tokenSecretRef")
+		if err != nil {
+			return o, err
+		}
+		o.Token = string(token)
+	default:
+		return o, fmt.Errorf("NotificationTarget %s/%s: spec.dynatrace has neither tokenSecretRef nor oauth", target.Namespace, target.Name)
+	}
+	return o, nil
 }
 
 // Clients keeps one client per target, and with it one pool of connections
@@ -61,14 +89,18 @@ type cachedClient struct {
 
 // For returns the client of target's connection, reading its token through r.
 func (c *Clients) For(ctx context.Context, r client.Reader, target *problemhookv1alpha1.NotificationTarget) (*dynatrace.Client, error) {
-	token, err := Token(ctx, r, target)
+	o, err := Credential(ctx, r, target)
 	if err != nil {
 		return nil, err
 	}
-	dt := target.Spec.Dynatrace
+	o.Egress = c.Egress
 	h := sha256.New()
-	for _, part := range [][]byte{[]byte(dt.URL), token, dt.CABundle} {
-		h.Write(part)
+	parts := []string{o.URL, o.Token, string(o.CABundle)}
+	if oc := o.OAuth; oc != nil {
+		parts = append(parts, oc.ClientID, oc.ClientSecret, oc.AccountURN, oc.TokenURL, strings.Join(oc.Scopes, " "))
+	}
+	for _, part := range parts {
+		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
 	var fingerprint [sha256.Size]byte
@@ -83,7 +115,7 @@ func (c *Clients) For(ctx context.Context, r client.Reader, target *problemhookv
 	if newClient == nil {
 		newClient = dynatrace.New
 	}
-	dc, err := newClient(dynatrace.Options{URL: dt.URL, Token: string(token), CABundle: dt.CABundle, Egress: c.Egress})
+	dc, err := newClient(o)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Dynatrace for NotificationTarget %s/%s: %w", target.Namespace, target.Name, err)
 	}

@@ -25,6 +25,8 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"golang.org/x/oauth2"
+
 	"github.com/problemhook/problemhook/internal/egress"
 	"github.com/problemhook/problemhook/internal/metrics"
 )
@@ -77,6 +79,9 @@ type Options struct {
 	// CABundle is an optional PEM bundle. When set, its certificates are the
 	// only roots trusted, e.g. for an ActiveGate with its own CA.
 	CABundle []byte
+	// OAuth is an OAuth client whose access tokens are sent, in place of
+	// Token, as Bearer to the platform's classic environment API.
+	OAuth *OAuthClient
 	// Egress decides which addresses the client may connect to; every
 	// address when nil. The operator sets it: the URL is a tenant's.
 	Egress *egress.Policy
@@ -117,6 +122,8 @@ type Client struct {
 	quiet time.Duration
 	// quietUntil (Unix nanoseconds) ends the quiet after an unanswered attempt.
 	quietUntil atomic.Int64
+	// tokens are an OAuth client's access tokens, when it has one.
+	tokens oauth2.TokenSource
 }
 
 // New checks o and returns a Client. It refuses a URL that is not an
@@ -124,10 +131,12 @@ type Client struct {
 // fragment or the /api/v2 path; an empty token; and a CA bundle without a
 // certificate. Its errors never contain the token.
 func New(o Options) (*Client, error) {
-	if err := checkToken(o.Token); err != nil {
-		return nil, err
+	if o.OAuth == nil {
+		if err := checkToken(o.Token); err != nil {
+			return nil, err
+		}
 	}
-	base, err := apiBase(o.URL, strings.HasPrefix(o.Token, PlatformTokenPrefix))
+	base, err := apiBase(o.URL, o.OAuth != nil || strings.HasPrefix(o.Token, PlatformTokenPrefix))
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +159,9 @@ func New(o Options) (*Client, error) {
 		maxBackoff:  positiveOr(o.MaxBackoff, DefaultMaxBackoff),
 		sleep:       sleep,
 		quiet:       positiveOr(o.Quiet, DefaultQuiet),
+	}
+	if o.OAuth != nil {
+		c.tokens = o.OAuth.tokenSource(o.Egress)
 	}
 	if c.maxAttempts <= 0 {
 		c.maxAttempts = DefaultMaxAttempts
@@ -428,7 +440,16 @@ func (c *Client) send(ctx context.Context, method, target string, body []byte) (
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("Authorization", authorization(c.token))
+	auth := authorization(c.token)
+	if c.tokens != nil {
+		tok, err := c.tokens.Token()
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		auth = "Bearer " + tok.AccessToken
+	}
+	req.Header.Set("Authorization", auth)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	}

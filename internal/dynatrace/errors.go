@@ -179,6 +179,9 @@ func (c *Client) excerpt(data []byte) string {
 // redact removes the token from text that came from the server, in case it
 // (or a proxy) echoes the request headers.
 func (c *Client) redact(text string) string {
+	if c.token == "" {
+		return text // an OAuth client's: its access tokens expire within minutes
+	}
 	return strings.ReplaceAll(text, c.token, "[redacted]")
 }
 

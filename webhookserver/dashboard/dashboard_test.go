@@ -73,7 +73,7 @@ func withDynatrace(t *testing.T, dt *dynatracetest.Server) func(*problemhookv1al
 			t.Fatal(err)
 		}
 		nt.Spec.Dynatrace = &problemhookv1alpha1.DynatraceConnection{
-			URL: dt.URL(), TokenSecretRef: problemhookv1alpha1.SecretKeyReference{Name: "dynatrace-api"},
+			URL: dt.URL(), TokenSecretRef: &problemhookv1alpha1.SecretKeyReference{Name: "dynatrace-api"},
 		}
 	}
 }

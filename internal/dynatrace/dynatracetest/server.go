@@ -84,8 +84,10 @@ type Server struct {
 	// connections counts the TCP connections clients opened.
 	connections atomic.Int64
 
-	mu       sync.Mutex
-	tokens   map[string][]string
+	mu     sync.Mutex
+	tokens map[string][]string
+	// expires holds when the OAuth access tokens among tokens expire.
+	expires  map[string]time.Time
 	problems map[string]dynatrace.Problem
 	order    []string // problem ids, in the order added
 	comments map[string][]dynatrace.Comment
@@ -109,6 +111,7 @@ func NewServer(o ServerOptions) *Server {
 		envPath:  strings.TrimRight(o.EnvironmentPath, "/"),
 		now:      o.Now,
 		tokens:   map[string][]string{},
+		expires:  map[string]time.Time{},
 		problems: map[string]dynatrace.Problem{},
 		comments: map[string][]dynatrace.Comment{},
 		cursors:  map[string]*cursor{},
@@ -164,6 +167,23 @@ func (s *Server) AddToken(token string, scopes ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tokens[token] = slices.Clone(scopes)
+}
+
+// addAccessToken makes an OAuth access token valid below PlatformPath,
+// with scopes, until it expires.
+func (s *Server) addAccessToken(token string, expires time.Time, scopes []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = slices.Clone(scopes)
+	s.expires[token] = expires
+}
+
+// clock is the server's time.
+func (s *Server) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
 }
 
 // AddProblem adds p, or replaces the problem with its id. The comments in
@@ -347,8 +367,12 @@ func (s *Server) authorize(values []string, scope string, platform bool) *apiErr
 	}
 	token, ok := strings.CutPrefix(values[0], scheme)
 	scopes, known := s.tokens[token]
-	if len(values) != 1 || !ok || !known || strings.HasPrefix(token, dynatrace.PlatformTokenPrefix) != platform {
+	expires, isAccessToken := s.expires[token]
+	if len(values) != 1 || !ok || !known || (strings.HasPrefix(token, dynatrace.PlatformTokenPrefix) || isAccessToken) != platform {
 		return &apiError{Code: http.StatusUnauthorized, Message: "Token Authentication failed"}
+	}
+	if isAccessToken && !s.clock().Before(expires) {
+		return &apiError{Code: http.StatusUnauthorized, Message: "Token expired"}
 	}
 	if !slices.Contains(scopes, scope) {
 		return &apiError{Code: http.StatusForbidden, Message: "Token is missing required scope " + scope}
