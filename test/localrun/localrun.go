@@ -21,6 +21,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
@@ -318,6 +319,11 @@ func (lr *localRun) announce(ctx context.Context, kubeconfig string, local bool)
 		return
 	}
 	receiverURL := "http://" + lr.receiverAddr
+	if local {
+		// The curl it prints must work at once: the sample target must be
+		// Ready, not only the receiver.
+		lr.waitForDemoTarget(ctx, kubeconfig)
+	}
 	if !local {
 		fmt.Fprintf(lr.out, "\nproblemhook is receiving on %s/hooks/<namespace>/<target>.\nDashboard: http://%s/\n\n", receiverURL, lr.dashboardAddr)
 		return
@@ -370,4 +376,26 @@ what each printed:
 
   bin/kubectl --kubeconfig %s -n problemhook-demo logs -l problemhook.io/route=legacy-incident
 `, kubeconfig)
+}
+
+// waitForDemoTarget waits, at most a minute, until the sample target that
+// the printed curl posts to accepts notifications.
+func (lr *localRun) waitForDemoTarget(ctx context.Context, kubeconfig string) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(time.Minute)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		var nt problemhookv1alpha1.NotificationTarget
+		if c.Get(ctx, client.ObjectKey{Namespace: demoNamespace, Name: "dynatrace"}, &nt) == nil &&
+			meta.IsStatusConditionTrue(nt.Status.Conditions, problemhookv1alpha1.ConditionReady) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
