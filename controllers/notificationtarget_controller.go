@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -46,6 +47,7 @@ type NotificationTargetReconciler struct {
 // SetupWithManager registers the reconciler and the Secret index and watch
 // that make a created, fixed or rotated Secret take effect at once.
 func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	r.dynatraceClients()
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &problemhookv1alpha1.NotificationTarget{}, targetSecretsIndex, func(o client.Object) []string {
 		return targetSecretNames(o.(*problemhookv1alpha1.NotificationTarget))
 	}); err != nil {
@@ -62,6 +64,8 @@ func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr
 
 // +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets,verbs=patch
+// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -70,6 +74,9 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	var target problemhookv1alpha1.NotificationTarget
 	if err := r.Get(ctx, req.NamespacedName, &target); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !target.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.unregister(ctx, &target)
 	}
 	base := target.DeepCopy()
 	defer func() {
@@ -108,6 +115,25 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 		return res, reconcile.TerminalError(err)
 	}
 	setReady(&target.Status.Conditions, target.Generation, metav1.ConditionTrue, problemhookv1alpha1.ReasonReady, "Receiving notifications at "+path)
+	if dt := target.Spec.Dynatrace; dt != nil && dt.Registration != nil {
+		if !controllerutil.ContainsFinalizer(&target, RegistrationFinalizer) {
+			patch := client.MergeFrom(target.DeepCopy())
+			controllerutil.AddFinalizer(&target, RegistrationFinalizer)
+			if err := r.Patch(ctx, &target, patch); err != nil {
+				return res, fmt.Errorf("adding finalizer %s: %w", RegistrationFinalizer, err)
+			}
+		}
+		if recheck := r.register(ctx, &target); res.RequeueAfter == 0 || recheck < res.RequeueAfter {
+			res.RequeueAfter = recheck
+		}
+	} else if controllerutil.ContainsFinalizer(&target, RegistrationFinalizer) {
+		// Registration removed from the spec: so is the notification.
+		if err := r.unregister(ctx, &target); err != nil {
+			return res, err
+		}
+		target.Status.Registration = nil
+		meta.RemoveStatusCondition(&target.Status.Conditions, problemhookv1alpha1.ConditionRegistered)
+	}
 	return res, nil
 }
 
@@ -134,16 +160,20 @@ func (r *NotificationTargetReconciler) validate(ctx context.Context, target *pro
 	}
 	// An OAuth client is asked for a token now: a wrong secret or a scope
 	// it was not granted shows here, not in every event's status.
-	if r.Dynatrace == nil {
-		r.Dynatrace = &dtconn.Clients{}
-	}
-	c, err := r.Dynatrace.For(ctx, r.Client, target)
+	c, err := r.dynatraceClients().For(ctx, r.Client, target)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
 	defer cancel()
 	return c.CheckCredential(ctx)
+}
+
+func (r *NotificationTargetReconciler) dynatraceClients() *dtconn.Clients {
+	if r.Dynatrace == nil {
+		r.Dynatrace = &dtconn.Clients{}
+	}
+	return r.Dynatrace
 }
 
 func (r *NotificationTargetReconciler) notReady(target *problemhookv1alpha1.NotificationTarget, reason, msg string) {

@@ -31,6 +31,11 @@ const (
 	// ReasonJobsForbidden is a route whose ServiceAccount may not create
 	// its Jobs.
 	ReasonJobsForbidden = "JobsForbidden"
+	// ReasonRegistered is a target whose problem notification in Dynatrace
+	// is in step with it.
+	ReasonRegistered = "Registered"
+	// ReasonRegistrationFailed is one that could not be put in step.
+	ReasonRegistrationFailed = "RegistrationFailed"
 	// ReasonCredentialRefused is a target whose Dynatrace credential was
 	// refused, or lacks a scope it needs.
 	ReasonCredentialRefused = "CredentialRefused"
@@ -52,6 +57,10 @@ const (
 // ConditionEnriched says whether a ProblemEvent's details were read from the
 // Dynatrace API. Its failure is recorded and does not hold back the actions.
 const ConditionEnriched = "Enriched"
+
+// ConditionRegistered says whether a NotificationTarget's problem
+// notification in Dynatrace is in step with it.
+const ConditionRegistered = "Registered"
 
 // Reasons for the Enriched condition.
 const (

@@ -165,6 +165,14 @@ type DynatraceConnection struct {
 	// +optional
 	TokenSecretRef *SecretKeyReference `json:"tokenSecretRef,omitempty"`
 
+	// registration has problemhook keep a Dynatrace problem notification
+	// (a builtin:problem.notifications webhook in Settings) in step with
+	// this target: its URL, payload and credentials. It needs
+	// settings.read and settings.write (settings:objects:read and :write on
+	// the platform). Only a target of format Dynatrace can be registered.
+	// +optional
+	Registration *Registration `json:"registration,omitempty"`
+
 	// oauth connects as an OAuth client: access tokens from Dynatrace SSO
 	// (client credentials), kept until shortly before they expire and
 	// shared by every call, sent as Bearer to the platform's classic
@@ -188,6 +196,57 @@ type DynatraceConnection struct {
 	// that never arrived. Absent means no polling.
 	// +optional
 	Poll *PollSpec `json:"poll,omitempty"`
+}
+
+// Registration is the problem notification problemhook keeps in
+// Dynatrace for a target.
+type Registration struct {
+	// webhookURL is where Dynatrace posts: the receiver through an
+	// ActiveGate in the cluster or an ingress, ending in the target's
+	// status.webhookPath.
+	// +required
+	// +kubebuilder:validation:MaxLength=1000
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/?#]+(/[^\s]*)?$`
+	WebhookURL string `json:"webhookURL"`
+
+	// alertingProfile is the name of the alerting profile whose problems
+	// are sent; Default when empty. A profile of that name must exist.
+	// +optional
+	// +kubebuilder:validation:MaxLength=100
+	AlertingProfile string `json:"alertingProfile,omitempty"`
+
+	// notifyClosedProblems sends a problem's RESOLVED too.
+	// +optional
+	// +kubebuilder:default=true
+	NotifyClosedProblems *bool `json:"notifyClosedProblems,omitempty"`
+
+	// acceptAnyCertificate lets Dynatrace post to a receiver whose
+	// certificate it does not trust.
+	// +optional
+	AcceptAnyCertificate bool `json:"acceptAnyCertificate,omitempty"`
+}
+
+// RegistrationStatus is where the target's problem notification stands.
+type RegistrationStatus struct {
+	// objectID of the settings object in Dynatrace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	ObjectID string `json:"objectID,omitempty"`
+
+	// appliedHash identifies what was last applied: the target's
+	// registration, format and credentials.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	AppliedHash string `json:"appliedHash,omitempty"`
+
+	// lastAppliedTime is when it was last applied.
+	// +optional
+	LastAppliedTime *metav1.Time `json:"lastAppliedTime,omitempty"`
+
+	// lastError is why the last attempt failed, when it did.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastError string `json:"lastError,omitempty"`
 }
 
 // DynatraceOAuth is an OAuth client of a Dynatrace account.
@@ -308,6 +367,11 @@ type NotificationTargetStatus struct {
 	// +optional
 	Poll *PollStatus `json:"poll,omitempty"`
 
+	// registration reports the problem notification problemhook keeps in
+	// Dynatrace, when spec.dynatrace.registration is set.
+	// +optional
+	Registration *RegistrationStatus `json:"registration,omitempty"`
+
 	// conditions describe the target's state; Ready says whether it accepts notifications.
 	// +optional
 	// +listType=map
@@ -349,6 +413,7 @@ type PollStatus struct {
 // +kubebuilder:printcolumn:name="Format",type=string,JSONPath=`.spec.format`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Registered",type=string,JSONPath=`.status.conditions[?(@.type=="Registered")].status`,priority=1
 // +kubebuilder:printcolumn:name="Last Received",type=date,JSONPath=`.status.lastReceivedTime`
 // +kubebuilder:printcolumn:name="Last Poll",type=date,JSONPath=`.status.poll.lastPollTime`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

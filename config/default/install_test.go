@@ -360,6 +360,8 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices", Namespace: systemNamespace},
 		{Verb: "impersonate", Resource: "serviceaccounts", Namespace: ns, Name: "runner"},
 		{Verb: "get", Resource: "pods", Subresource: "log", Namespace: ns},
+		{Verb: "patch", Group: "problemhook.io", Resource: "notificationtargets", Namespace: ns},
+		{Verb: "update", Group: "problemhook.io", Resource: "notificationtargets", Subresource: "finalizers", Namespace: ns},
 		{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"},
 		{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"},
 	}

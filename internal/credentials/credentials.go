@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"net/http"
 	"strings"
 
@@ -88,3 +89,26 @@ func (c *Credentials) Allows(req *http.Request) bool {
 
 // Challenge is the WWW-Authenticate value of a 401 answer.
 func (c *Credentials) Challenge() string { return c.challenge }
+
+// Authorization is the Authorization header a sender presents to target,
+// or "" for auth.none: what problemhook gives Dynatrace when it registers
+// the target there.
+func Authorization(ctx context.Context, r client.Reader, target *problemhookv1alpha1.NotificationTarget) (string, error) {
+	auth := target.Spec.Auth
+	switch {
+	case auth.Basic != nil:
+		v, err := secretref.Values(ctx, r, target.Namespace, auth.Basic.SecretRef.Name, basicAuthField, problemhookv1alpha1.BasicUsernameKey, problemhookv1alpha1.BasicPasswordKey)
+		if err != nil {
+			return "", err
+		}
+		pair := string(v[problemhookv1alpha1.BasicUsernameKey]) + ":" + string(v[problemhookv1alpha1.BasicPasswordKey])
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(pair)), nil
+	case auth.Bearer != nil:
+		token, err := secretref.Value(ctx, r, target.Namespace, auth.Bearer.SecretRef, problemhookv1alpha1.DefaultBearerKey, bearerAuthField)
+		if err != nil {
+			return "", err
+		}
+		return "Bearer " + string(token), nil
+	}
+	return "", nil
+}

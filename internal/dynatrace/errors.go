@@ -150,7 +150,10 @@ func (c *Client) apiError(resp *http.Response, data []byte) *APIError {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		e.Message = fmt.Sprintf("redirected to %q; the URL must be the environment's own",
 			c.redact(resp.Header.Get("Location")))
-	case json.Unmarshal(data, &body) == nil && body.Error != nil:
+	case json.Unmarshal(data, &body) == nil && body.Error != nil,
+		// The Settings API answers a refused object in a list, one item
+		// per object: the first refusal is the error.
+		json.Unmarshal(data, &[]any{}) == nil && firstItemError(data, &body):
 		e.Code = body.Error.Code
 		e.Message = c.redact(body.Error.Message)
 		e.ConstraintViolations = body.Error.ConstraintViolations
@@ -199,4 +202,22 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// firstItemError finds the first item of a Settings API answer that holds
+// an error, into body.
+func firstItemError[B any](data []byte, body *B) bool {
+	var items []json.RawMessage
+	if json.Unmarshal(data, &items) != nil {
+		return false
+	}
+	for _, item := range items {
+		var probe struct {
+			Error json.RawMessage `json:"error"`
+		}
+		if json.Unmarshal(item, &probe) == nil && len(probe.Error) > 0 && json.Unmarshal(item, body) == nil {
+			return true
+		}
+	}
+	return false
 }

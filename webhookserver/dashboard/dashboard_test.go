@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -321,6 +322,25 @@ func TestDashboardOverview(t *testing.T) {
 	g.Expect(status).To(Equal(http.StatusOK))
 	g.Expect(page).To(ContainSubstring(`<a href="/events?target=` + tg.NS + `/` + tg.Name + `">`))
 	g.Expect(page).To(ContainSubstring("http://receiver.test:9292/hooks/" + tg.NS + "/" + tg.Name))
+	g.Expect(page).To(ContainSubstring(`<span class="muted">by hand</span>`), "a target that does not register itself")
+
+	// A target that registers itself shows where its registration stands.
+	g.Eventually(func() error {
+		var nt problemhookv1alpha1.NotificationTarget
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: tg.NS, Name: tg.Name}, &nt); err != nil {
+			return err
+		}
+		meta.SetStatusCondition(&nt.Status.Conditions, metav1.Condition{Type: problemhookv1alpha1.ConditionRegistered, Status: metav1.ConditionTrue,
+			Reason: problemhookv1alpha1.ReasonRegistered, Message: "Dynatrace posts problems of alerting profile Default to https://ag.example/hooks"})
+		return env.Client.Status().Update(context.Background(), &nt)
+	}).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		getJSON(g, srv, "/api/overview", http.StatusOK, &after)
+		g.Expect(after.Targets).To(ContainElement(And(HaveField("Name", tg.Name), HaveField("Registered", "True"),
+			HaveField("RegisteredMessage", "Dynatrace posts problems of alerting profile Default to https://ag.example/hooks"))))
+	}).Should(Succeed())
+	_, page, _ = get(t, srv, "/")
+	g.Expect(page).To(ContainSubstring(`<span class="good">True</span><br><small>Dynatrace posts problems of alerting profile Default to https://ag.example/hooks</small>`))
 
 	// Behind a Service, its endpoints are the replicas.
 	ready, notReady := true, false

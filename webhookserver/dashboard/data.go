@@ -70,6 +70,10 @@ type TargetSummary struct {
 	Events           int                             `json:"events"`
 	Dynatrace        bool                            `json:"dynatrace"`
 	Poll             *problemhookv1alpha1.PollStatus `json:"poll,omitempty"`
+	// Registered is the Registered condition of a target that registers
+	// itself in Dynatrace, with its message; empty otherwise.
+	Registered        string `json:"registered,omitempty"`
+	RegisteredMessage string `json:"registeredMessage,omitempty"`
 }
 
 func (d *Server) overview(ctx context.Context, _ *http.Request) (any, error) {
@@ -111,6 +115,9 @@ func (d *Server) overview(ctx context.Context, _ *http.Request) (any, error) {
 		}
 		if c := meta.FindStatusCondition(t.Status.Conditions, problemhookv1alpha1.ConditionReady); c != nil {
 			s.Ready, s.Reason, s.Message = string(c.Status), c.Reason, c.Message
+		}
+		if c := meta.FindStatusCondition(t.Status.Conditions, problemhookv1alpha1.ConditionRegistered); c != nil {
+			s.Registered, s.RegisteredMessage = string(c.Status), c.Message
 		}
 		o.Targets = append(o.Targets, s)
 	}

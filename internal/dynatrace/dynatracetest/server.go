@@ -84,8 +84,9 @@ type Server struct {
 	// connections counts the TCP connections clients opened.
 	connections atomic.Int64
 
-	mu     sync.Mutex
-	tokens map[string][]string
+	mu       sync.Mutex
+	settings map[string]*settingsObject
+	tokens   map[string][]string
 	// expires holds when the OAuth access tokens among tokens expire.
 	expires  map[string]time.Time
 	problems map[string]dynatrace.Problem
@@ -112,6 +113,7 @@ func NewServer(o ServerOptions) *Server {
 		now:      o.Now,
 		tokens:   map[string][]string{},
 		expires:  map[string]time.Time{},
+		settings: map[string]*settingsObject{},
 		problems: map[string]dynatrace.Problem{},
 		comments: map[string][]dynatrace.Comment{},
 		cursors:  map[string]*cursor{},
@@ -122,6 +124,8 @@ func NewServer(o ServerOptions) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	// Every environment has an alerting profile named Default.
+	s.addSettings("builtin:alerting.profile", "", map[string]any{"name": "Default", "severityRules": []any{}, "eventFilters": []any{}})
 	s.srv = httptest.NewUnstartedServer(s.Handler())
 	// Refused handshakes are expected in tests of certificates.
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -283,6 +287,10 @@ func (s *Server) route(path string) (map[string]endpoint, string) {
 		return map[string]endpoint{http.MethodGet: getProblem}, segments[1]
 	case len(segments) == 3 && segments[0] == "problems" && segments[2] == "comments":
 		return map[string]endpoint{http.MethodGet: listComments, http.MethodPost: postComment}, segments[1]
+	case len(segments) == 2 && segments[0] == "settings" && segments[1] == "objects":
+		return map[string]endpoint{http.MethodGet: listSettings, http.MethodPost: writeSettings}, ""
+	case len(segments) == 3 && segments[0] == "settings" && segments[1] == "objects":
+		return map[string]endpoint{http.MethodDelete: deleteSettings}, segments[2]
 	}
 	return nil, ""
 }
@@ -363,7 +371,8 @@ func (s *Server) authorize(values []string, scope string, platform bool) *apiErr
 	scheme := "Api-Token "
 	if platform {
 		scheme = "Bearer "
-		scope = map[string]string{ScopeRead: PlatformScopeRead, ScopeWrite: PlatformScopeWrite}[scope]
+		scope = map[string]string{ScopeRead: PlatformScopeRead, ScopeWrite: PlatformScopeWrite,
+			ScopeSettingsRead: PlatformScopeSettingsRead, ScopeSettingsWrite: PlatformScopeSettingsWrite}[scope]
 	}
 	token, ok := strings.CutPrefix(values[0], scheme)
 	scopes, known := s.tokens[token]
