@@ -3,10 +3,8 @@ package controllers_test
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,16 +32,7 @@ func TestAThousandEntitiesFit(t *testing.T) {
 			entities = append(entities, fmt.Sprintf(`{"entity":"HOST-%016d","name":"host-%04d","type":"HOST"}`, i, i))
 		}
 		body := `{"State":"` + state + `","ProblemID":"1234","PID":"` + pid + `","ProblemTitle":"CPU","ImpactedEntities":[` + strings.Join(entities, ",") + `]}`
-		f.g.Eventually(func(g Gomega) {
-			req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, f.receiver+problemhookv1alpha1.WebhookPath(f.ns, "dynatrace"), strings.NewReader(body))
-			g.Expect(err).NotTo(HaveOccurred())
-			req.Header.Set("Content-Type", "application/json")
-			req.SetBasicAuth("dynatrace", "secret")
-			resp, err := http.DefaultClient.Do(req)
-			g.Expect(err).NotTo(HaveOccurred())
-			_ = resp.Body.Close()
-			g.Expect(resp.StatusCode).To(Equal(http.StatusAccepted))
-		}).WithTimeout(10 * time.Second).Should(Succeed())
+		f.notify(body)
 	}
 	post("OPEN")
 	open := &problemhookv1alpha1.ProblemEvent{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: problemhookv1alpha1.EventName("dynatrace", pid, problemhookv1alpha1.StateOpen)}}

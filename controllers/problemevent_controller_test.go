@@ -49,16 +49,7 @@ func TestNotificationBecomesJobsAndAComment(t *testing.T) {
 
 	// The payload of the old Python webhook's sample: the rest comes from the API.
 	body := `{"State":"OPEN","ProblemID":"1234","PID":"` + pid + `"}`
-	f.g.Eventually(func(g Gomega) {
-		req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, f.receiver+problemhookv1alpha1.WebhookPath(f.ns, "dynatrace"), strings.NewReader(body))
-		g.Expect(err).NotTo(HaveOccurred())
-		req.Header.Set("Content-Type", "application/json")
-		req.SetBasicAuth("dynatrace", "secret")
-		resp, err := http.DefaultClient.Do(req)
-		g.Expect(err).NotTo(HaveOccurred())
-		defer func() { _ = resp.Body.Close() }()
-		g.Expect(resp.StatusCode).To(Equal(http.StatusAccepted))
-	}).WithTimeout(10*time.Second).Should(Succeed(), "the receiver answers 503 until its cache has synced")
+	f.notify(body)
 
 	for _, j := range f.waitJobs(2) {
 		f.g.Expect(j.Labels).To(HaveKeyWithValue(problemhookv1alpha1.LabelRoute, "legacy-incident"))

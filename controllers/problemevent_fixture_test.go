@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -130,6 +131,23 @@ func updateRoute(g *WithT, ir *problemhookv1alpha1.IntegrationRoute, mutate func
 		mutate(ir)
 		return k8s.Update(context.Background(), ir)
 	})).To(Succeed())
+}
+
+// notify posts a Dynatrace notification to the fixture's receiver as
+// Dynatrace would, until it is accepted: the receiver answers 503 until
+// its cache has synced.
+func (f *fixture) notify(body string) {
+	f.t.Helper()
+	f.g.Eventually(func(g Gomega) {
+		req, err := http.NewRequestWithContext(f.ctx, http.MethodPost, f.receiver+problemhookv1alpha1.WebhookPath(f.ns, "dynatrace"), strings.NewReader(body))
+		g.Expect(err).NotTo(HaveOccurred())
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth("dynatrace", "secret")
+		resp, err := http.DefaultClient.Do(req)
+		g.Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		g.Expect(resp.StatusCode).To(Equal(http.StatusAccepted))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
 }
 
 // event stores a ProblemEvent as the receiver would.

@@ -235,21 +235,24 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 	}
 
 	// A notification: stored by the receiver, a Job created, its end recorded.
-	g.Eventually(func() (int, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://%s/hooks/%s/dynatrace", receiverAddr, ns),
-			strings.NewReader(`{"State":"OPEN","ProblemID":"1","PID":"1_1V2"}`))
-		if err != nil {
-			return 0, err
+	post := func(problem string) func() (int, error) {
+		return func() (int, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://%s/hooks/%s/dynatrace", receiverAddr, ns),
+				strings.NewReader(fmt.Sprintf(`{"State":"OPEN","ProblemID":"%s","PID":"%s_%sV2"}`, problem, problem, problem)))
+			if err != nil {
+				return 0, err
+			}
+			req.SetBasicAuth("dynatrace", "secret")
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return 0, err
+			}
+			_ = resp.Body.Close()
+			return resp.StatusCode, nil
 		}
-		req.SetBasicAuth("dynatrace", "secret")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode, nil
-	}).WithTimeout(30 * time.Second).Should(Equal(http.StatusAccepted))
+	}
+	g.Eventually(post("1")).WithTimeout(30 * time.Second).Should(Equal(http.StatusAccepted))
 	var job batchv1.Job
 	g.Eventually(func(g Gomega) {
 		var jobs batchv1.JobList
@@ -413,22 +416,7 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 	})).To(Succeed())
 	g.Eventually(logs.String).WithTimeout(30 * time.Second).Should(ContainSubstring("Lost the leader lease"))
 	g.Expect(cmd.ProcessState).To(BeNil(), "the manager is still running")
-	post := func() (int, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://%s/hooks/%s/dynatrace", receiverAddr, ns),
-			strings.NewReader(`{"State":"OPEN","ProblemID":"2","PID":"2_2V2"}`))
-		if err != nil {
-			return 0, err
-		}
-		req.SetBasicAuth("dynatrace", "secret")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode, nil
-	}
-	g.Expect(post()).To(Equal(http.StatusAccepted), "the receiver stores notifications without the lease")
+	g.Expect(post("2")()).To(Equal(http.StatusAccepted), "the receiver stores notifications without the lease")
 	g.Eventually(func(g Gomega) {
 		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(&lease), &lease)).To(Succeed())
 		g.Expect(lease.Spec.HolderIdentity).NotTo(HaveValue(Equal("another-replica")))
