@@ -45,18 +45,27 @@ func (r *ProblemEventReconciler) comment(ctx context.Context, ev *problemhookv1a
 		}
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
-	defer cancel()
-	existing, err := c.Comments(ctx, ev.Spec.ProblemID)
-	if err == nil {
-		marker := commentMarker(ev)
+	marker, problemID := commentMarker(ev), ev.Spec.ProblemID
+	value, err, done := r.calls.await(ctx, callKey(ev, "comment"), ev, func(ctx context.Context) (any, error) {
+		ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
+		defer cancel()
+		existing, err := c.Comments(ctx, problemID)
+		if err != nil {
+			return nil, err
+		}
 		for _, cm := range existing {
 			if cm.Context == CommentContext && strings.Contains(cm.Content, marker) {
-				ev.Status.Comment = &problemhookv1alpha1.CommentStatus{Posted: true, Time: new(metav1.NewTime(time.UnixMilli(cm.CreatedAtTimestamp))), Message: truncate(cm.Content, 4096)}
-				return nil
+				return &cm, nil
 			}
 		}
-		err = c.PostComment(ctx, ev.Spec.ProblemID, dynatrace.CommentRequest{Message: text, Context: CommentContext})
+		return nil, c.PostComment(ctx, problemID, dynatrace.CommentRequest{Message: text, Context: CommentContext})
+	}, nil)
+	if !done {
+		return errCallsPending
+	}
+	if cm, ok := value.(*dynatrace.Comment); ok && err == nil {
+		ev.Status.Comment = &problemhookv1alpha1.CommentStatus{Posted: true, Time: new(metav1.NewTime(time.UnixMilli(cm.CreatedAtTimestamp))), Message: truncate(cm.Content, 4096)}
+		return nil
 	}
 	if err != nil {
 		if dynatrace.IsRetryable(err) {

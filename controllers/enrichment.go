@@ -21,20 +21,28 @@ import (
 const dynatraceCallTimeout = 30 * time.Second
 
 // enrich reads the problem from the target's Dynatrace connection into
-// status.details. A failure is recorded and does not hold back the actions.
-func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) {
+// status.details. A failure is recorded and does not hold back the
+// actions. It reports false while the read goes on past AwaitWindow: the
+// event comes back when it ends.
+func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) bool {
 	if target == nil || target.Spec.Dynatrace == nil || !ev.Spec.Source.IsDynatrace() || ev.Spec.Test {
-		return
+		return true
 	}
-	problem, err := func() (*dynatrace.Problem, error) {
-		c, err := r.dynatrace.For(ctx, r.Client, target)
-		if err != nil {
-			return nil, err
+	c, err := r.dynatrace.For(ctx, r.Client, target)
+	var problem *dynatrace.Problem
+	if err == nil {
+		var value any
+		var done bool
+		value, err, done = r.calls.await(ctx, callKey(ev, "enrich"), ev, func(ctx context.Context) (any, error) {
+			ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
+			defer cancel()
+			return c.GetProblem(ctx, ev.Spec.ProblemID)
+		}, nil)
+		if !done {
+			return false
 		}
-		ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
-		defer cancel()
-		return c.GetProblem(ctx, ev.Spec.ProblemID)
-	}()
+		problem, _ = value.(*dynatrace.Problem)
+	}
 	if err != nil {
 		msg := truncate(fmt.Sprintf("Reading problem %s from Dynatrace: %v; the actions run without its details", ev.Spec.ProblemID, err), 1024)
 		meta.SetStatusCondition(&ev.Status.Conditions, metav1.Condition{
@@ -42,13 +50,14 @@ func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1al
 			Reason: problemhookv1alpha1.ReasonEnrichmentFailed, Message: msg,
 		})
 		r.Recorder.Eventf(ev, target, corev1.EventTypeWarning, problemhookv1alpha1.ReasonEnrichmentFailed, "Enrich", msg)
-		return
+		return true
 	}
 	ev.Status.Details = problemDetails(problem, metav1.Now())
 	meta.SetStatusCondition(&ev.Status.Conditions, metav1.Condition{
 		Type: problemhookv1alpha1.ConditionEnriched, Status: metav1.ConditionTrue, ObservedGeneration: ev.Generation,
 		Reason: problemhookv1alpha1.ReasonEnriched, Message: "Read problem " + problem.DisplayID + " from Dynatrace",
 	})
+	return true
 }
 
 // DynatraceClientFunc builds the client of a target's Dynatrace connection.

@@ -9,12 +9,13 @@ import (
 	"net/url"
 	pathpkg "path"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/metrics"
@@ -132,28 +133,73 @@ func (r *ProblemEventReconciler) sendMessages(ctx context.Context, w *statusWrit
 		return fmt.Errorf("recording the sends of IntegrationRoute %s action %s before making them: %w", ir.Name, action.Name, err)
 	}
 
-	// The sends are recorded as in flight: they finish, and their outcome
-	// is recorded, even when the manager is being stopped.
-	sendCtx := context.WithoutCancel(ctx)
-	results := make([]error, len(sends))
-	details := make([]notify.Result, len(sends))
-	var wg sync.WaitGroup
-	for k, s := range sends {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(sendCtx, notify.DefaultTimeout)
+	// The sends are recorded as in flight: they go on beside the reconcile,
+	// which waits for them at most AwaitWindow; an answer that comes later
+	// wakes the event, and one that comes while the manager stops is
+	// recorded by the calls before the manager exits.
+	until := time.Now().Add(AwaitWindow)
+	for _, s := range sends {
+		a := &ev.Status.Actions[s.run]
+		r.calls.begin(ctx, sendKey(ev, s.run, a.Attempts), ev, func(ctx context.Context) (any, error) {
+			ctx, cancel := context.WithTimeout(ctx, notify.DefaultTimeout)
 			defer cancel()
-			details[k], results[k] = s.call(ctx)
-		})
+			res, err := s.call(ctx)
+			return sent{res, s.pace}, err
+		}, r.lateOutcome(ev, ir, s.run, a.Attempts))
 	}
-	wg.Wait()
-	for k, s := range sends {
-		// A service that asked for time gets it from every event's runs.
-		if wait := askedFor(results[k]); wait > 0 && s.pace != "" {
-			r.pacer.block(s.pace, time.Now().Add(wait))
+	for _, s := range sends {
+		a := &ev.Status.Actions[s.run]
+		if value, err, done := r.calls.result(ctx, sendKey(ev, s.run, a.Attempts), until); done {
+			r.settleSend(ctx, ev, ir, a, value, err)
 		}
-		r.recordOutcome(ctx, ev, ir, &ev.Status.Actions[s.run], details[k], results[k])
 	}
 	return nil
+}
+
+// sent is a send's answer, with the destination whose turns it took.
+type sent struct {
+	res  notify.Result
+	pace string
+}
+
+// sendKey names the call of one attempt of one run.
+func sendKey(ev *problemhookv1alpha1.ProblemEvent, run int, attempt int32) string {
+	return callKey(ev, fmt.Sprintf("send/%d/%d", run, attempt))
+}
+
+// settleSend records the answer of a send in its run.
+func (r *ProblemEventReconciler) settleSend(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, value any, err error) {
+	s, _ := value.(sent)
+	// A service that asked for time gets it from every event's runs.
+	if wait := askedFor(err); wait > 0 && s.pace != "" {
+		r.pacer.block(s.pace, time.Now().Add(wait))
+	}
+	r.recordOutcome(ctx, ev, ir, a, s.res, err)
+}
+
+// lateOutcome records, straight into the stored event, the answer of a
+// send that came while the manager was stopping, so that the next leader
+// finds the message sent, or failed, rather than in flight.
+func (r *ProblemEventReconciler) lateOutcome(ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, run int, attempt int32) func(context.Context, any, error) {
+	key := client.ObjectKeyFromObject(ev)
+	return func(ctx context.Context, value any, sendErr error) {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var cur problemhookv1alpha1.ProblemEvent
+			if err := r.APIReader.Get(ctx, key, &cur); err != nil {
+				return client.IgnoreNotFound(err)
+			}
+			if run >= len(cur.Status.Actions) || cur.Status.Actions[run].State != problemhookv1alpha1.ActionRunning || cur.Status.Actions[run].Attempts != attempt {
+				return nil
+			}
+			w := newStatusWriter(r.Client, &cur)
+			r.settleSend(ctx, &cur, ir, &cur.Status.Actions[run], value, sendErr)
+			summarise(&cur)
+			return w.write(ctx, &cur)
+		})
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Recording a message's outcome while stopping", "ProblemEvent", key)
+		}
+	}
 }
 
 // askedFor is how long a service asked to be left alone: its Retry-After,

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dtconn"
@@ -63,6 +64,7 @@ type ProblemEventReconciler struct {
 
 	routes    routeCache
 	pacer     pacer
+	calls     *calls
 	dynatrace *dtconn.Clients
 	matches   *matchNotes
 }
@@ -72,6 +74,10 @@ type ProblemEventReconciler struct {
 // what still runs for the problem.
 func (r *ProblemEventReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.dynatrace = &dtconn.Clients{New: r.NewDynatraceClient, Egress: r.Egress}
+	r.calls = newCalls()
+	if err := mgr.Add(r.calls); err != nil {
+		return fmt.Errorf("adding the outside calls: %w", err)
+	}
 	r.matches = &matchNotes{client: r.Client, interval: cmp.Or(r.MatchNoteInterval, DefaultMatchNoteInterval)}
 	if err := mgr.Add(r.matches); err != nil {
 		return fmt.Errorf("adding the route match recorder: %w", err)
@@ -96,6 +102,7 @@ func (r *ProblemEventReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&problemhookv1alpha1.ProblemEvent{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&batchv1.Job{}).
 		Watches(&problemhookv1alpha1.ProblemEvent{}, handler.EnqueueRequestsFromMapFunc(openEventOf), builder.WithPredicates(resolvedCreated)).
+		WatchesRawSource(source.Channel(r.calls.wake, &handler.TypedEnqueueRequestForObject[client.Object]{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Complete(r)
 }
@@ -137,7 +144,10 @@ func (r *ProblemEventReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	}
 	if ev.Status.Phase == "" {
-		if err := r.route(ctx, &ev, target); err != nil {
+		switch err := r.route(ctx, &ev, target); {
+		case errors.Is(err, errCallsPending):
+			return ctrl.Result{RequeueAfter: callsPendingRecheck}, nil
+		case err != nil:
 			return ctrl.Result{}, err
 		}
 	}
@@ -152,8 +162,17 @@ func (r *ProblemEventReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if !summarise(&ev) {
 		return ctrl.Result{RequeueAfter: nextAttempt(&ev)}, nil
 	}
-	return ctrl.Result{}, r.comment(ctx, &ev, target)
+	if err := r.comment(ctx, &ev, target); errors.Is(err, errCallsPending) {
+		return ctrl.Result{RequeueAfter: callsPendingRecheck}, nil
+	} else if err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, nil
 }
+
+// callsPendingRecheck brings an event that waits for an outside call back
+// should the call's end not wake it.
+const callsPendingRecheck = dynatraceCallTimeout + 5*time.Second
 
 // target returns the event's NotificationTarget, or nil when it is gone.
 func (r *ProblemEventReconciler) target(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent) (*problemhookv1alpha1.NotificationTarget, error) {
@@ -188,8 +207,14 @@ func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev 
 				a := &ev.Status.Actions[i]
 				switch {
 				case a.State != problemhookv1alpha1.ActionRunning:
+				case a.Type != problemhookv1alpha1.ActionTypeJob && r.calls.running(sendKey(ev, i, a.Attempts)):
+					// In flight beside a reconcile: its answer, if it came.
+					if value, err, done := r.calls.result(ctx, sendKey(ev, i, a.Attempts), time.Now()); done {
+						r.settleSend(ctx, ev, ir, a, value, err)
+					}
 				case a.Type != problemhookv1alpha1.ActionTypeJob:
-					// Claimed by a reconcile that did not record the outcome.
+					// Claimed by a manager that stopped before it recorded
+					// the outcome.
 					settle(a, problemhookv1alpha1.ActionFailed, outcomeUnknown)
 					r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageOutcomeUnknown", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, outcomeUnknown)
 				case a.Job != "":
@@ -197,7 +222,10 @@ func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev 
 						return created, err
 					}
 				}
-				if resolvedBy != "" && !a.State.Settled() && stopsOnResolve(action) {
+				// A message in flight is let finish: whether it left is
+				// known only from its answer.
+				inFlight := a.Type != problemhookv1alpha1.ActionTypeJob && a.State == problemhookv1alpha1.ActionRunning
+				if resolvedBy != "" && !a.State.Settled() && !inFlight && stopsOnResolve(action) {
 					if err := r.stop(ctx, ev, ir, a, resolvedBy); err != nil {
 						return created, err
 					}

@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,6 +22,10 @@ import (
 	"github.com/problemhook/problemhook/internal/routing"
 )
 
+// errCallsPending ends a reconcile that waits for an outside call: the
+// call's end brings the event back.
+var errCallsPending = errors.New("waiting for an outside call")
+
 // route enriches the event and records one pending action status per
 // action (and entity) of every matching route. It runs once per event:
 // a route that changes or appears later does not change what the event runs.
@@ -29,7 +34,9 @@ func (r *ProblemEventReconciler) route(ctx context.Context, ev *problemhookv1alp
 		skip(ev, fmt.Sprintf("Test notification recorded only: NotificationTarget %s runs routes for tests when spec.testNotifications is Run", ev.Spec.Target))
 		return nil
 	}
-	r.enrich(ctx, ev, target)
+	if !r.enrich(ctx, ev, target) {
+		return errCallsPending
+	}
 
 	var routes problemhookv1alpha1.IntegrationRouteList
 	if err := r.List(ctx, &routes, client.InNamespace(ev.Namespace)); err != nil {
