@@ -38,6 +38,11 @@ type pendingCall struct {
 	done  chan struct{}
 	value any
 	err   error
+	// waiting counts the reconciles waiting for the answer: when one is,
+	// it takes the answer, and the event needs no waking.
+	waiting int
+	// obj names the event the call is for.
+	obj client.Object
 	// late records the answer when no reconcile will: the manager is
 	// stopping. Nil for calls whose answer may be asked for again.
 	late func(ctx context.Context, value any, err error)
@@ -69,16 +74,19 @@ func (c *calls) begin(ctx context.Context, key string, ev *problemhookv1alpha1.P
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.pending[key]; !ok {
-		p := &pendingCall{done: make(chan struct{}), late: late}
-		c.pending[key] = p
 		obj := &problemhookv1alpha1.ProblemEvent{}
 		obj.Namespace, obj.Name = ev.Namespace, ev.Name
+		p := &pendingCall{done: make(chan struct{}), late: late, obj: obj}
+		c.pending[key] = p
 		c.wg.Go(func() {
-			p.value, p.err = fn(context.WithoutCancel(ctx))
+			value, err := fn(context.WithoutCancel(ctx))
+			c.mu.Lock()
+			p.value, p.err = value, err
 			close(p.done)
-			select {
-			case c.wake <- event.TypedGenericEvent[client.Object]{Object: obj}:
-			default: // the event's RequeueAfter brings it back
+			wake := p.waiting == 0
+			c.mu.Unlock()
+			if wake {
+				c.wakeUp(obj)
 			}
 		})
 	}
@@ -89,27 +97,61 @@ func (c *calls) begin(ctx context.Context, key string, ev *problemhookv1alpha1.P
 func (c *calls) result(ctx context.Context, key string, until time.Time) (value any, err error, done bool) {
 	c.mu.Lock()
 	p, ok := c.pending[key]
+	if ok {
+		p.waiting++
+	}
 	c.mu.Unlock()
 	if !ok {
 		return nil, nil, false
 	}
 	timer := time.NewTimer(max(time.Until(until), 0))
 	defer timer.Stop()
+	took := true
 	select {
 	case <-p.done:
 	case <-timer.C:
 		select {
 		case <-p.done:
 		default:
-			return nil, nil, false
+			took = false
 		}
 	case <-ctx.Done():
-		return nil, nil, false
+		took = false
 	}
 	c.mu.Lock()
-	delete(c.pending, key)
+	p.waiting--
+	// An answer that came as this reconcile gave up waiting wakes the
+	// event here: its call left the waking to this reconcile.
+	missed := !took && p.waiting == 0 && closed(p.done)
+	if took {
+		delete(c.pending, key)
+	}
 	c.mu.Unlock()
+	if missed {
+		c.wakeUp(p.obj)
+	}
+	if !took {
+		return nil, nil, false
+	}
 	return p.value, p.err, true
+}
+
+// closed reports whether ch is closed.
+func closed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// wakeUp has the event reconciled again.
+func (c *calls) wakeUp(obj client.Object) {
+	select {
+	case c.wake <- event.TypedGenericEvent[client.Object]{Object: obj}:
+	default: // the event's RequeueAfter brings it back
+	}
 }
 
 // running reports whether a call is under way, or ended unclaimed, under key.

@@ -160,7 +160,12 @@ func (r *ProblemEventReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	}
 	if !summarise(&ev) {
-		return ctrl.Result{RequeueAfter: nextAttempt(&ev)}, nil
+		after := nextAttempt(&ev)
+		if messagesInFlight(&ev) && (after == 0 || after > sendRecheck) {
+			// Its answer wakes the event; should that be lost, this does.
+			after = sendRecheck
+		}
+		return ctrl.Result{RequeueAfter: after}, nil
 	}
 	if err := r.comment(ctx, &ev, target); errors.Is(err, errCallsPending) {
 		return ctrl.Result{RequeueAfter: callsPendingRecheck}, nil
@@ -168,6 +173,20 @@ func (r *ProblemEventReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, nil
+}
+
+// sendRecheck brings back an event with messages in flight, past the
+// longest a send may take.
+const sendRecheck = notify.DefaultTimeout + 5*time.Second
+
+// messagesInFlight reports whether a message run of ev is being sent.
+func messagesInFlight(ev *problemhookv1alpha1.ProblemEvent) bool {
+	for _, a := range ev.Status.Actions {
+		if a.Type != problemhookv1alpha1.ActionTypeJob && a.State == problemhookv1alpha1.ActionRunning {
+			return true
+		}
+	}
+	return false
 }
 
 // callsPendingRecheck brings an event that waits for an outside call back
