@@ -4,6 +4,7 @@ package drills
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
@@ -212,5 +214,84 @@ func (d *drills) flood(ctx context.Context) result {
 	}
 	r.Counts = fmt.Sprintf("3000 notifications in %s from 32 connections: %d stored, %d answered 429 + Retry-After, %d other; slowest answer %s; taken again a second later",
 		took.Round(time.Millisecond), stored, throttled, other, slowest.Round(time.Millisecond))
+	return r
+}
+
+// thousandEntities sends a problem that names 1,000 impacted hosts to a
+// route with four per-entity Job actions: the notification is stored and
+// routed, the event stays well under what etcd stores and counts what it
+// does not hold, its RESOLVED stops what runs, and it settles, saying so
+// in its comment.
+func (d *drills) thousandEntities(ctx context.Context) result {
+	var r result
+	fail := func(format string, args ...any) { r.Failures = append(r.Failures, fmt.Sprintf(format, args...)) }
+	ns, err := d.namespace(ctx, "thousand-entities", true, "")
+	if err != nil {
+		fail("%v", err)
+		return r
+	}
+	var actions []problemhookv1alpha1.Action
+	for i := 1; i <= 4; i++ {
+		actions = append(actions, problemhookv1alpha1.Action{Name: fmt.Sprintf("step%d", i), Job: &problemhookv1alpha1.JobAction{
+			PerImpactedEntity: true, Parallelism: new(int32(100)),
+			Template: runtime.RawExtension{Raw: []byte(`{"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"step","image":"busybox:1.36","args":["$(ENTITY_ID)"]}]}}}}`)},
+		}})
+	}
+	if err := d.kube.Create(ctx, &problemhookv1alpha1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fanout"},
+		Spec: problemhookv1alpha1.IntegrationRouteSpec{Actions: actions}}); err != nil {
+		fail("creating the route: %v", err)
+		return r
+	}
+	time.Sleep(time.Second) // the manager's cache sees the route
+	n := notification{PID: "thousand-0001_1700000000000V2", State: "OPEN", Display: "1", Entities: 1000}
+	d.addProblems([]notification{n})
+	s := d.sender(d.mgr, ns)
+	if o := s.deliver(ctx, n, time.Now().Add(30*time.Second)); !o[len(o)-1].stored() {
+		fail("the notification was not stored: %d %s", o[len(o)-1].status, o[len(o)-1].result)
+		return r
+	}
+	key := client.ObjectKey{Namespace: ns, Name: problemhookv1alpha1.EventName(fixtures.TargetName, n.PID, problemhookv1alpha1.StateOpen)}
+	var ev problemhookv1alpha1.ProblemEvent
+	routed := func() bool { return d.kube.Get(ctx, key, &ev) == nil && len(ev.Status.Actions) > 0 }
+	for deadline := time.Now().Add(30 * time.Second); !routed() && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !routed() {
+		fail("the event was not routed within 30s")
+		return r
+	}
+	data, _ := json.Marshal(&ev)
+	omitted := 0
+	for _, o := range ev.Status.Omitted {
+		omitted += int(o.Omitted)
+	}
+	if len(ev.Status.Actions)+omitted != 4000 {
+		fail("%d runs held and %d omitted: %d asked for, want 4000", len(ev.Status.Actions), omitted, len(ev.Status.Actions)+omitted)
+	}
+	if len(data) > 1<<20 {
+		fail("the event takes %d KiB, not well under 1 MiB", len(data)>>10)
+	}
+	resolved := time.Now()
+	n.State = "RESOLVED"
+	if o := s.deliver(ctx, n, time.Now().Add(30*time.Second)); !o[len(o)-1].stored() {
+		fail("the RESOLVED was not stored: %d %s", o[len(o)-1].status, o[len(o)-1].result)
+		return r
+	}
+	settledAndCommented := func() bool {
+		return d.kube.Get(ctx, key, &ev) == nil && meta.IsStatusConditionTrue(ev.Status.Conditions, problemhookv1alpha1.ConditionReady) &&
+			ev.Status.Comment != nil && ev.Status.Comment.Posted
+	}
+	for deadline := time.Now().Add(60 * time.Second); !settledAndCommented() && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !settledAndCommented() {
+		fail("not settled and commented within 60s of its RESOLVED: phase %s, %s", ev.Status.Phase, ev.Status.Summary)
+		return r
+	}
+	if !strings.Contains(ev.Status.Comment.Message, "for 256 of 1000 impacted entities") {
+		fail("the comment does not say what ran of what: %q", ev.Status.Comment.Message)
+	}
+	r.Counts = fmt.Sprintf("1 notification naming 1000 hosts, 4 per-entity actions: stored; %d runs in %d KiB (etcd holds 1.5 MiB), %d omitted and counted; %s; settled and commented %s after its RESOLVED",
+		len(ev.Status.Actions), len(data)>>10, omitted, ev.Status.Summary, time.Since(resolved).Round(100*time.Millisecond))
 	return r
 }

@@ -204,6 +204,7 @@ func (d *drills) run(ctx context.Context, root, only, fuzzTime string) (int, err
 		{"secret-rotated", d.secretRotated},
 		{"template-bombs", d.templateBombs},
 		{"flood", d.flood},
+		{"thousand-entities", d.thousandEntities},
 		{"fuzz", func(ctx context.Context) result { return fuzz(ctx, root, fuzzTime) }},
 		{"secrets-never-leak", d.secretsNeverLeak},
 	}
