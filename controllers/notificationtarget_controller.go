@@ -106,7 +106,17 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 		case errors.Is(err, errInvalidCABundle):
 			r.notReady(&target, problemhookv1alpha1.ReasonInvalidCABundle, err.Error())
 		case errors.As(err, new(*dynatrace.OAuthError)):
-			r.notReady(&target, problemhookv1alpha1.ReasonCredentialRefused, "spec.dynatrace.oauth: "+err.Error())
+			field := "spec.dynatrace.tokenSecretRef"
+			if target.Spec.Dynatrace.OAuth != nil {
+				field = "spec.dynatrace.oauth"
+			}
+			r.notReady(&target, problemhookv1alpha1.ReasonCredentialRefused, field+": "+err.Error())
+			// Fixed in Dynatrace (a scope granted), which nothing here
+			// watches: tried again now and then.
+			if res.RequeueAfter == 0 || res.RequeueAfter > CredentialRecheckInterval {
+				res.RequeueAfter = CredentialRecheckInterval
+			}
+			return res, nil
 		default:
 			return ctrl.Result{}, err // transient: the workqueue backs off
 		}
@@ -155,19 +165,24 @@ func (r *NotificationTargetReconciler) validate(ctx context.Context, target *pro
 	if len(dt.CABundle) > 0 && !x509.NewCertPool().AppendCertsFromPEM(dt.CABundle) {
 		return errInvalidCABundle
 	}
-	if dt.OAuth == nil {
-		return nil
-	}
-	// An OAuth client is asked for a token now: a wrong secret or a scope
-	// it was not granted shows here, not in every event's status.
+	// The credential is tried now: a wrong secret, a refused token or a
+	// scope it lacks shows here, not in every event's status.
 	c, err := r.dynatraceClients().For(ctx, r.Client, target)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, credentialCheckTimeout)
 	defer cancel()
 	return c.CheckCredential(ctx)
 }
+
+// CredentialRecheckInterval is how often a refused credential is tried again.
+const CredentialRecheckInterval = time.Minute
+
+// credentialCheckTimeout bounds trying a target's credential: an
+// environment that does not answer leaves the target Ready, and its
+// events say why they were not enriched.
+const credentialCheckTimeout = 5 * time.Second
 
 func (r *NotificationTargetReconciler) dynatraceClients() *dtconn.Clients {
 	if r.Dynatrace == nil {

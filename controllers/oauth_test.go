@@ -64,3 +64,23 @@ func TestOAuthTarget(t *testing.T) {
 		f.g.Expect(r.Path).To(HavePrefix(dynatracetest.PlatformPath+"/v2/"), "every call through the platform")
 	}
 }
+
+// A target whose API token the environment refuses, or that lacks
+// problems.read, is not Ready, in Dynatrace's words, which name the scope;
+// given the scope, it is.
+func TestTokenTargetMissingScope(t *testing.T) {
+	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{})
+	t.Cleanup(dt.Close)
+	dt.AddToken(dtToken, dynatracetest.ScopeWrite)
+	f := newTargetFixture(t, dt)
+	key := client.ObjectKeyFromObject(f.target)
+	expectReady(t, key, metav1.ConditionFalse, problemhookv1alpha1.ReasonCredentialRefused,
+		"spec.dynatrace.tokenSecretRef: dynatrace: the API token was refused: 403 Token is missing required scope problems.read")
+
+	dt.AddToken(dtToken, dynatracetest.ScopeRead, dynatracetest.ScopeWrite)
+	var nt problemhookv1alpha1.NotificationTarget
+	f.g.Expect(k8s.Get(f.ctx, key, &nt)).To(Succeed())
+	nt.Spec.TestNotifications = problemhookv1alpha1.TestNotificationsIgnore // any change checks it again
+	f.g.Expect(k8s.Update(f.ctx, &nt)).To(Succeed())
+	expectReady(t, key, metav1.ConditionTrue, problemhookv1alpha1.ReasonReady, "Receiving notifications at /hooks/"+f.ns+"/dynatrace")
+}

@@ -21,6 +21,7 @@ import (
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
 	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/payload"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
@@ -454,7 +455,13 @@ func TestTestNotifications(t *testing.T) {
 				}
 				g.Expect(routes).To(Equal(tc.wantJobs))
 			}).WithTimeout(500 * time.Millisecond).Should(Succeed())
-			f.g.Expect(f.dt.Requests()).To(BeEmpty(), "a test notification is neither enriched nor commented")
+			var calls []dynatracetest.Request
+			for _, r := range f.dt.Requests() {
+				if !credentialCheck(r) {
+					calls = append(calls, r)
+				}
+			}
+			f.g.Expect(calls).To(BeEmpty(), "a test notification is neither enriched nor commented")
 		})
 	}
 }

@@ -122,6 +122,8 @@ type Client struct {
 	quiet time.Duration
 	// quietUntil (Unix nanoseconds) ends the quiet after an unanswered attempt.
 	quietUntil atomic.Int64
+	// checked is set once the token was taken.
+	checked atomic.Bool
 	// tokens are an OAuth client's access tokens, when it has one.
 	tokens oauth2.TokenSource
 }

@@ -109,11 +109,27 @@ type OAuthError struct{ Message string }
 
 func (e *OAuthError) Error() string { return "dynatrace: " + e.Message }
 
-// CheckCredential gets an access token for an OAuth client, which shows
-// whether its secret holds and it was granted every scope asked for; for
-// an API token it asks nothing.
+// CheckCredential shows whether the client's credential is taken. For an
+// OAuth client it gets an access token: its secret must hold and every
+// scope asked for must be granted. For an API token it reads one problem,
+// once per client: a token the environment refuses, or one without
+// problems.read, is an OAuthError in Dynatrace's words, which name the
+// scope; an environment that cannot be reached is no error here (the
+// events say so when they need it).
 func (c *Client) CheckCredential(ctx context.Context) error {
 	if c.tokens == nil {
+		if c.checked.Load() {
+			return nil
+		}
+		err := c.do(ctx, call{method: http.MethodGet, path: []string{"problems"},
+			query: url.Values{"pageSize": {"1"}}}, nil)
+		var apiErr *APIError
+		switch {
+		case err == nil:
+			c.checked.Store(true)
+		case errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden):
+			return &OAuthError{Message: fmt.Sprintf("the API token was refused: %d %s", apiErr.StatusCode, apiErr.Message)}
+		}
 		return nil
 	}
 	done := make(chan error, 1)
