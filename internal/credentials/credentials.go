@@ -41,28 +41,45 @@ type Credentials struct {
 // Load reads the credentials target's auth references. A
 // missing Secret or key is a *secretref.Error naming the field.
 func Load(ctx context.Context, r client.Reader, target *problemhookv1alpha1.NotificationTarget) (*Credentials, error) {
+	mode, user, secret, err := read(ctx, r, target)
+	switch {
+	case err != nil:
+		return nil, err
+	case mode == basicMode:
+		return &Credentials{challenge: basicAuthScheme, username: sha256.Sum256(user), secret: sha256.Sum256(secret)}, nil
+	case mode == bearerMode:
+		return &Credentials{challenge: bearerAuthScheme, secret: sha256.Sum256(secret)}, nil
+	}
+	return &Credentials{open: true}, nil
+}
+
+// Auth modes, as read.
+const (
+	openMode = iota
+	basicMode
+	bearerMode
+)
+
+// read reads the Secret values of target's auth mode: a username and a
+// password, a bearer token, or nothing for auth.none.
+func read(ctx context.Context, r client.Reader, target *problemhookv1alpha1.NotificationTarget) (mode int, user, secret []byte, err error) {
 	auth := target.Spec.Auth
 	switch {
 	case auth.Basic != nil:
 		v, err := secretref.Values(ctx, r, target.Namespace, auth.Basic.SecretRef.Name, basicAuthField, problemhookv1alpha1.BasicUsernameKey, problemhookv1alpha1.BasicPasswordKey)
 		if err != nil {
-			return nil, err
+			return 0, nil, nil, err
 		}
-		return &Credentials{
-			challenge: basicAuthScheme,
-			username:  sha256.Sum256(v[problemhookv1alpha1.BasicUsernameKey]),
-			secret:    sha256.Sum256(v[problemhookv1alpha1.BasicPasswordKey]),
-		}, nil
+		return basicMode, v[problemhookv1alpha1.BasicUsernameKey], v[problemhookv1alpha1.BasicPasswordKey], nil
 	case auth.Bearer != nil:
 		token, err := secretref.Value(ctx, r, target.Namespace, auth.Bearer.SecretRef, problemhookv1alpha1.DefaultBearerKey, bearerAuthField)
 		if err != nil {
-			return nil, err
+			return 0, nil, nil, err
 		}
-		return &Credentials{challenge: bearerAuthScheme, secret: sha256.Sum256(token)}, nil
-	default:
-		// The API server admits exactly one mode, so this is auth.none.
-		return &Credentials{open: true}, nil
+		return bearerMode, nil, token, nil
 	}
+	// The API server admits exactly one mode, so this is auth.none.
+	return openMode, nil, nil, nil
 }
 
 // Allows reports whether req carries these credentials.
@@ -94,21 +111,14 @@ func (c *Credentials) Challenge() string { return c.challenge }
 // or "" for auth.none: what problemhook gives Dynatrace when it registers
 // the target there.
 func Authorization(ctx context.Context, r client.Reader, target *problemhookv1alpha1.NotificationTarget) (string, error) {
-	auth := target.Spec.Auth
+	mode, user, secret, err := read(ctx, r, target)
 	switch {
-	case auth.Basic != nil:
-		v, err := secretref.Values(ctx, r, target.Namespace, auth.Basic.SecretRef.Name, basicAuthField, problemhookv1alpha1.BasicUsernameKey, problemhookv1alpha1.BasicPasswordKey)
-		if err != nil {
-			return "", err
-		}
-		pair := string(v[problemhookv1alpha1.BasicUsernameKey]) + ":" + string(v[problemhookv1alpha1.BasicPasswordKey])
-		return "Basic " + base64.StdEncoding.EncodeToString([]byte(pair)), nil
-	case auth.Bearer != nil:
-		token, err := secretref.Value(ctx, r, target.Namespace, auth.Bearer.SecretRef, problemhookv1alpha1.DefaultBearerKey, bearerAuthField)
-		if err != nil {
-			return "", err
-		}
-		return "Bearer " + string(token), nil
+	case err != nil:
+		return "", err
+	case mode == basicMode:
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(string(user)+":"+string(secret))), nil
+	case mode == bearerMode:
+		return "Bearer " + string(secret), nil
 	}
 	return "", nil
 }
