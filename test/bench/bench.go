@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -200,6 +201,11 @@ func (b *bench) logf(format string, args ...any) {
 // name that takes basic auth, and waits until the manager's receiver takes
 // its notifications.
 func (b *bench) namespace(ctx context.Context, prefix string) (string, error) {
+	return b.limitedNamespace(ctx, prefix, unlimited)
+}
+
+// limitedNamespace is namespace with a target whose rate limit is limit.
+func (b *bench) limitedNamespace(ctx context.Context, prefix string, limit *problemhookv1alpha1.RateLimit) (string, error) {
 	name, err := b.createNamespace(ctx, prefix)
 	if err != nil {
 		return "", err
@@ -209,7 +215,7 @@ func (b *bench) namespace(ctx context.Context, prefix string) (string, error) {
 		Data: map[string][]byte{"username": []byte(benchUser), "password": []byte(benchPassword)}}
 	target := &problemhookv1alpha1.NotificationTarget{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "dynatrace"},
-		Spec: problemhookv1alpha1.NotificationTargetSpec{Format: problemhookv1alpha1.FormatDynatrace, RateLimit: unlimited,
+		Spec: problemhookv1alpha1.NotificationTargetSpec{Format: problemhookv1alpha1.FormatDynatrace, RateLimit: limit,
 			Auth: problemhookv1alpha1.WebhookAuth{Basic: &problemhookv1alpha1.BasicAuth{SecretRef: problemhookv1alpha1.LocalObjectReference{Name: "auth"}}}},
 	}
 	for _, obj := range []client.Object{secret, target} {
@@ -256,19 +262,36 @@ const (
 
 // post sends body to the target of ns and returns the answer's status.
 func (b *bench) post(ctx context.Context, c *http.Client, ns string, body string) (int, error) {
+	r, err := b.send(ctx, c, ns, body)
+	return r.status, err
+}
+
+// reply is how the receiver answered one notification.
+type reply struct {
+	status int
+	// retryAfter is the answer's Retry-After, zero when it has none.
+	retryAfter time.Duration
+}
+
+// send sends body to the target of ns and returns the answer.
+func (b *bench) send(ctx context.Context, c *http.Client, ns string, body string) (reply, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.mgr.ReceiverAddr+problemhookv1alpha1.WebhookPath(ns, "dynatrace"), strings.NewReader(body))
 	if err != nil {
-		return 0, err
+		return reply{}, err
 	}
 	req.SetBasicAuth(benchUser, benchPassword)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, err
+		return reply{}, err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
-	return resp.StatusCode, nil
+	r := reply{status: resp.StatusCode}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+		r.retryAfter = time.Duration(s) * time.Second
+	}
+	return r, nil
 }
 
 // createNamespace creates a namespace named prefix-<random>.
@@ -283,3 +306,7 @@ func (b *bench) createNamespace(ctx context.Context, prefix string) (string, err
 // unlimited is the highest rate limit a target can have: the bench measures
 // what the receiver and the API server take, not the rate limit.
 var unlimited = &problemhookv1alpha1.RateLimit{PerSecond: 10000, Burst: 100000}
+
+// defaultLimit is the rate limit a target gets when its spec names none.
+var defaultLimit = &problemhookv1alpha1.RateLimit{
+	PerSecond: problemhookv1alpha1.DefaultRateLimitPerSecond, Burst: problemhookv1alpha1.DefaultRateLimitBurst}

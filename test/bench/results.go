@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -61,7 +62,31 @@ type Latency struct {
 	P50      float64 `json:"p50Milliseconds"`
 	P99      float64 `json:"p99Milliseconds"`
 	Max      float64 `json:"maxMilliseconds"`
-	Failed   int     `json:"failed"`
+	// Failed are the sends not answered as wanted: Refused counts them by
+	// status ("error" for no answer).
+	Failed  int            `json:"failed"`
+	Refused map[string]int `json:"refusedByStatus,omitempty"`
+	// Resent is how many sends it took to store the refused ones, honouring
+	// Retry-After, and Lost how many were still not stored after that.
+	// Lost is nil where the events were not counted.
+	Resent int  `json:"resent,omitempty"`
+	Lost   *int `json:"lost,omitempty"`
+	// Baseline names the row this one is measured against, in the same run.
+	Baseline string `json:"baseline,omitempty"`
+	// refused are the numbers of the refused notifications, to resend.
+	refused []int
+}
+
+// refusals is Refused as "429 ×120, 503 ×3", or "none".
+func (l Latency) refusals() string {
+	if len(l.Refused) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, code := range slices.Sorted(maps.Keys(l.Refused)) {
+		parts = append(parts, fmt.Sprintf("%s ×%d", code, l.Refused[code]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Scale is the manager with many events stored.
@@ -118,13 +143,17 @@ func (r *Results) print(w io.Writer) {
 		fmt.Fprintf(tw, "\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f %%\t%.0f\t%.0f %%\t%d\t\n",
 			t.Payload, t.Concurrency, t.RawNoManagerPerSec, t.RawPerSec, t.AlonePerSec, 100*t.AloneRatio, t.RecvPerSec, 100*t.Ratio, t.Failed)
 	}
-	fmt.Fprintln(tw, "\nLatency\tload\toffered/s\tachieved/s\tp50 ms\tp99 ms\tmax ms\tfailed\t")
+	fmt.Fprintln(tw, "\nLatency\tload\toffered/s\tachieved/s\tp50 ms\tp99 ms\tmax ms\trefused\tresent\tlost\t")
 	rows := r.Latency
 	if r.EventToJob != nil {
 		rows = append(slices.Clone(rows), *r.EventToJob)
 	}
 	for _, l := range rows {
-		fmt.Fprintf(tw, "\t%s\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%d\t\n", l.Name, l.Offered, l.Achieved, l.P50, l.P99, l.Max, l.Failed)
+		lost := "-"
+		if l.Lost != nil {
+			lost = strconv.Itoa(*l.Lost)
+		}
+		fmt.Fprintf(tw, "\t%s\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%s\t%d\t%s\t\n", l.Name, l.Offered, l.Achieved, l.P50, l.P99, l.Max, l.refusals(), l.Resent, lost)
 	}
 	fmt.Fprintln(tw, "\nScale\tevents\tmanager RSS MiB\tdashboard list ms\t")
 	for _, s := range r.Scale {
@@ -134,6 +163,15 @@ func (r *Results) print(w io.Writer) {
 		fmt.Fprintf(tw, "\nRestart\t%d events\t%.1f s to idle\t%d events written\t\n", rs.Events, rs.Seconds, rs.Rewrites)
 	}
 	_ = tw.Flush()
+	for _, l := range rows {
+		i := slices.IndexFunc(rows, func(b Latency) bool { return b.Name == l.Baseline })
+		if l.Baseline == "" || i < 0 || rows[i].P50 == 0 || rows[i].P99 == 0 || rows[i].Achieved == 0 {
+			continue
+		}
+		base := rows[i]
+		fmt.Fprintf(w, "\n  %s against %s, in the same run: stored at first %.2f×, p50 %.2f×, p99 %.2f×\n",
+			l.Name, base.Name, l.Achieved/base.Achieved, l.P50/base.P50, l.P99/base.P99)
+	}
 	if len(r.Writes) > 0 {
 		fmt.Fprintln(w, "\n  API writes per notification, by verb, resource and answer")
 		for _, name := range slices.Sorted(maps.Keys(r.Writes)) {

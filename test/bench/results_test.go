@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -32,4 +33,24 @@ func TestLatencies(t *testing.T) {
 	}
 	l := latencies("x", d, 4*time.Second, 3)
 	g.Expect(l).To(Equal(Latency{Name: "x", Achieved: 50, N: 200, P50: 101, P99: 199, Max: 200, Failed: 3}))
+}
+
+// Refusals are listed by status, in order, and a row measured against a
+// baseline prints its ratios to it.
+func TestRefusalsAndBaseline(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(Latency{}.refusals()).To(Equal("none"))
+	g.Expect(Latency{Refused: map[string]int{"503": 3, "429": 120, "error": 1}}.refusals()).To(Equal("429 ×120, 503 ×3, error ×1"))
+
+	lost := 0
+	r := Results{Latency: []Latency{
+		{Name: "ack, 200/s", Achieved: 200, P50: 4, P99: 20, Lost: &lost},
+		{Name: "limited", Achieved: 150, P50: 5, P99: 10, Refused: map[string]int{"429": 250}, Resent: 260, Lost: &lost, Baseline: "ack, 200/s"},
+		{Name: "duplicate, 200/s", Achieved: 200, P50: 1, P99: 2},
+	}}
+	var out strings.Builder
+	r.print(&out)
+	g.Expect(out.String()).To(MatchRegexp(`limited +0 +150 +5\.0 +10\.0 +0\.0 +429 ×250 +260 +0\n`))
+	g.Expect(out.String()).To(MatchRegexp(`duplicate, 200/s +[^\n]*none +0 +-`))
+	g.Expect(out.String()).To(ContainSubstring("limited against ack, 200/s, in the same run: stored at first 0.75×, p50 1.25×, p99 0.50×"))
 }
