@@ -158,6 +158,20 @@ run: build envtest $(if $(NODE),node-assets) ## Run the manager: on the cluster 
 docker-build: ## Build the manager image (needs a Docker engine).
 	docker build -t $(IMG) .
 
+.PHONY: image
+image: generate ca-certificates ## Build the manager image without a Docker engine, as an OCI layout in bin/image (and bin/image.tar), and print its digest.
+	go run ./hack/image -out $(LOCALBIN)/image -tar $(LOCALBIN)/image.tar -name $(IMG)
+
+.PHONY: ca-certificates
+ca-certificates: ## Install Debian's ca-certificates, which the manager image trusts, when it is missing and this is root with apt-get.
+	@if [ -f /etc/ssl/certs/ca-certificates.crt ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's ca-certificates for the manager image"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ca-certificates >/dev/null; \
+	else \
+		echo "The manager image needs /etc/ssl/certs/ca-certificates.crt: install Debian's ca-certificates package (as root)"; exit 1; \
+	fi
+
 .PHONY: build-installer
 build-installer: manifests $(KUSTOMIZE) ## Render config/default into dist/install.yaml, for `kubectl apply -f`.
 	mkdir -p dist
