@@ -91,9 +91,9 @@ test: manifests generate envtest chromium ## Run every test (unit and envtest) a
 bench: build envtest ## Measure the receiver against the API server's own create rate; the table goes to stdout and bin/bench/.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench $(BENCH_FLAGS)
 
-# The Debian packages the e2e node runs (test/harness/node), and iptables, whose
-# rules the host check compares before and after.
-E2E_PACKAGES = containerd runc containernetworking-plugins busybox-static iptables
+# The Debian packages the e2e node runs (test/harness/node; nftables for
+# kube-proxy), and iptables, whose rules the host check compares before and after.
+E2E_PACKAGES = containerd runc containernetworking-plugins busybox-static iptables nftables
 
 .PHONY: e2e
 e2e: build node-assets ## Run the end-to-end tests on a real single-node cluster on this machine (Linux, root).
@@ -101,7 +101,7 @@ e2e: build node-assets ## Run the end-to-end tests on a real single-node cluster
 
 .PHONY: node-assets
 node-assets: envtest e2e-packages ## Build what the single-node cluster runs besides Debian's packages into bin/ (cached).
-	hack/control-plane.sh kube-controller-manager kube-scheduler kubelet >/dev/null
+	hack/control-plane.sh kube-controller-manager kube-scheduler kubelet kube-proxy >/dev/null
 	CGO_ENABLED=0 go build -o $(LOCALBIN)/e2e/pause ./test/harness/node/pause
 	go build -o $(LOCALBIN)/node ./hack/node
 

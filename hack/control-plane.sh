@@ -6,7 +6,7 @@
 #
 # Usage: hack/control-plane.sh [component...]
 #   components: kube-apiserver etcd (default), kubectl, kube-controller-manager,
-#   kube-scheduler, kubelet
+#   kube-scheduler, kubelet, kube-proxy
 # Prints the asset directory on stdout; progress goes to stderr.
 set -euo pipefail
 
@@ -88,7 +88,7 @@ kube=()
 for c in "${missing[@]}"; do
 	case "$c" in
 	etcd) (build_etcd) ;;
-	kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kubectl) kube+=("$c") ;;
+	kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kube-proxy | kubectl) kube+=("$c") ;;
 	*) log "unknown component $c"; exit 2 ;;
 	esac
 done

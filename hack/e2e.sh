@@ -2,11 +2,14 @@
 # `make e2e`: brings a real single-node cluster up on this machine
 # (test/harness/node), runs the end-to-end tests against it with the manager
 # as a process on the host, and takes the node down again, also when a test
-# fails or on Ctrl-C. It then checks that the host is as it was: network
-# links, mounts, iptables rules, programs and the node's host paths.
+# fails or on Ctrl-C. The node runs in a network namespace of its own. It
+# then checks that the host is as it was: network links and routes, mounts,
+# iptables and nftables rules, forwarding sysctls, programs and the node's
+# host paths.
 #
 # Needs Linux, root, cgroups, overlayfs and Debian's containerd, runc,
-# containernetworking-plugins and busybox-static (`make e2e` installs them).
+# containernetworking-plugins, busybox-static and nftables (`make e2e`
+# installs them).
 #
 # `hack/e2e.sh --preflight` only says whether this machine can run it: it
 # exits 0, or prints why not and exits 1.
@@ -22,8 +25,8 @@ preflight() {
 		echo "no usable cgroups: neither cgroup v2 nor the v1 cpu, memory and pids controllers are mounted at /sys/fs/cgroup"
 	elif ! grep -qw overlay /proc/filesystems && ! modprobe overlay 2>/dev/null; then
 		echo "no overlayfs, which containerd's snapshotter needs"
-	elif ! dpkg -s containerd runc containernetworking-plugins busybox-static >/dev/null 2>&1 && ! command -v apt-get >/dev/null; then
-		echo "containerd, runc, containernetworking-plugins and busybox-static are not installed, and there is no apt-get to install them"
+	elif ! dpkg -s containerd runc containernetworking-plugins busybox-static nftables >/dev/null 2>&1 && ! command -v apt-get >/dev/null; then
+		echo "containerd, runc, containernetworking-plugins, busybox-static and nftables are not installed, and there is no apt-get to install them"
 	else
 		return 0
 	fi
@@ -43,7 +46,7 @@ artifacts="${PWD}/bin/e2e"
 phase() { printf 'e2e: %-44s %5ss\n' "$1" "$(($(date +%s) - $2))"; }
 
 # `make node-assets` has built these.
-assets="$(hack/control-plane.sh kube-apiserver etcd kube-controller-manager kube-scheduler kubelet)"
+assets="$(hack/control-plane.sh kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kube-proxy)"
 mkdir -p "${artifacts}"
 
 # A node left behind by a run that was killed outright goes first.
@@ -72,7 +75,7 @@ kubeconfig="$(bin/node up --dir "${dir}" --assets "${assets}" --pause "${artifac
 phase "node up" "$t"
 
 t=$(date +%s)
-E2E_KUBECONFIG="${kubeconfig}" E2E_MANAGER="${PWD}/bin/manager" E2E_ARTIFACTS="${artifacts}" \
+E2E_KUBECONFIG="${kubeconfig}" E2E_NODE_DIR="${dir}" E2E_MANAGER="${PWD}/bin/manager" E2E_ARTIFACTS="${artifacts}" \
 	go test -tags e2e -count=1 -timeout 15m -v ./test/e2e
 phase "tests" "$t"
 

@@ -8,6 +8,7 @@
 //	node down     --dir DIR [--keep-logs DIR]
 //	node snapshot --out FILE
 //	node compare  --before FILE
+//	node forward  --netns FILE --listen ADDR --to ADDR
 package main
 
 import (
@@ -17,10 +18,12 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/problemhook/problemhook/test/harness/node"
 )
@@ -40,6 +43,9 @@ func run() int {
 	keepLogs := flags.String("keep-logs", "", "Copy the node's logs here before removing its work directory.")
 	file := flags.String("out", "", "Where snapshot writes.")
 	before := flags.String("before", "", "The snapshot compare compares with.")
+	netns := flags.String("netns", "", "The network namespace forward connects in.")
+	listen := flags.String("listen", "", "The address forward listens on, on the host.")
+	to := flags.String("to", "", "The address forward connects to, in the namespace.")
 	_ = flags.Parse(args)
 
 	for _, path := range []*string{&o.Dir, &o.Assets, &o.PauseBinary} {
@@ -71,6 +77,8 @@ func run() int {
 		err = snapshot(*file)
 	case "compare":
 		err = compare(*before)
+	case "forward":
+		err = forward(ctx, *netns, *listen, *to)
 	default:
 		usage()
 	}
@@ -82,7 +90,7 @@ func run() int {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: node up|down|snapshot|compare [flags]")
+	fmt.Fprintln(os.Stderr, "usage: node up|down|snapshot|compare|forward [flags]")
 	os.Exit(2)
 }
 
@@ -117,8 +125,29 @@ func compare(path string) error {
 		}
 		return fmt.Errorf("the host is not as it was before the node came up (%d differences)", len(diffs))
 	}
-	fmt.Fprintln(os.Stderr, "node: the host is as it was: links, mounts, iptables rules, programs and paths")
+	fmt.Fprintln(os.Stderr, "node: the host is as it was: links, routes, mounts, iptables and nftables rules, sysctls, programs and paths")
 	return nil
+}
+
+// forward joins each connection to listen, on the host, to to in the
+// network namespace pinned at netns, until ctx ends: the node runs it so
+// that the host reaches its API server.
+func forward(ctx context.Context, netns, listen, to string) error {
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		_ = l.Close()
+	}()
+	return node.Forward(l, func() (conn net.Conn, err error) {
+		err = node.InNetns(netns, func() error {
+			conn, err = net.DialTimeout("tcp", to, 10*time.Second)
+			return err
+		})
+		return conn, err
+	})
 }
 
 // copyLogs copies the node's program logs to dir, to read after the work

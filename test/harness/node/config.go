@@ -46,8 +46,10 @@ state = %q
 		PauseImage, d("runc"), o.CNIBinDir, filepath.Join(o.Dir, "cni", "net.d"))
 }
 
-// cniConfig gives each Pod an address on a bridge of its own that is no
-// gateway, masquerades nothing and adds no route: Pods reach nothing.
+// cniConfig gives each Pod an address on the node's bridge, which is its
+// gateway to the node (and through kube-proxy's rules to Services). The
+// bridge is in the node's network namespace and nothing masquerades: Pods
+// reach the node, each other and Services, and nothing outside.
 func cniConfig(o Options) string {
 	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
@@ -56,9 +58,10 @@ func cniConfig(o Options) string {
     {
       "type": "bridge",
       "bridge": %q,
-      "isGateway": false,
+      "isGateway": true,
       "ipMasq": false,
-      "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "dataDir": %q}
+      "hairpinMode": true,
+      "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "routes": [{"dst": "0.0.0.0/0"}], "dataDir": %q}
     },
     {"type": "loopback"}
   ]
@@ -105,3 +108,31 @@ fileCheckFrequency: 5s
 nodeStatusUpdateFrequency: 5s
 `, port, containerdSocket(o), pki("kubelet-serving.crt"), pki("kubelet-serving.key"), pki("ca.crt"), filepath.Join(o.Dir, "pod-logs"))
 }
+
+// kubeProxyConfig runs kube-proxy in nftables mode, the mode this kernel
+// supports (it has no IPVS, and nftables built in), in the node's network
+// namespace. Its conntrack settings stay 0, which leaves the kernel's
+// alone: the table size cannot be written from a network namespace, as in
+// kind. Health and metrics listen on the namespace's loopback.
+func kubeProxyConfig(o Options) string {
+	return fmt.Sprintf(`apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: nftables
+clientConnection:
+  kubeconfig: %q
+hostnameOverride: %s
+clusterCIDR: %s
+bindAddress: 0.0.0.0
+healthzBindAddress: 127.0.0.1:%d
+metricsBindAddress: 127.0.0.1:10249
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+`, filepath.Join(o.Dir, "node-admin.kubeconfig"), NodeName, o.Subnet, kubeProxyHealthzPort)
+}
+
+// kubeProxyHealthzPort is where kube-proxy says, in the node's namespace,
+// whether its rules are in place.
+const kubeProxyHealthzPort = 10256

@@ -74,13 +74,13 @@ func Down(ctx context.Context, dir string, log io.Writer) error {
 			}
 		}
 	}
-	stop("kube-controller-manager", "kube-scheduler")
+	stop("kube-controller-manager", "kube-scheduler", "kube-proxy")
 	if procs["kube-apiserver"].alive() && procs["kubelet"].alive() {
 		if err := deletePods(ctx, dir); err != nil {
 			fmt.Fprintf(log, "node: deleting the Pods: %v (their containers are killed below)\n", err)
 		}
 	}
-	stop("kubelet", "kube-apiserver", "etcd")
+	stop("kubelet", "apiserver-forward", "kube-apiserver", "etcd")
 	if procs["containerd"].alive() {
 		killContainers(ctx, dir)
 	}
@@ -125,6 +125,9 @@ func Down(ctx context.Context, dir string, log io.Writer) error {
 			errs = append(errs, err)
 		}
 	}
+	// The network namespace, its bridge and its rules go with its pin, now
+	// that nothing runs in it. A node of an earlier version had its bridge
+	// on the host.
 	if st.Bridge != "" {
 		if exec.Command("ip", "link", "show", st.Bridge).Run() == nil {
 			if out, err := exec.Command("ip", "link", "delete", st.Bridge).CombinedOutput(); err != nil {

@@ -52,17 +52,17 @@ func preflight(o Options) error {
 	if fs, err := os.ReadFile("/proc/filesystems"); err != nil || !strings.Contains(string(fs), "\toverlay\n") {
 		problems = append(problems, "no overlayfs in /proc/filesystems: containerd's overlayfs snapshotter needs it (modprobe overlay)")
 	}
-	for _, tool := range []string{"containerd", "containerd-shim-runc-v2", "runc", "ctr"} {
+	for _, tool := range []string{"containerd", "containerd-shim-runc-v2", "runc", "ctr", "nft", "nsenter"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			problems = append(problems, fmt.Sprintf("%s is not on PATH (apt-get install %s)", tool, Packages))
 		}
 	}
-	for _, file := range []string{filepath.Join(o.CNIBinDir, "bridge"), filepath.Join(o.CNIBinDir, "host-local"), filepath.Join(o.CNIBinDir, "loopback"), o.Busybox, o.PauseBinary} {
+	for _, file := range []string{filepath.Join(o.CNIBinDir, "bridge"), filepath.Join(o.CNIBinDir, "host-local"), filepath.Join(o.CNIBinDir, "loopback"), o.Busybox, o.PauseBinary, o.Tool} {
 		if _, err := os.Stat(file); err != nil {
 			problems = append(problems, fmt.Sprintf("%s is missing", file))
 		}
 	}
-	for _, c := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"} {
+	for _, c := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"} {
 		if _, err := os.Stat(filepath.Join(o.Assets, c)); err != nil {
 			problems = append(problems, fmt.Sprintf("%s is missing from %s (hack/control-plane.sh %s builds it)", c, o.Assets, c))
 		}

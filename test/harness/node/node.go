@@ -45,8 +45,11 @@ type state struct {
 
 // up is one run of Up.
 type up struct {
-	o      Options
-	st     state
+	o  Options
+	st state
+	// netns pins the node's network namespace; empty for a control plane
+	// alone, which runs on the host's loopback.
+	netns  string
 	exited map[string]chan struct{}
 }
 
@@ -60,10 +63,7 @@ func Up(ctx context.Context, o Options) (err error) {
 	}
 	u := &up{o: o, exited: map[string]chan struct{}{}}
 	if !o.ControlPlaneOnly {
-		if out, err := exec.Command("ip", "link", "show", o.Bridge).CombinedOutput(); err == nil {
-			return fmt.Errorf("cannot start a node here: the bridge %s exists already (%s)", o.Bridge, strings.TrimSpace(string(out)))
-		}
-		u.st.Bridge = o.Bridge
+		u.netns = Netns(o.Dir)
 		u.st.HostPaths = missing(hostPaths)
 		u.st.Cgroups = missing(cgroupDirs())
 		if entries, err := os.ReadDir("/run/netns"); err == nil {
@@ -93,18 +93,20 @@ func Up(ctx context.Context, o Options) (err error) {
 		run  func(context.Context) error
 	}{
 		{"certificates", u.certificates},
+		{"network namespace", u.network},
 		{"containerd", u.containerd},
 		{"images", u.images},
 		{"etcd", u.etcd},
 		{"kube-apiserver", u.apiserver},
 		{"controller-manager and scheduler", u.controllers},
 		{"kubelet and node Ready", u.kubelet},
+		{"kube-proxy", u.kubeProxy},
 	}
 	if o.ControlPlaneOnly {
 		phases = []struct {
 			name string
 			run  func(context.Context) error
-		}{phases[0], phases[3], phases[4]}
+		}{phases[0], phases[4], phases[5]}
 	}
 	total := time.Now()
 	for _, p := range phases {
@@ -155,6 +157,16 @@ func (u *up) start(name, bin string, args ...string) error {
 	return u.save()
 }
 
+// startInNode starts a program of the node in the node's network
+// namespace. nsenter enters it and execs the program, which keeps
+// nsenter's process: its PID is the program's.
+func (u *up) startInNode(name, bin string, args ...string) error {
+	if u.netns == "" {
+		return u.start(name, bin, args...)
+	}
+	return u.start(name, "nsenter", append([]string{"--net=" + u.netns, "--", bin}, args...)...)
+}
+
 // waitFor polls ready until it succeeds, the program name exits, or timeout.
 func (u *up) waitFor(ctx context.Context, name string, timeout time.Duration, ready func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -193,10 +205,10 @@ func (u *up) certificates(context.Context) error {
 		return err
 	}
 	if err := p.issue("apiserver", "kube-apiserver", nil,
-		"127.0.0.1", "10.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"); err != nil {
+		"127.0.0.1", "10.0.0.1", NodeIP, "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"); err != nil {
 		return err
 	}
-	if err := p.issue("kubelet-serving", NodeName, nil, NodeName, "127.0.0.1"); err != nil {
+	if err := p.issue("kubelet-serving", NodeName, nil, NodeName, "127.0.0.1", NodeIP); err != nil {
 		return err
 	}
 	if err := p.issue("admin", "problemhook-e2e-admin", []string{"system:masters"}); err != nil {
@@ -225,7 +237,7 @@ func (u *up) containerd(ctx context.Context) error {
 	if err := os.WriteFile(u.path("cni", "net.d", "10-problemhook-e2e.conflist"), []byte(cniConfig(u.o)), 0o644); err != nil {
 		return err
 	}
-	if err := u.start("containerd", "containerd", "--config", u.path("containerd", "config.toml")); err != nil {
+	if err := u.startInNode("containerd", "containerd", "--config", u.path("containerd", "config.toml")); err != nil {
 		return err
 	}
 	return u.waitFor(ctx, "containerd", 30*time.Second, func(ctx context.Context) error {
@@ -275,15 +287,17 @@ func (u *up) ctr(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 func (u *up) etcd(ctx context.Context) error {
-	client, err := controlplane.FreeLoopbackAddr()
-	if err != nil {
-		return err
+	client, peer := "127.0.0.1:2379", "127.0.0.1:2380"
+	if u.netns == "" {
+		var err error
+		if client, err = controlplane.FreeLoopbackAddr(); err != nil {
+			return err
+		}
+		if peer, err = controlplane.FreeLoopbackAddr(); err != nil {
+			return err
+		}
 	}
-	peer, err := controlplane.FreeLoopbackAddr()
-	if err != nil {
-		return err
-	}
-	err = u.start("etcd", filepath.Join(u.o.Assets, "etcd"),
+	err := u.startInNode("etcd", filepath.Join(u.o.Assets, "etcd"),
 		"--name", "node", "--data-dir", u.path("etcd"), "--unsafe-no-fsync",
 		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,
 		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", "http://"+peer,
@@ -295,55 +309,91 @@ func (u *up) etcd(ctx context.Context) error {
 		return err
 	}
 	return u.waitFor(ctx, "etcd", 30*time.Second, func(ctx context.Context) error {
-		return httpOK(ctx, nil, "http://"+client+"/health")
+		return httpOK(ctx, u.nodeHTTP(), "http://"+client+"/health")
 	})
 }
 
+// nodeHTTP is an HTTP client that connects inside the node's network
+// namespace, or on the host for a control plane alone.
+func (u *up) nodeHTTP() *http.Client {
+	if u.netns == "" {
+		return http.DefaultClient
+	}
+	return &http.Client{Transport: &http.Transport{DialContext: Dialer(u.o.Dir)}}
+}
+
 func (u *up) apiserver(ctx context.Context) error {
-	addr, err := controlplane.FreeLoopbackAddr()
+	// In its namespace the API server listens on every address, and
+	// advertises the node's as the kubernetes Service's endpoint; the host
+	// reaches it through a forwarder on its loopback. A control plane alone
+	// listens on the host's loopback.
+	bind, port, advertise := "0.0.0.0", APIServerPort, NodeIP
+	hostAddr, err := controlplane.FreeLoopbackAddr()
 	if err != nil {
 		return err
+	}
+	if u.netns == "" {
+		bind, port, _ = strings.Cut(hostAddr, ":")
+		advertise = bind
 	}
 	etcdURL, err := os.ReadFile(u.path("etcd-url"))
 	if err != nil {
 		return err
 	}
-	host, port, _ := strings.Cut(addr, ":")
 	pki := func(f string) string { return u.path("pki", f) }
-	err = u.start("kube-apiserver", filepath.Join(u.o.Assets, "kube-apiserver"),
+	err = u.startInNode("kube-apiserver", filepath.Join(u.o.Assets, "kube-apiserver"),
 		"--etcd-servers", string(etcdURL),
-		"--bind-address", host, "--secure-port", port, "--advertise-address", host,
+		"--bind-address", bind, "--secure-port", port, "--advertise-address", advertise,
 		"--cert-dir", u.path("pki"),
 		"--tls-cert-file", pki("apiserver.crt"), "--tls-private-key-file", pki("apiserver.key"),
 		"--client-ca-file", pki("ca.crt"),
 		"--service-account-issuer", "https://kubernetes.default.svc",
 		"--service-account-key-file", pki("sa.pub"), "--service-account-signing-key-file", pki("sa.key"),
-		"--service-cluster-ip-range", "10.0.0.0/24",
+		"--service-cluster-ip-range", ServiceCIDR,
 		"--authorization-mode", "Node,RBAC",
 		"--kubelet-client-certificate", pki("admin.crt"), "--kubelet-client-key", pki("admin.key"),
 		"--kubelet-preferred-address-types", "Hostname,InternalIP")
 	if err != nil {
 		return err
 	}
-	server := "https://" + addr
+	if u.netns != "" {
+		err := u.start("apiserver-forward", u.o.Tool, "forward",
+			"--netns", u.netns, "--listen", hostAddr, "--to", "127.0.0.1:"+APIServerPort)
+		if err != nil {
+			return err
+		}
+	}
+	// The host's programs use the admin kubeconfig; the node's own, inside
+	// the namespace, connect to the API server there.
+	server, inside := "https://"+hostAddr, "https://"+hostAddr
+	if u.netns != "" {
+		inside = "https://127.0.0.1:" + APIServerPort
+	}
 	if err := u.writeKubeconfig(AdminKubeconfig(u.o.Dir), server, "admin"); err != nil {
 		return err
 	}
-	if err := u.writeKubeconfig(u.path("kubelet.kubeconfig"), server, "kubelet"); err != nil {
+	if err := u.writeKubeconfig(u.path("node-admin.kubeconfig"), inside, "admin"); err != nil {
+		return err
+	}
+	if err := u.writeKubeconfig(u.path("kubelet.kubeconfig"), inside, "kubelet"); err != nil {
 		return err
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", AdminKubeconfig(u.o.Dir))
 	if err != nil {
 		return err
 	}
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return err
+	}
 	return u.waitFor(ctx, "kube-apiserver", time.Minute, func(ctx context.Context) error {
-		return httpOK(ctx, cfg, server+"/readyz")
+		return httpOK(ctx, client, server+"/readyz")
 	})
 }
 
 func (u *up) controllers(context.Context) error {
-	admin := AdminKubeconfig(u.o.Dir)
-	err := u.start("kube-controller-manager", filepath.Join(u.o.Assets, "kube-controller-manager"),
+	admin := u.path("node-admin.kubeconfig")
+	err := u.startInNode("kube-controller-manager", filepath.Join(u.o.Assets, "kube-controller-manager"),
 		"--kubeconfig", admin, "--authentication-kubeconfig", admin, "--authorization-kubeconfig", admin,
 		"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", "0",
 		"--service-account-private-key-file", u.path("pki", "sa.key"), "--root-ca-file", u.path("pki", "ca.crt"),
@@ -351,7 +401,7 @@ func (u *up) controllers(context.Context) error {
 	if err != nil {
 		return err
 	}
-	return u.start("kube-scheduler", filepath.Join(u.o.Assets, "kube-scheduler"),
+	return u.startInNode("kube-scheduler", filepath.Join(u.o.Assets, "kube-scheduler"),
 		"--kubeconfig", admin, "--authentication-kubeconfig", admin, "--authorization-kubeconfig", admin,
 		"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", "0")
 }
@@ -365,11 +415,11 @@ func (u *up) kubelet(ctx context.Context) error {
 	if err := os.WriteFile(u.path("kubelet", "config.yaml"), []byte(kubeletConfig(u.o, port)), 0o644); err != nil {
 		return err
 	}
-	err = u.start("kubelet", filepath.Join(u.o.Assets, "kubelet"),
+	err = u.startInNode("kubelet", filepath.Join(u.o.Assets, "kubelet"),
 		"--config", u.path("kubelet", "config.yaml"),
 		"--kubeconfig", u.path("kubelet.kubeconfig"),
 		"--root-dir", u.path("kubelet"),
-		"--hostname-override", NodeName)
+		"--hostname-override", NodeName, "--node-ip", NodeIP)
 	if err != nil {
 		return err
 	}
@@ -406,15 +456,23 @@ func (u *up) kubelet(ctx context.Context) error {
 	})
 }
 
-// httpOK GETs url, as the admin when cfg is set, and wants a 200.
-func httpOK(ctx context.Context, cfg *rest.Config, url string) error {
-	client := http.DefaultClient
-	if cfg != nil {
-		var err error
-		if client, err = rest.HTTPClientFor(cfg); err != nil {
-			return err
-		}
+// kubeProxy starts kube-proxy in the node's namespace and waits until its
+// rules are in place: Services work from then on.
+func (u *up) kubeProxy(ctx context.Context) error {
+	if err := os.WriteFile(u.path("kube-proxy.yaml"), []byte(kubeProxyConfig(u.o)), 0o644); err != nil {
+		return err
 	}
+	err := u.startInNode("kube-proxy", filepath.Join(u.o.Assets, "kube-proxy"), "--config", u.path("kube-proxy.yaml"))
+	if err != nil {
+		return err
+	}
+	return u.waitFor(ctx, "kube-proxy", time.Minute, func(ctx context.Context) error {
+		return httpOK(ctx, u.nodeHTTP(), fmt.Sprintf("http://127.0.0.1:%d/healthz", kubeProxyHealthzPort))
+	})
+}
+
+// httpOK GETs url with client and wants a 200.
+func httpOK(ctx context.Context, client *http.Client, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -467,8 +525,12 @@ func StartProgram(ctx context.Context, dir, name string) error {
 		if err != nil {
 			return err
 		}
+		client, err := rest.HTTPClientFor(cfg)
+		if err != nil {
+			return err
+		}
 		return u.waitFor(ctx, name, time.Minute, func(ctx context.Context) error {
-			return httpOK(ctx, cfg, cfg.Host+"/readyz")
+			return httpOK(ctx, client, cfg.Host+"/readyz")
 		})
 	case "etcd":
 		url, err := os.ReadFile(u.path("etcd-url"))
@@ -476,7 +538,7 @@ func StartProgram(ctx context.Context, dir, name string) error {
 			return err
 		}
 		return u.waitFor(ctx, name, 30*time.Second, func(ctx context.Context) error {
-			return httpOK(ctx, nil, string(url)+"/health")
+			return httpOK(ctx, u.nodeHTTP(), string(url)+"/health")
 		})
 	}
 	return nil
@@ -491,6 +553,9 @@ func load(dir, name string) (*up, process, error) {
 	u := &up{o: Options{Dir: dir}.Defaults(), exited: map[string]chan struct{}{}}
 	if err := json.Unmarshal(b, &u.st); err != nil {
 		return nil, process{}, err
+	}
+	if _, err := os.Stat(Netns(dir)); err == nil {
+		u.netns = Netns(dir)
 	}
 	for _, p := range u.st.Processes {
 		if p.Name == name {

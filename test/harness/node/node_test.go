@@ -124,12 +124,19 @@ func TestWriteImageIsAnOCILayoutContainerdCanName(t *testing.T) {
 }
 
 func TestCompareReportsWhatWasLeftBehind(t *testing.T) {
-	before := Snapshot{Links: []string{"lo", "eth0"}, Mounts: []string{"/"}, Processes: []string{"sshd"}, IPTables: []string{"*filter"}}
-	after := Snapshot{Links: []string{"lo", "eth0", "phe2e0"}, Mounts: []string{"/", "/run/netns/cni-1"}, Processes: []string{"containerd"}, IPTables: []string{"*filter"}, Paths: []string{"/var/lib/cni"}}
+	before := Snapshot{Links: []string{"lo", "eth0"}, Routes: []string{"default via 192.0.2.1 dev eth0"}, Mounts: []string{"/"}, Processes: []string{"sshd"},
+		IPTables: []string{"*filter"}, NFTables: []string{"table ip filter {"}, Sysctls: []string{"net/ipv4/ip_forward=0"}}
+	after := Snapshot{Links: []string{"lo", "eth0", "phe2e0"}, Routes: []string{"default via 192.0.2.1 dev eth0", "10.244.0.0/24 dev phe2e0"},
+		Mounts: []string{"/", "/run/netns/cni-1"}, Processes: []string{"containerd"}, IPTables: []string{"*filter"},
+		NFTables: []string{"table ip filter {", "table ip kube-proxy {"}, Sysctls: []string{"net/ipv4/ip_forward=1"}, Paths: []string{"/var/lib/cni"}}
 	got := Compare(before, after)
 	want := []string{
 		"link added: phe2e0",
+		"route added: 10.244.0.0/24 dev phe2e0",
 		"mount added: /run/netns/cni-1",
+		"nftables added: table ip kube-proxy {",
+		"sysctl added: net/ipv4/ip_forward=1",
+		"sysctl removed: net/ipv4/ip_forward=0",
 		"path added: /var/lib/cni",
 		"program added: containerd",
 	}

@@ -1,14 +1,18 @@
 // Package node brings up a real single-node Kubernetes cluster on this
-// machine, loopback only, under one work directory: etcd, kube-apiserver,
-// kube-controller-manager, kube-scheduler and a kubelet built from Go
-// modules, containerd and runc from Debian's packages, and two images made
-// offline. Its Jobs' Pods really run. Down undoes everything Up did to the
-// host, also after a failed Up or a killed kubelet.
+// machine, in a network namespace of its own, under one work directory:
+// etcd, kube-apiserver, kube-controller-manager, kube-scheduler, a kubelet
+// and kube-proxy built from Go modules, containerd and runc from Debian's
+// packages, and two images made offline. Its Pods really run, and reach
+// the API server and each other through Services. The host reaches the API
+// server on its loopback. Down undoes everything Up did to the host, also
+// after a failed Up or a killed kubelet.
 package node
 
 import (
 	"io"
 	"path/filepath"
+
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
 // NodeName is the name the kubelet registers: the API server reaches the
@@ -30,11 +34,15 @@ type Options struct {
 	// that Pods naming an image of a registry this node cannot reach
 	// (busybox:1.36) run it instead.
 	BusyboxAliases []string
+	// Tool is the node command (hack/node), which the node runs as the
+	// forwarder from the host's loopback to its API server.
+	Tool string
 	// CNIBinDir holds the bridge, host-local and loopback CNI plugins.
 	CNIBinDir string
 	// Bridge is the name of the Pods' bridge; it must not exist yet.
 	Bridge string
-	// Subnet is where Pod addresses come from. Nothing routes to it.
+	// Subnet is where Pod addresses come from, inside the node's network
+	// namespace. Nothing on the host routes to it.
 	Subnet string
 	// Log receives one line per phase, with its duration.
 	Log io.Writer
@@ -62,6 +70,9 @@ func (o Options) Defaults() Options {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	if o.Tool == "" {
+		o.Tool = filepath.Join(controlplane.RepoRoot(), "bin", "node")
+	}
 	return o
 }
 
@@ -81,4 +92,4 @@ const (
 
 // Packages names the Debian packages that provide what the node runs
 // besides the Kubernetes binaries built from Go modules.
-const Packages = "containerd runc containernetworking-plugins busybox-static"
+const Packages = "containerd runc containernetworking-plugins busybox-static nftables"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,17 +18,47 @@ import (
 // taken before Up with one taken after Down.
 type Snapshot struct {
 	Links     []string `json:"links"`
+	Routes    []string `json:"routes"`
 	Mounts    []string `json:"mounts"`
 	IPTables  []string `json:"iptables"`
+	NFTables  []string `json:"nftables"`
+	Sysctls   []string `json:"sysctls"`
 	Processes []string `json:"processes"`
 	Paths     []string `json:"paths"`
 }
 
-// TakeSnapshot records the network links, mount points, iptables rules,
-// the names of the programs the node could leave running (see programs)
-// and which of the hostPaths and cgroup directories exist.
+// sysctls are the host's settings a node's network could change.
+var sysctls = []string{
+	"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding",
+	"net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables",
+	"net/ipv4/conf/all/route_localnet",
+}
+
+// TakeSnapshot records the network links and routes, mount points,
+// iptables rules, the nftables ruleset, the sysctls a node's network could
+// change, the names of the programs the node could leave running (see
+// programs) and which of the hostPaths and cgroup directories exist.
 func TakeSnapshot() (Snapshot, error) {
 	var s Snapshot
+	for _, family := range []string{"-4", "-6"} {
+		out, err := exec.Command("ip", family, "route", "show", "table", "all").Output()
+		if err != nil {
+			return s, fmt.Errorf("ip %s route: %w", family, err)
+		}
+		s.Routes = append(s.Routes, lines(out)...)
+	}
+	if out, err := exec.Command("nft", "--stateless", "list", "ruleset").Output(); err == nil {
+		s.NFTables = lines(out)
+	} else {
+		s.NFTables = []string{"(nft --stateless list ruleset not available: " + err.Error() + ")"}
+	}
+	for _, name := range sysctls {
+		v, err := os.ReadFile(filepath.Join("/proc/sys", name))
+		if err != nil {
+			v = []byte("(" + err.Error() + ")")
+		}
+		s.Sysctls = append(s.Sysctls, name+"="+strings.TrimSpace(string(v)))
+	}
 	out, err := exec.Command("ip", "-o", "link", "show").Output()
 	if err != nil {
 		return s, fmt.Errorf("ip link: %w", err)
@@ -68,7 +99,7 @@ func TakeSnapshot() (Snapshot, error) {
 			s.Paths = append(s.Paths, p)
 		}
 	}
-	for _, list := range [][]string{s.Links, s.Mounts, s.Processes} {
+	for _, list := range [][]string{s.Links, s.Routes, s.Mounts, s.Processes} {
 		slices.Sort(list)
 	}
 	s.Processes = slices.Compact(s.Processes)
@@ -77,7 +108,7 @@ func TakeSnapshot() (Snapshot, error) {
 
 // nodePrograms are the names (as /proc/<pid>/comm has them, cut at 15
 // bytes) of what the node runs, with "pause" for its sandboxes.
-var nodePrograms = []string{"containerd", "containerd-shim", "runc", "etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kubelet", "pause", "manager"}
+var nodePrograms = []string{"containerd", "containerd-shim", "runc", "etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kubelet", "kube-proxy", "node", "pause", "manager"}
 
 // programs are the names of the processes the node could leave behind:
 // any of its own programs, and any daemon, that is a process whose parent
@@ -116,6 +147,17 @@ func programs() []string {
 	return names
 }
 
+// lines are the non-empty lines of out.
+func lines(out []byte) []string {
+	var l []string
+	for line := range strings.Lines(string(out)) {
+		if line = strings.TrimRight(line, "\n"); strings.TrimSpace(line) != "" {
+			l = append(l, line)
+		}
+	}
+	return l
+}
+
 func parentOf(pid int) (int, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -149,8 +191,11 @@ func Compare(before, after Snapshot) []string {
 		}
 	}
 	set("link", before.Links, after.Links, true)
+	set("route", before.Routes, after.Routes, true)
 	set("mount", before.Mounts, after.Mounts, true)
 	set("iptables", before.IPTables, after.IPTables, true)
+	set("nftables", before.NFTables, after.NFTables, true)
+	set("sysctl", before.Sysctls, after.Sysctls, true)
 	set("path", before.Paths, after.Paths, true)
 	set("program", before.Processes, after.Processes, false)
 	return diffs
