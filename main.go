@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/client-go/rest"
@@ -49,6 +50,7 @@ type options struct {
 	leaderElect  bool
 	maxBodyBytes int64
 	maxInFlight  int
+	drainDelay   time.Duration
 	qps          float64
 	burst        int
 	eventWorkers int
@@ -79,6 +81,7 @@ func main() {
 	flag.StringVar(&o.receiverKey, "receiver-tls-key-file", "", "The private key (PEM) of --receiver-tls-cert-file.")
 	flag.Int64Var(&o.maxBodyBytes, "receiver-max-body-bytes", receiver.DefaultMaxBodyBytes, "Largest notification body accepted; larger ones get 413.")
 	flag.IntVar(&o.maxInFlight, "receiver-max-inflight", receiver.DefaultMaxInFlight, "Most notifications one replica stores at once; past it the receiver answers 503 with Retry-After at once.")
+	flag.DurationVar(&o.drainDelay, "receiver-drain-delay", receiver.DefaultDrainDelay, "How long a stopping replica goes on taking notifications, not ready, before it stops listening, while its removal from the Service reaches every kube-proxy. 0 outside a cluster.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader to run the reconcilers. Receivers run on every replica regardless.")
 	// Every notification is stored before it is acknowledged, so the
 	// receiver is as fast as it may create ProblemEvents: client-go's
@@ -191,6 +194,7 @@ func run(ctx context.Context, o options) error {
 		Client:       receiverClient,
 		MaxBodyBytes: o.maxBodyBytes,
 		MaxInFlight:  o.maxInFlight,
+		DrainDelay:   &o.drainDelay,
 		TLSCertFile:  o.receiverCert,
 		TLSKeyFile:   o.receiverKey,
 	}

@@ -274,6 +274,8 @@ func (lr *localRun) runManager(ctx context.Context, kubeconfig string, local boo
 		// Plain metrics on loopback, and the stand-in Dynatrace listens
 		// on loopback too: opened here, closed in a cluster.
 		"--metrics-secure=false",
+		// No Service routes to a process on the host: Ctrl-C stops it at once.
+		"--receiver-drain-delay=0",
 		"--egress-allow-cidrs", managerproc.LoopbackCIDRs,
 	)
 	cmd.Stdout, cmd.Stderr = lr.out, lr.errOut

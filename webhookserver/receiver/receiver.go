@@ -51,6 +51,16 @@ const (
 	MaxHeaderBytes = 64 << 10
 	// DefaultMaxInFlight bounds the ProblemEvents one replica stores at once.
 	DefaultMaxInFlight = 128
+	// DefaultDrainDelay is how long a stopping replica goes on taking
+	// notifications, not ready, before it stops listening: long enough for
+	// the Pod's removal from the Service's endpoints to reach every node's
+	// kube-proxy, so that no new connection is sent to a closed port.
+	DefaultDrainDelay = 5 * time.Second
+	// shutdownTimeout bounds how long a stopping replica waits for the
+	// notifications it is storing: the longest a store may take, and a
+	// margin. The Deployment's terminationGracePeriodSeconds (30) covers
+	// it and DefaultDrainDelay together.
+	shutdownTimeout = storeTimeout + 5*time.Second
 )
 
 // Server serves POST /hooks/{namespace}/{name}: it authenticates the
@@ -81,8 +91,14 @@ type Server struct {
 	// with this certificate, reloaded when the files change (a mounted
 	// kubernetes.io/tls Secret that cert-manager renews).
 	TLSCertFile, TLSKeyFile string
+	// DrainDelay is how long the receiver goes on serving, not ready, once
+	// it is told to stop; DefaultDrainDelay when nil. A process outside a
+	// cluster, which no Service routes to, has no need to wait.
+	DrainDelay *time.Duration
 
 	synced atomic.Bool
+	// draining is set once the receiver is told to stop.
+	draining atomic.Bool
 	// inFlight counts the creates under way.
 	inFlight atomic.Int64
 
@@ -126,16 +142,20 @@ func (r *Server) Start(ctx context.Context) error {
 	go r.waitForSync(ctx, log)
 	go r.writeLastReceived(ctx, log)
 	go r.sweepLimits(ctx)
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
+		r.drain(log, srv)
 	}()
 	log.Info("Serving notifications", "address", ln.Addr().String(), "tls", r.TLSCertFile != "")
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serving notifications: %w", err)
 	}
+	// Serve returns as soon as the drain stops listening; the
+	// notifications still being stored are waited for here, before the
+	// manager stops the caches and the process ends.
+	<-drained
 	return nil
 }
 
@@ -155,10 +175,38 @@ func (r *Server) HTTPServer(log logr.Logger) *http.Server {
 
 // Ready is a readiness check: it fails until the receiver accepts notifications.
 func (r *Server) Ready(*http.Request) error {
+	if r.draining.Load() {
+		return errors.New("receiver stopping")
+	}
 	if !r.synced.Load() {
 		return errors.New("receiver cache not synced")
 	}
 	return nil
+}
+
+// drain stops srv the way a replica behind a Service must, so that a
+// rolling restart loses no notification: it is not ready from now on
+// (and the terminating Pod leaves the Service's endpoints), each answer
+// closes its connection so that a sender's next one goes through the
+// Service to another replica, it goes on taking notifications for
+// DrainDelay while kube-proxy catches up, and then it stops listening and
+// waits for the notifications it is storing.
+func (r *Server) drain(log logr.Logger, srv *http.Server) {
+	r.draining.Store(true)
+	srv.SetKeepAlivesEnabled(false)
+	delay := DefaultDrainDelay
+	if r.DrainDelay != nil {
+		delay = *r.DrainDelay
+	}
+	log.Info("Stopping: not ready, still taking notifications", "for", delay)
+	time.Sleep(delay)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Error(err, "Stopping: notifications still being stored were cut off")
+		return
+	}
+	log.Info("Stopped taking notifications")
 }
 
 // waitForSync starts the informers the receiver reads and marks it ready

@@ -558,3 +558,65 @@ func TestReceiverShedsLoadPastMaxInFlight(t *testing.T) {
 	g.Expect(env.Events(t, tg.NS)).To(HaveLen(2))
 	g.Expect(post("after").Status).To(Equal(http.StatusAccepted), "the slots are free again")
 }
+
+// A stopping receiver drains: it is not ready at once, goes on storing
+// notifications for its drain delay (each answer closing its connection,
+// so that the sender's next one goes through the Service to another
+// replica), finishes the one it is storing when the delay ends, and only
+// then stops listening.
+func TestStoppingReceiverDrains(t *testing.T) {
+	g := NewWithT(t)
+	tg := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace)
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	direct, err := client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()})
+	g.Expect(err).NotTo(HaveOccurred())
+	slow := interceptor.NewClient(direct, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if obj.(*problemhookv1alpha1.ProblemEvent).Spec.ProblemID == "in-flight" {
+				entered <- struct{}{}
+				<-release
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	delay := time.Second
+	draining := &receiver.Server{Addr: controlplane.FreeAddr(t), Cache: env.Receiver.Cache, Client: slow, DrainDelay: &delay}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- draining.Start(ctx) }()
+	t.Cleanup(cancel)
+	g.Eventually(func() error { return draining.Ready(nil) }).Should(Succeed())
+	url := "http://" + draining.Addr + tg.Obj.GetWebhookPath()
+	post := func(pid string) receivertest.Reply {
+		return receivertest.Send(t, receivertest.Request{URL: url, Body: `{"State":"OPEN","ProblemID":"1","PID":"` + pid + `"}`,
+			Auth: receivertest.Basic(receivertest.User, receivertest.Password)})
+	}
+
+	inFlight := make(chan receivertest.Reply, 1)
+	go func() { inFlight <- post("in-flight") }()
+	<-entered
+	stopAt := time.Now()
+	cancel()
+	g.Eventually(func() error { return draining.Ready(nil) }).Should(MatchError("receiver stopping"))
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"State":"OPEN","ProblemID":"1","PID":"during-drain"}`))
+	g.Expect(err).NotTo(HaveOccurred())
+	req.SetBasicAuth(receivertest.User, receivertest.Password)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	g.Expect(err).NotTo(HaveOccurred())
+	_ = resp.Body.Close()
+	g.Expect(resp.StatusCode).To(Equal(http.StatusAccepted), "a notification during the drain is stored")
+	g.Expect(resp.Close).To(BeTrue(), "an answer during the drain keeps its connection open")
+	g.Expect(time.Since(stopAt)).To(BeNumerically("<", delay))
+
+	// The delay ends with a notification still being stored: the receiver
+	// waits for it before it returns.
+	time.Sleep(time.Until(stopAt.Add(delay + 200*time.Millisecond)))
+	g.Consistently(stopped, 200*time.Millisecond).ShouldNot(Receive(), "Start returned with a notification still being stored")
+	close(release)
+	g.Expect((<-inFlight).Status).To(Equal(http.StatusAccepted))
+	g.Eventually(stopped).Should(Receive(BeNil()))
+	g.Expect(env.Events(t, tg.NS)).To(HaveLen(2))
+	_, err = net.DialTimeout("tcp", draining.Addr, time.Second)
+	g.Expect(err).To(HaveOccurred(), "the receiver still listens after it stopped")
+}

@@ -70,6 +70,9 @@ func (p *Process) Start(ctx context.Context) error {
 		// The harness scrapes plain HTTP on loopback, and its stand-ins
 		// for Dynatrace, Twilio and DingTalk listen on loopback.
 		"--metrics-secure=false",
+		// No Service routes to a process on the host, and tests stop and
+		// start it often.
+		"--receiver-drain-delay=0",
 		"--egress-allow-cidrs", LoopbackCIDRs,
 	}, p.Args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
