@@ -96,7 +96,7 @@ bench: build envtest ## Measure the receiver against the API server's own create
 E2E_PACKAGES = containerd runc containernetworking-plugins busybox-static iptables nftables
 
 .PHONY: e2e
-e2e: build node-assets ## Run the end-to-end tests on a real single-node cluster on this machine (Linux, root).
+e2e: build image node-assets ## Run the end-to-end tests on a real single-node cluster on this machine (Linux, root), the last with problemhook installed from its image and dist/install.yaml.
 	hack/e2e.sh
 
 .PHONY: node-assets

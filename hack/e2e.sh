@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make e2e`: brings a real single-node cluster up on this machine
 # (test/harness/node), runs the end-to-end tests against it with the manager
-# as a process on the host, and takes the node down again, also when a test
-# fails or on Ctrl-C. The node runs in a network namespace of its own. It
+# as a process on the host, then on a fresh node installs problemhook as a
+# user does (its image and dist/install.yaml), and takes the node down again,
+# also when a test fails or on Ctrl-C. The node runs in a network namespace of its own. It
 # then checks that the host is as it was: network links and routes, mounts,
 # iptables and nftables rules, forwarding sysctls, programs and the node's
 # host paths.
@@ -51,7 +52,7 @@ mkdir -p "${artifacts}"
 
 # A node left behind by a run that was killed outright goes first.
 bin/node down --dir "${dir}"
-rm -rf "${artifacts}/node-logs" "${artifacts}/manager.log"
+rm -rf "${artifacts}/node-logs" "${artifacts}/install-node-logs" "${artifacts}/manager.log"
 bin/node snapshot --out "${artifacts}/host-before.json"
 
 finish() {
@@ -79,9 +80,18 @@ E2E_KUBECONFIG="${kubeconfig}" E2E_NODE_DIR="${dir}" E2E_MANAGER="${PWD}/bin/man
 	go test -tags e2e -count=1 -timeout 15m -v ./test/e2e
 phase "tests" "$t"
 
-# `make run NODE=1` brings up a node of its own, in the same place.
+# problemhook as a user installs it, on a node of its own: the image `make
+# image` built and dist/install.yaml, the manager as two Pods.
 t=$(date +%s)
 bin/node down --dir "${dir}" --keep-logs "${artifacts}/node-logs"
+kubeconfig="$(bin/node up --dir "${dir}" --assets "${assets}" --pause "${artifacts}/pause")"
+E2E_KUBECONFIG="${kubeconfig}" E2E_NODE_DIR="${dir}" E2E_IMAGE="${PWD}/bin/image.tar" \
+	go test -tags e2e -count=1 -timeout 15m -v ./test/install
+phase "installed as a user installs it" "$t"
+
+# `make run NODE=1` brings up a node of its own, in the same place.
+t=$(date +%s)
+bin/node down --dir "${dir}" --keep-logs "${artifacts}/install-node-logs"
 E2E_NODE_DIR="${dir}" E2E_PAUSE="${artifacts}/pause" KUBEBUILDER_ASSETS="${assets}" \
 	go test -tags e2e -count=1 -timeout 10m -v -run '^TestMakeRunOnANode$' ./test/localrun
 phase "make run NODE=1" "$t"

@@ -60,6 +60,10 @@ type ServerOptions struct {
 	// Now is the clock for time frames and comment timestamps; default
 	// time.Now.
 	Now func() time.Time
+	// Listener, when set, is where the server serves, instead of a port of
+	// its own on the host's loopback: a stand-in Pods reach, say. The
+	// server closes it.
+	Listener net.Listener
 }
 
 // Request is a request the server received.
@@ -127,6 +131,10 @@ func NewServer(o ServerOptions) *Server {
 	// Every environment has an alerting profile named Default.
 	s.addSettings("builtin:alerting.profile", "", map[string]any{"name": "Default", "severityRules": []any{}, "eventFilters": []any{}})
 	s.srv = httptest.NewUnstartedServer(s.Handler())
+	if o.Listener != nil {
+		_ = s.srv.Listener.Close()
+		s.srv.Listener = o.Listener
+	}
 	// Refused handshakes are expected in tests of certificates.
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {

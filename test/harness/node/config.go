@@ -125,14 +125,40 @@ clusterCIDR: %s
 bindAddress: 0.0.0.0
 healthzBindAddress: 127.0.0.1:%d
 metricsBindAddress: 127.0.0.1:10249
+nftables:
+  minSyncPeriod: %s
 conntrack:
   maxPerCore: 0
   min: 0
   tcpEstablishedTimeout: 0s
   tcpCloseWaitTimeout: 0s
-`, filepath.Join(o.Dir, "node-admin.kubeconfig"), NodeName, o.Subnet, kubeProxyHealthzPort)
+`, filepath.Join(o.Dir, "node-admin.kubeconfig"), NodeName, o.Subnet, kubeProxyHealthzPort, kubeProxyMinSyncPeriod)
 }
+
+// kubeProxyMinSyncPeriod is how soon after a sync kube-proxy writes its
+// rules again at the earliest. Its default is 1 s; a busy cluster's
+// kube-proxies lag further behind its endpoints. 3 s here means that a
+// replica that stops listening the moment it is told to stop still gets
+// new connections for a while, as it would there: a drain is needed.
+const kubeProxyMinSyncPeriod = "3s"
 
 // kubeProxyHealthzPort is where kube-proxy says, in the node's namespace,
 // whether its rules are in place.
 const kubeProxyHealthzPort = 10256
+
+// auditPolicy records every request of a ServiceAccount, without bodies:
+// who asked for what, and how the API server answered. A test reads it to
+// prove that an installed operator's ServiceAccount was never refused, and
+// which of its rights it used.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  userGroups: ["system:serviceaccounts"]
+- level: None
+`
+
+// AuditLog is the API server's audit log of the node in dir: one JSON
+// event per line.
+func AuditLog(dir string) string { return filepath.Join(dir, "logs", "audit.log") }

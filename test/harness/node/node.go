@@ -280,6 +280,17 @@ func (u *up) images(ctx context.Context) error {
 	return nil
 }
 
+// ImportImage imports the OCI image layout in the tar at path into the
+// containerd of the node in dir, under the name its index gives
+// (io.containerd.image.name), where the kubelet finds it.
+func ImportImage(ctx context.Context, dir, path string) error {
+	u := &up{o: Options{Dir: dir}.Defaults()}
+	if out, err := u.ctr(ctx, "images", "import", path); err != nil {
+		return fmt.Errorf("importing %s: %w: %s", path, err, out)
+	}
+	return nil
+}
+
 // ctr runs containerd's own client on the node's containerd, in the
 // namespace the kubelet's images and containers are in.
 func (u *up) ctr(ctx context.Context, args ...string) ([]byte, error) {
@@ -341,7 +352,11 @@ func (u *up) apiserver(ctx context.Context) error {
 		return err
 	}
 	pki := func(f string) string { return u.path("pki", f) }
+	if err := os.WriteFile(u.path("audit-policy.yaml"), []byte(auditPolicy), 0o644); err != nil {
+		return err
+	}
 	err = u.startInNode("kube-apiserver", filepath.Join(u.o.Assets, "kube-apiserver"),
+		"--audit-policy-file", u.path("audit-policy.yaml"), "--audit-log-path", AuditLog(u.o.Dir), "--audit-log-format", "json",
 		"--etcd-servers", string(etcdURL),
 		"--bind-address", bind, "--secure-port", port, "--advertise-address", advertise,
 		"--cert-dir", u.path("pki"),
