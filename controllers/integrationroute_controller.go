@@ -66,8 +66,8 @@ func (r *IntegrationRouteReconciler) SetupWithManager(ctx context.Context, mgr c
 		Complete(r)
 }
 
-// +kubebuilder:rbac:groups=problemhook.io,resources=integrationroutes,verbs=get;list;watch
-// +kubebuilder:rbac:groups=problemhook.io,resources=integrationroutes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=problemhook.io,resources=integrationroutes,verbs=list;watch
+// +kubebuilder:rbac:groups=problemhook.io,resources=integrationroutes/status,verbs=patch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=create
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
 

@@ -62,11 +62,10 @@ func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr
 		Complete(r)
 }
 
-// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets,verbs=list;watch
+// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets/status,verbs=patch
 // +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets,verbs=patch
-// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile validates a NotificationTarget and reports it in its status.

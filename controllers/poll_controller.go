@@ -93,8 +93,8 @@ func (r *PollReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets,verbs=list;watch
+// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets/status,verbs=patch
 // +kubebuilder:rbac:groups=problemhook.io,resources=problemevents,verbs=create
 
 // Reconcile polls a target when its next poll is due, and says when that is.

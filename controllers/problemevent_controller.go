@@ -108,12 +108,12 @@ func (r *ProblemEventReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // +kubebuilder:rbac:groups=problemhook.io,resources=problemevents,verbs=get;list;watch
-// +kubebuilder:rbac:groups=problemhook.io,resources=problemevents/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=problemhook.io,resources=problemevents/status,verbs=patch
 // +kubebuilder:rbac:groups=problemhook.io,resources=problemevents/finalizers,verbs=update
-// +kubebuilder:rbac:groups=problemhook.io,resources=integrationroutes,verbs=get;list;watch
-// +kubebuilder:rbac:groups=problemhook.io,resources=integrationroutes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=problemhook.io,resources=integrationroutes,verbs=list;watch
+// +kubebuilder:rbac:groups=problemhook.io,resources=integrationroutes/status,verbs=patch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
 
 // Reconcile advances a ProblemEvent's integrations as far as they can go now.
 func (r *ProblemEventReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {

@@ -364,7 +364,6 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		{Verb: "impersonate", Resource: "serviceaccounts", Namespace: ns, Name: "runner"},
 		{Verb: "get", Resource: "pods", Subresource: "log", Namespace: ns},
 		{Verb: "patch", Group: "problemhook.io", Resource: "notificationtargets", Namespace: ns},
-		{Verb: "update", Group: "problemhook.io", Resource: "notificationtargets", Subresource: "finalizers", Namespace: ns},
 		{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"},
 		{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"},
 	}
@@ -382,7 +381,13 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		{Verb: "update", Group: "problemhook.io", Resource: "notificationtargets", Namespace: ns},
 		{Verb: "delete", Group: "problemhook.io", Resource: "integrationroutes", Namespace: ns},
 		{Verb: "update", Group: "problemhook.io", Resource: "problemevents", Namespace: ns},
+		// Status is patched, never replaced; the registration finalizer is
+		// patched onto the target, and nothing the manager creates blocks
+		// a target's deletion.
+		{Verb: "update", Group: "problemhook.io", Resource: "problemevents", Subresource: "status", Namespace: ns},
+		{Verb: "update", Group: "problemhook.io", Resource: "notificationtargets", Subresource: "finalizers", Namespace: ns},
 		{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: ns},
+		{Verb: "delete", Group: "coordination.k8s.io", Resource: "leases", Namespace: systemNamespace},
 		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"},
 		{Verb: "impersonate", Resource: "users"},
 		{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices", Namespace: ns},

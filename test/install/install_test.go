@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,10 +30,13 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -95,7 +100,8 @@ func TestInstalledAsAUserInstallsIt(t *testing.T) {
 		{"each replica takes notifications", (*suite).eachReplica},
 		{"the leader's Pod deleted, another leads", (*suite).handover},
 		{"a rollout restart during a stream loses nothing", (*suite).rolloutRestart},
-		{"the ServiceAccount is never refused", (*suite).neverRefused},
+		{"a reader's token gets /metrics through its Service", (*suite).metrics},
+		{"the ServiceAccount is never refused, and uses its rights", (*suite).neverRefused},
 	}
 	for _, step := range steps {
 		ok := t.Run(step.name, func(t *testing.T) {
@@ -436,8 +442,72 @@ func (s *suite) post(addr, target, pid, displayID string) (int, time.Duration, e
 	return resp.StatusCode, retryAfter, nil
 }
 
+// metrics reads /metrics as a Prometheus would: a ServiceAccount of the
+// tenant's bound to the problemhook-metrics-reader ClusterRole, with a
+// token of its own, through the problemhook-metrics Service. The manager
+// asks the API server who the token is and whether it may (the
+// TokenReviews and SubjectAccessReviews its metrics-auth-role allows); a
+// token of a ServiceAccount without the binding is refused.
+func (s *suite) metrics() {
+	ctx := context.Background()
+	s.apply(`
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: prometheus}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: stranger}
+`)
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "problemhook-install-test-metrics-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "problemhook-metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: s.ns, Name: "prometheus"}},
+	}
+	if err := s.kube.Create(ctx, binding); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { _ = s.kube.Delete(context.Background(), binding) })
+	svc, err := s.cs.CoreV1().Services(systemNamespace).Get(ctx, "problemhook-metrics", metav1.GetOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	url := "https://" + net.JoinHostPort(svc.Spec.ClusterIP, "8443") + "/metrics"
+	// The manager's serving certificate is its own, self-signed: a
+	// Prometheus would be told to trust it or skip the check.
+	insecure := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		DialContext: node.Dialer(s.nodeDir), TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the test reads its own manager
+	}}
+	get := func(sa string) (int, string) {
+		tr, err := s.cs.CoreV1().ServiceAccounts(s.ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+tr.Status.Token)
+		resp, err := insecure.Do(req)
+		if err != nil {
+			s.t.Fatalf("GET %s as %s: %v", url, sa, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode, string(body)
+	}
+	s.eventually("the reader gets /metrics", 30*time.Second, func() error {
+		if status, body := get("prometheus"); status != http.StatusOK || !strings.Contains(body, "problemhook_") {
+			return fmt.Errorf("answered %d: %.200s", status, body)
+		}
+		return nil
+	})
+	if status, _ := get("stranger"); status != http.StatusForbidden {
+		s.t.Errorf("a ServiceAccount without the reader's binding got /metrics answered %d, want 403", status)
+	}
+}
+
 // neverRefused reads the API server's audit log: no request of the
-// manager's ServiceAccount was answered 403 at any time of the test.
+// manager's ServiceAccount was answered 403 at any time of the test, and
+// each right dist/install.yaml gives it was used, or config/rbac's README
+// says why it is needed all the same.
 func (s *suite) neverRefused() {
 	f, err := os.Open(node.AuditLog(s.nodeDir))
 	if err != nil {
@@ -445,6 +515,7 @@ func (s *suite) neverRefused() {
 	}
 	defer func() { _ = f.Close() }()
 	user := "system:serviceaccount:" + systemNamespace + ":" + serviceAccount
+	used := map[string]int{}
 	var requests, refused int
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -453,8 +524,14 @@ func (s *suite) neverRefused() {
 			User struct {
 				Username string `json:"username"`
 			} `json:"user"`
-			Verb           string `json:"verb"`
-			RequestURI     string `json:"requestURI"`
+			ImpersonatedUser *struct{} `json:"impersonatedUser"`
+			Verb             string    `json:"verb"`
+			RequestURI       string    `json:"requestURI"`
+			ObjectRef        *struct {
+				Resource    string `json:"resource"`
+				Subresource string `json:"subresource"`
+				APIGroup    string `json:"apiGroup"`
+			} `json:"objectRef"`
 			ResponseStatus struct {
 				Code int `json:"code"`
 			} `json:"responseStatus"`
@@ -471,6 +548,16 @@ func (s *suite) neverRefused() {
 			refused++
 			s.t.Errorf("refused: %s %s", ev.Verb, ev.RequestURI)
 		}
+		if ev.ObjectRef != nil {
+			resource := ev.ObjectRef.Resource
+			if ev.ObjectRef.Subresource != "" {
+				resource += "/" + ev.ObjectRef.Subresource
+			}
+			used[right(ev.Verb, resource, ev.ObjectRef.APIGroup)]++
+		}
+		if ev.ImpersonatedUser != nil {
+			used[right("impersonate", "serviceaccounts", "")]++
+		}
 	}
 	if err := sc.Err(); err != nil {
 		s.t.Fatal(err)
@@ -479,6 +566,102 @@ func (s *suite) neverRefused() {
 		s.t.Fatalf("the audit log holds no request of %s", user)
 	}
 	s.t.Logf("%d requests of %s, %d refused", requests, user, refused)
+
+	explained := explainedRights(s.t)
+	var unused []string
+	for _, r := range s.rights() {
+		if used[r] > 0 {
+			continue
+		}
+		if _, ok := explained[r]; !ok {
+			s.t.Errorf("%s: given to the manager and never used in this test, and config/rbac/README.md does not say why it is needed", r)
+		}
+		unused = append(unused, r)
+	}
+	s.t.Logf("rights not used in this test, each explained in config/rbac/README.md: %s", strings.Join(unused, "; "))
+}
+
+// right names one permission as config/rbac/README.md lists it: the verb
+// and the resource, with its API group unless it is the core group.
+func right(verb, resource, group string) string {
+	if group != "" {
+		resource += "." + group
+	}
+	return verb + " " + resource
+}
+
+// rights are the permissions dist/install.yaml binds to the manager's
+// ServiceAccount, through its RoleBindings and ClusterRoleBindings.
+func (s *suite) rights() []string {
+	install, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "dist", "install.yaml"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	objs, err := manifests.Decode(install)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	roles := map[string][]rbacv1.PolicyRule{}
+	var bound []string
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Role", "ClusterRole":
+			var r rbacv1.ClusterRole
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &r); err != nil {
+				s.t.Fatal(err)
+			}
+			roles[o.GetKind()+"/"+o.GetName()] = r.Rules
+		case "RoleBinding", "ClusterRoleBinding":
+			var b rbacv1.ClusterRoleBinding
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &b); err != nil {
+				s.t.Fatal(err)
+			}
+			for _, sub := range b.Subjects {
+				if sub.Kind == rbacv1.ServiceAccountKind && sub.Name == serviceAccount && sub.Namespace == systemNamespace {
+					bound = append(bound, b.RoleRef.Kind+"/"+b.RoleRef.Name)
+				}
+			}
+		}
+	}
+	var rights []string
+	for _, role := range bound {
+		rules, ok := roles[role]
+		if !ok {
+			s.t.Fatalf("the manager is bound to %s, which dist/install.yaml does not hold", role)
+		}
+		for _, rule := range rules {
+			for _, group := range rule.APIGroups {
+				for _, resource := range rule.Resources {
+					for _, verb := range rule.Verbs {
+						rights = append(rights, right(verb, resource, group))
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(rights)
+	return slices.Compact(rights)
+}
+
+// explainedRights are the rights config/rbac/README.md explains, each on a
+// line of its own that starts with "- `verb resource[.group]`".
+func explainedRights(t *testing.T) map[string]string {
+	b, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "config", "rbac", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for line := range strings.Lines(string(b)) {
+		rest, ok := strings.CutPrefix(line, "- `")
+		if !ok {
+			continue
+		}
+		name, why, ok := strings.Cut(rest, "`")
+		if ok {
+			out[name] = strings.TrimSpace(strings.TrimPrefix(why, ":"))
+		}
+	}
+	return out
 }
 
 // notifyAndFollow adds a problem, notifies it at addr and follows it to

@@ -111,9 +111,9 @@ type Server struct {
 }
 
 // +kubebuilder:rbac:groups=problemhook.io,resources=problemevents,verbs=create
-// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets,verbs=list;watch
 // +kubebuilder:rbac:groups=problemhook.io,resources=notificationtargets/status,verbs=patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=list;watch
 
 // NeedLeaderElection is false: every replica receives notifications.
 func (r *Server) NeedLeaderElection() bool { return false }
