@@ -148,11 +148,11 @@ build: manifests generate ## Build the manager binary into bin/manager.
 	go build -o $(LOCALBIN)/manager .
 
 .PHONY: run
-run: build envtest $(if $(NODE),node-assets) ## Run the manager: on the cluster of KUBECONFIG if reachable, else on an embedded control plane; NODE=1: on a single-node cluster here (Linux, root).
+run: build envtest $(if $(NODE),node-assets image) ## Run the manager: on the cluster of KUBECONFIG if reachable, else on an embedded control plane; NODE=1: installed from its image and dist/install.yaml on a single-node cluster here (Linux, root).
 	hack/control-plane.sh kube-apiserver etcd kubectl >/dev/null
 	ln -sf $(ENVTEST_ASSETS)/kubectl $(LOCALBIN)/kubectl
 	go build -o $(LOCALBIN)/local-run ./hack/localrun
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(LOCALBIN)/local-run --manager $(LOCALBIN)/manager $(if $(NODE),--node --pause $(LOCALBIN)/e2e/pause)
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(LOCALBIN)/local-run --manager $(LOCALBIN)/manager $(if $(NODE),--node --pause $(LOCALBIN)/e2e/pause --image $(LOCALBIN)/image.tar)
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).

@@ -2,9 +2,10 @@
 // manager against the cluster of KUBECONFIG when one is reachable, and
 // otherwise against an embedded control plane (kube-apiserver and etcd on
 // this machine) with the CRDs and config/samples applied; with --node
-// (`make run NODE=1`), against a real single-node cluster on this machine
-// instead, on which the sample route's Jobs really run. Ctrl-C stops
-// everything it started.
+// (`make run NODE=1`), problemhook installed as a user installs it (its
+// image and dist/install.yaml) on a real single-node cluster on this
+// machine instead, on which the sample route's Jobs really run. Ctrl-C
+// stops everything it started.
 package localrun
 
 import (
@@ -13,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,8 +27,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/transport/spdy"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
@@ -58,6 +63,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	flags.BoolVar(&lr.node, "node", false, "Run on a single-node cluster on this machine (Linux, root), whose Jobs really run.")
 	flags.StringVar(&lr.nodeDir, "node-dir", "/tmp/problemhook-node", "The node's work directory.")
 	flags.StringVar(&lr.pause, "pause", "bin/e2e/pause", "The node's pod sandbox program (test/harness/node/pause).")
+	flags.StringVar(&lr.image, "image", "bin/image.tar", "The manager's image, as make image writes it: the node runs problemhook from it and dist/install.yaml.")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -82,8 +88,8 @@ type localRun struct {
 	dynatraceURL string
 	// node runs on a single-node cluster in nodeDir instead of the
 	// embedded control plane.
-	node           bool
-	nodeDir, pause string
+	node                  bool
+	nodeDir, pause, image string
 }
 
 // demoNamespace is where config/samples puts its objects.
@@ -150,10 +156,163 @@ func (lr *localRun) runOnNode(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := manifests.InstallAPI(ctx, cfg, lr.root); err != nil {
+	// problemhook as a user installs it: its image, and dist/install.yaml.
+	fmt.Fprintf(lr.out, "Installing problemhook from %s and dist/install.yaml\n", lr.image)
+	if err := node.ImportImage(ctx, lr.nodeDir, lr.image); err != nil {
+		return fmt.Errorf("%w (make image builds it)", err)
+	}
+	install, err := os.ReadFile(filepath.Join(lr.root, "dist", "install.yaml"))
+	if err != nil {
 		return err
 	}
-	return lr.runDemo(ctx, cfg)
+	objs, err := manifests.Decode(install)
+	if err != nil {
+		return err
+	}
+	if err := manifests.Apply(ctx, cfg, objs); err != nil {
+		return fmt.Errorf("applying dist/install.yaml: %w", err)
+	}
+	return lr.runInstalled(ctx, cfg)
+}
+
+// The installed manager, as dist/install.yaml names it.
+const (
+	systemNamespace = "problemhook-system"
+	managerName     = "problemhook-controller-manager"
+	receiverService = "problemhook-receiver"
+	receiverPort    = "9292"
+	dashboardPort   = 9293
+)
+
+// runInstalled runs the demo against the manager installed on the node:
+// config/samples, a fake Dynatrace the manager's Pods reach inside the
+// node's network, and on the host's loopback the receiver's Service, the
+// fake Dynatrace and one replica's dashboard, so that what it prints works
+// from the host's shell. It returns when ctx ends.
+func (lr *localRun) runInstalled(ctx context.Context, cfg *rest.Config) error {
+	if err := apply(ctx, cfg, filepath.Join(lr.root, "config", "samples")); err != nil {
+		return err
+	}
+	l, err := node.Listen(lr.nodeDir, "tcp", net.JoinHostPort(node.NodeIP, "0"))
+	if err != nil {
+		return err
+	}
+	dt, err := connectFakeDynatrace(ctx, cfg, l)
+	if err != nil {
+		return err
+	}
+	defer dt.Close()
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	svc, err := cs.CoreV1().Services(systemNamespace).Get(ctx, receiverService, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	stop, err := lr.forwardToNode(lr.receiverAddr, net.JoinHostPort(svc.Spec.ClusterIP, receiverPort))
+	if err != nil {
+		return err
+	}
+	defer stop()
+	dtAddr, err := controlplane.FreeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	if stop, err = lr.forwardToNode(dtAddr, l.Addr().String()); err != nil {
+		return err
+	}
+	defer stop()
+	lr.dynatraceURL = "http://" + dtAddr
+
+	pod, err := waitForReplicas(ctx, cs)
+	if err != nil {
+		return err
+	}
+	stopForward := make(chan struct{})
+	defer close(stopForward)
+	if err := portForward(cfg, cs, pod, lr.dashboardAddr, dashboardPort, stopForward, lr.errOut); err != nil {
+		return fmt.Errorf("forwarding %s to the dashboard of %s: %w", lr.dashboardAddr, pod, err)
+	}
+	lr.waitForDemoTarget(ctx, lr.kubeconfig)
+	lr.printDemo(lr.kubeconfig)
+	<-ctx.Done()
+	return nil
+}
+
+// forwardToNode joins each connection to from, on the host's loopback, to
+// to inside the node's network, until the returned stop is called.
+func (lr *localRun) forwardToNode(from, to string) (func(), error) {
+	l, err := net.Listen("tcp", from)
+	if err != nil {
+		return nil, err
+	}
+	dial := node.Dialer(lr.nodeDir)
+	go func() {
+		_ = node.Forward(l, func() (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return dial(ctx, "tcp", to)
+		})
+	}()
+	return func() { _ = l.Close() }, nil
+}
+
+// waitForReplicas waits until the manager's Deployment is Available with
+// every replica, and returns the name of one of its running Pods.
+func waitForReplicas(ctx context.Context, cs *kubernetes.Clientset) (string, error) {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		d, err := cs.AppsV1().Deployments(systemNamespace).Get(ctx, managerName, metav1.GetOptions{})
+		if err == nil && d.Spec.Replicas != nil && d.Status.AvailableReplicas == *d.Spec.Replicas && d.Status.UpdatedReplicas == *d.Spec.Replicas {
+			pods, err := cs.CoreV1().Pods(systemNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=manager"})
+			if err != nil {
+				return "", err
+			}
+			for _, p := range pods.Items {
+				if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+					return p.Name, nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("the Deployment %s/%s is not Available 3 minutes after it was applied", systemNamespace, managerName)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// portForward forwards local, on the host's loopback, to port of the Pod
+// pod in systemNamespace, as `kubectl port-forward` does, until stop is
+// closed: the dashboard listens on each Pod's loopback only.
+func portForward(cfg *rest.Config, cs *kubernetes.Clientset, pod, local string, port int, stop chan struct{}, errOut io.Writer) error {
+	host, localPort, err := net.SplitHostPort(local)
+	if err != nil {
+		return err
+	}
+	transport, upgrader, err := spdy.RoundTripperFor(cfg)
+	if err != nil {
+		return err
+	}
+	url := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(systemNamespace).Name(pod).SubResource("portforward").URL()
+	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, url)
+	ready := make(chan struct{})
+	pf, err := portforward.NewOnAddresses(dialer, []string{host}, []string{fmt.Sprintf("%s:%d", localPort, port)}, stop, ready, io.Discard, errOut)
+	if err != nil {
+		return err
+	}
+	failed := make(chan error, 1)
+	go func() { failed <- pf.ForwardPorts() }()
+	select {
+	case <-ready:
+		return nil
+	case err := <-failed:
+		return err
+	}
 }
 
 // runDemo applies config/samples, connects the sample target to a fake
@@ -162,7 +321,7 @@ func (lr *localRun) runDemo(ctx context.Context, cfg *rest.Config) error {
 	if err := apply(ctx, cfg, filepath.Join(lr.root, "config", "samples")); err != nil {
 		return err
 	}
-	dt, err := connectFakeDynatrace(ctx, cfg)
+	dt, err := connectFakeDynatrace(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -179,10 +338,11 @@ const (
 )
 
 // connectFakeDynatrace starts an in-memory Dynatrace API that knows the
-// demo problem, and connects the sample target to it: the demo's events
-// are enriched from it and comment on it, as they would on a real one.
-func connectFakeDynatrace(ctx context.Context, cfg *rest.Config) (*dynatracetest.Server, error) {
-	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{})
+// demo problem, on l (on its own port of the host's loopback when nil),
+// and connects the sample target to it: the demo's events are enriched
+// from it and comment on it, as they would on a real one.
+func connectFakeDynatrace(ctx context.Context, cfg *rest.Config, l net.Listener) (*dynatracetest.Server, error) {
+	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{Listener: l})
 	dt.AddToken(demoToken, dynatracetest.ScopeRead, dynatracetest.ScopeWrite)
 	host := func(id, name string) dynatrace.EntityStub {
 		return dynatrace.EntityStub{EntityID: dynatrace.EntityID{ID: id, Type: "HOST"}, Name: name}
@@ -320,19 +480,23 @@ func (lr *localRun) announce(ctx context.Context, kubeconfig string, local bool)
 	if ctx.Err() != nil {
 		return
 	}
-	receiverURL := "http://" + lr.receiverAddr
-	if local {
-		// The curl it prints must work at once: the sample target must be
-		// Ready, not only the receiver.
-		lr.waitForDemoTarget(ctx, kubeconfig)
-	}
 	if !local {
-		fmt.Fprintf(lr.out, "\nproblemhook is receiving on %s/hooks/<namespace>/<target>.\nDashboard: http://%s/\n\n", receiverURL, lr.dashboardAddr)
+		fmt.Fprintf(lr.out, "\nproblemhook is receiving on http://%s/hooks/<namespace>/<target>.\nDashboard: http://%s/\n\n", lr.receiverAddr, lr.dashboardAddr)
 		return
 	}
+	// The curl it prints must work at once: the sample target must be
+	// Ready, not only the receiver.
+	lr.waitForDemoTarget(ctx, kubeconfig)
+	lr.printDemo(kubeconfig)
+}
+
+// printDemo prints how to try the demo.
+func (lr *localRun) printDemo(kubeconfig string) {
+	receiverURL := "http://" + lr.receiverAddr
 	runsOn, stopped := "an embedded control plane", "control plane"
 	if lr.node {
-		runsOn, stopped = "a single-node cluster on this machine", "node"
+		runsOn = "a single-node cluster on this machine, installed from dist/install.yaml\nas two Pods of the image make image built"
+		stopped = "node"
 	}
 	fmt.Fprintf(lr.out, `
 problemhook is running on %[9]s. Its dashboard:

@@ -3,8 +3,11 @@
 package localrun
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,11 +23,13 @@ import (
 	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
-// TestMakeRunOnANode holds `make run NODE=1` to what it prints: the curl
-// it prints makes the sample route's two Jobs really run on the node, each
-// printing its entity, and the fake Dynatrace gets the comment; Ctrl-C
-// takes the node down. hack/e2e.sh runs it after the e2e suite's node is
-// down, with E2E_NODE_DIR and E2E_PAUSE set.
+// TestMakeRunOnANode holds `make run NODE=1` to what it prints: problemhook
+// runs as the Pods of its installed Deployment, the curl it prints (to the
+// host's loopback) makes the sample route's two Jobs really run on the
+// node, each printing its entity, the fake Dynatrace gets the comment, the
+// dashboard answers on the host's loopback, and Ctrl-C takes the node
+// down. hack/e2e.sh runs it after the e2e suite's node is down, with
+// E2E_NODE_DIR and E2E_PAUSE set, once make image has built bin/image.tar.
 func TestMakeRunOnANode(t *testing.T) {
 	dir, pause := os.Getenv("E2E_NODE_DIR"), os.Getenv("E2E_PAUSE")
 	if dir == "" || pause == "" {
@@ -33,7 +38,7 @@ func TestMakeRunOnANode(t *testing.T) {
 	g := NewWithT(t)
 	var stdout controlplane.SyncBuffer
 	lr := &localRun{
-		manager: controlplane.BuildManager(t), root: controlplane.RepoRoot(),
+		root: controlplane.RepoRoot(), image: filepath.Join(controlplane.RepoRoot(), "bin", "image.tar"),
 		receiverAddr: controlplane.FreeAddr(t), probeAddr: controlplane.FreeAddr(t), metricsAddr: controlplane.FreeAddr(t), dashboardAddr: controlplane.FreeAddr(t),
 		out: &stdout, errOut: os.Stderr, node: true, nodeDir: dir, pause: pause,
 	}
@@ -41,7 +46,7 @@ func TestMakeRunOnANode(t *testing.T) {
 
 	curl := regexp.MustCompile(`(?s)\n  (curl .*?/hooks/problemhook-demo/dynatrace)\n`)
 	g.Eventually(stdout.String).WithTimeout(2*time.Minute).Should(MatchRegexp(curl.String()), "no curl printed:\n%s", &stdout)
-	g.Expect(stdout.String()).To(ContainSubstring("problemhook is running on a single-node cluster on this machine"))
+	g.Expect(stdout.String()).To(ContainSubstring("problemhook is running on a single-node cluster on this machine, installed from dist/install.yaml"))
 	answer, err := exec.Command("sh", "-c", curl.FindStringSubmatch(stdout.String())[1]+" --silent --show-error").CombinedOutput()
 	g.Expect(err).NotTo(HaveOccurred(), string(answer))
 	g.Expect(string(answer)).To(ContainSubstring(`"result":"created"`))
@@ -50,6 +55,21 @@ func TestMakeRunOnANode(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	cs, err := kubernetes.NewForConfig(cfg)
 	g.Expect(err).NotTo(HaveOccurred())
+	// No manager runs on the host: the installed Deployment's Pods do.
+	d, err := cs.AppsV1().Deployments("problemhook-system").Get(ctx, "problemhook-controller-manager", metav1.GetOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(2))
+	g.Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("ghcr.io/problemhook/problemhook:v0.1.0"))
+
+	// The dashboard it prints answers on the host's loopback.
+	dashboard := regexp.MustCompile(`Its dashboard:\n\n  (http://[^\n]*/)\n`).FindStringSubmatch(stdout.String())
+	g.Expect(dashboard).To(HaveLen(2), "no dashboard URL printed:\n%s", &stdout)
+	resp, err := http.Get(dashboard[1])
+	g.Expect(err).NotTo(HaveOccurred())
+	page, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	g.Expect(resp.StatusCode).To(Equal(http.StatusOK), string(page))
+	g.Expect(string(page)).To(ContainSubstring("problemhook-demo"))
 	selector := problemhookv1alpha1.LabelRoute + "=legacy-incident"
 	g.Eventually(func(g Gomega) {
 		jobs, err := cs.BatchV1().Jobs("problemhook-demo").List(ctx, metav1.ListOptions{LabelSelector: selector})
