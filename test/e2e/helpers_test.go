@@ -19,14 +19,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
 	"github.com/problemhook/problemhook/test/harness/fixtures"
+	"github.com/problemhook/problemhook/test/harness/manifests"
 	"github.com/problemhook/problemhook/test/harness/node"
 )
 
@@ -72,19 +71,8 @@ func newEnv(t *testing.T) *env {
 // apply creates the objects of a YAML stream in the test's namespace.
 func (e *env) apply(manifest string) {
 	e.t.Helper()
-	for _, doc := range strings.Split(manifest, "\n---\n") {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		var obj map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-			e.t.Fatalf("test manifest: %v\n%s", err, doc)
-		}
-		u := &unstructured.Unstructured{Object: obj}
-		u.SetNamespace(e.ns)
-		if err := kube.Create(context.Background(), u); err != nil {
-			e.t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
-		}
+	if err := manifests.CreateIn(context.Background(), kube, e.ns, manifest); err != nil {
+		e.t.Fatalf("test manifest: %v", err)
 	}
 }
 
@@ -94,32 +82,7 @@ func (e *env) apply(manifest string) {
 // Job's spec.
 func (e *env) jobRoute(name, extra, jobSpec, script string) {
 	e.t.Helper()
-	e.apply(fmt.Sprintf(`
-apiVersion: problemhook.io/v1alpha1
-kind: IntegrationRoute
-metadata: {name: %s}
-spec:
-  targets: [%s]
-  match: {states: [OPEN]}
-  actions:
-  - name: run
-    job:
-      %s
-      template:
-        spec:
-          backoffLimit: 0
-          %s
-          template:
-            spec:
-              restartPolicy: Never
-              terminationGracePeriodSeconds: 1
-              securityContext: {runAsUser: 65534}
-              containers:
-              - name: run
-                image: %s
-                imagePullPolicy: Never
-                command: ["sh", "-c", %q]
-`, name, targetName, extra, jobSpec, node.BusyboxImage, script))
+	e.apply(fixtures.JobRoute{Name: name, Image: node.BusyboxImage, Script: script, Action: extra, JobSpec: jobSpec}.Manifest())
 }
 
 // problem adds a problem to the fake Dynatrace, impacting hosts of the

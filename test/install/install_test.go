@@ -35,13 +35,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dynatrace"
@@ -169,30 +167,7 @@ spec:
   format: Dynatrace
   auth: {basic: {secretRef: {name: %s}}}
 `, streamTarget, fixtures.AuthSecret))
-	s.apply(fmt.Sprintf(`
-apiVersion: problemhook.io/v1alpha1
-kind: IntegrationRoute
-metadata: {name: legacy}
-spec:
-  targets: [%s]
-  match: {states: [OPEN]}
-  actions:
-  - name: run
-    job:
-      template:
-        spec:
-          backoffLimit: 0
-          template:
-            spec:
-              restartPolicy: Never
-              terminationGracePeriodSeconds: 1
-              securityContext: {runAsUser: 65534}
-              containers:
-              - name: run
-                image: %s
-                imagePullPolicy: Never
-                command: ["sh", "-c", 'echo "problem $PROBLEM_ID"; exit 4']
-`, fixtures.TargetName, node.BusyboxImage))
+	s.apply(fixtures.JobRoute{Name: "legacy", Image: node.BusyboxImage, Script: `echo "problem $PROBLEM_ID"; exit 4`}.Manifest())
 	return s
 }
 
@@ -773,22 +748,11 @@ func (s *suite) leader() string {
 	return pod
 }
 
-// apply creates the objects of a YAML stream in the tenant's namespace.
+// apply creates the objects of a YAML stream in the test's namespace.
 func (s *suite) apply(manifest string) {
 	s.t.Helper()
-	for _, doc := range strings.Split(manifest, "\n---\n") {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		var obj map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-			s.t.Fatalf("test manifest: %v\n%s", err, doc)
-		}
-		u := &unstructured.Unstructured{Object: obj}
-		u.SetNamespace(s.ns)
-		if err := s.kube.Create(context.Background(), u); err != nil {
-			s.t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
-		}
+	if err := manifests.CreateIn(context.Background(), s.kube, s.ns, manifest); err != nil {
+		s.t.Fatalf("test manifest: %v", err)
 	}
 }
 

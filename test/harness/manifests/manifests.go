@@ -168,3 +168,20 @@ func InstallAPI(ctx context.Context, cfg *rest.Config, root string) error {
 	}
 	return nil
 }
+
+// CreateIn creates the objects of a multi-document YAML stream in the
+// namespace ns, in order, as a test sets up what it needs: an object that
+// exists already is an error.
+func CreateIn(ctx context.Context, c client.Client, ns, manifest string) error {
+	objs, err := Decode([]byte(manifest))
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		o.SetNamespace(ns)
+		if err := c.Create(ctx, o); err != nil {
+			return fmt.Errorf("creating %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+	}
+	return nil
+}
