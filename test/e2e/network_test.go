@@ -71,7 +71,9 @@ spec:
 	// it WEB_SERVICE_HOST, as it gives every Pod KUBERNETES_SERVICE_HOST.
 	// busybox's wget crashes in its static build, so nc speaks HTTP; to the
 	// API server that is plain HTTP on its TLS port, which Go's server
-	// answers in words of its own.
+	// answers in words of its own. A Service is refused until kube-proxy
+	// has written its rules (at most every 3 s on this node), so the client
+	// tries for up to ten seconds, as any client of a new Service must.
 	e.apply(fmt.Sprintf(`
 apiVersion: v1
 kind: Pod
@@ -86,7 +88,13 @@ spec:
     - sh
     - -c
     - |
-      get() { printf 'GET %%s HTTP/1.0\r\n\r\n' "$3" | nc -w 5 "$1" "$2" || echo "$1:$2: failed"; echo; }
+      get() {
+        for try in 1 2 3 4 5 6 7 8 9 10; do
+          printf 'GET %%s HTTP/1.0\r\n\r\n' "$3" | nc -w 5 "$1" "$2" && { echo; return; }
+          sleep 1
+        done
+        echo "$1:$2: failed"
+      }
       get "$WEB_SERVICE_HOST" "$WEB_SERVICE_PORT" /
       get "$KUBERNETES_SERVICE_HOST" "$KUBERNETES_SERVICE_PORT" /version
       nc -w 3 198.51.100.1 80 </dev/null && echo "outside: reached" || echo "outside: unreachable"

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -685,12 +686,22 @@ func (s *suite) notify(addr, pid, displayID string) {
 		"State": "OPEN", "PID": pid, "ProblemID": strings.TrimPrefix(displayID, "P-"),
 		"ProblemTitle": "install " + displayID, "ProblemSeverity": "AVAILABILITY", "ProblemImpact": "INFRASTRUCTURE",
 	})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+problemhookv1alpha1.WebhookPath(s.ns, fixtures.TargetName), bytes.NewReader(body))
-	req.SetBasicAuth(webhookUser, webhookPassword)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.inNode.Do(req)
-	if err != nil {
-		s.t.Fatalf("posting %s to %s: %v", displayID, addr, err)
+	// A Service is refused until kube-proxy has written its rules, which
+	// on this node it does at most every 3 s: a sender tries again.
+	var resp *http.Response
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+problemhookv1alpha1.WebhookPath(s.ns, fixtures.TargetName), bytes.NewReader(body))
+		req.SetBasicAuth(webhookUser, webhookPassword)
+		req.Header.Set("Content-Type", "application/json")
+		var err error
+		if resp, err = s.inNode.Do(req); err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			s.t.Fatalf("posting %s to %s: %v", displayID, addr, err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	answer, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()

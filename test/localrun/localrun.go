@@ -235,6 +235,16 @@ func (lr *localRun) runInstalled(ctx context.Context, cfg *rest.Config) error {
 		return fmt.Errorf("forwarding %s to the dashboard of %s: %w", lr.dashboardAddr, pod, err)
 	}
 	lr.waitForDemoTarget(ctx, lr.kubeconfig)
+	// kube-proxy refuses a Service's address until it has written its
+	// rules: the printed curl must work at once.
+	dial := node.Dialer(lr.nodeDir)
+	receiver := net.JoinHostPort(svc.Spec.ClusterIP, receiverPort)
+	for deadline := time.Now().Add(30 * time.Second); ctx.Err() == nil && time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if conn, err := dial(ctx, "tcp", receiver); err == nil {
+			_ = conn.Close()
+			break
+		}
+	}
 	lr.printDemo(lr.kubeconfig)
 	<-ctx.Done()
 	return nil
