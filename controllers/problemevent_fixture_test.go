@@ -135,9 +135,7 @@ func updateRoute(g *WithT, ir *problemhookv1alpha1.IntegrationRoute, mutate func
 
 // credentialCheck reports whether r is the target's check of its API
 // token: one problem read when the target is reconciled.
-func credentialCheck(r dynatracetest.Request) bool {
-	return r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/problems") && len(r.Query) == 1 && r.Query.Get("pageSize") == "1"
-}
+func credentialCheck(r dynatracetest.Request) bool { return r.CredentialCheck() }
 
 // notify posts a Dynatrace notification to the fixture's receiver as
 // Dynatrace would, until it is accepted: the receiver answers 503 until

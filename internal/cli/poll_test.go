@@ -100,7 +100,9 @@ func newPollFixture(t *testing.T) *pollFixture {
 func (f *pollFixture) listRequests() []dynatracetest.Request {
 	var out []dynatracetest.Request
 	for _, r := range f.dt.Requests() {
-		if strings.HasSuffix(r.Path, "/api/v2/problems") {
+		// The target controller of this suite tries the target's token
+		// when the target is created, whenever that happens to come.
+		if strings.HasSuffix(r.Path, "/api/v2/problems") && !r.CredentialCheck() {
 			out = append(out, r)
 		}
 	}

@@ -80,6 +80,14 @@ type Request struct {
 	Body []byte
 }
 
+// CredentialCheck reports whether r is the one problem read with which a
+// client tries its credential (dynatrace.CheckCredential), which the
+// target controller sends whenever a target is created or changed: tests
+// that count a client's reads leave it out.
+func (r Request) CredentialCheck() bool {
+	return r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/problems") && len(r.Query) == 1 && r.Query.Get("pageSize") == "1"
+}
+
 // Server is a fake Dynatrace environment. It is safe for concurrent use.
 type Server struct {
 	envPath string
