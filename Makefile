@@ -78,8 +78,12 @@ verify-generated: $(CONTROLLER_GEN) $(KUSTOMIZE) ## Fail when generated files di
 verify-tracked: ## Fail when git tracks a build output: an executable binary or a file over 1 MiB.
 	go run ./hack/tracked
 
+.PHONY: verify-links
+verify-links: ## Fail when a relative link or #anchor in README.md, the other top-level *.md or docs/*.md leads nowhere.
+	go run ./hack/doclinks
+
 .PHONY: lint
-lint: $(GOLANGCI_LINT) verify-tracked verify-generated ## Run golangci-lint, and check tracked and generated files.
+lint: $(GOLANGCI_LINT) verify-tracked verify-generated verify-links ## Run golangci-lint, and check tracked and generated files and the documentation's links.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
