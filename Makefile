@@ -124,10 +124,8 @@ drills: build envtest ## Run the fault drills: the API server and the manager ki
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/drills $(DRILLS_FLAGS)
 
 .PHONY: fuzz
-fuzz: ## Run each payload parser's fuzz target for FUZZTIME (a duration or a count of executions, such as 50000x).
-	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseDynatrace$$' -fuzztime=$(FUZZTIME)
-	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseGuance$$' -fuzztime=$(FUZZTIME)
-	go test ./internal/payload -run='^$$' -fuzz='^FuzzParseWorkflow$$' -fuzztime=$(FUZZTIME)
+fuzz: ## Run every fuzz target of the module (found, not listed) for FUZZTIME each (a duration or a count of executions, such as 50000x).
+	go run ./hack/fuzz -fuzztime=$(FUZZTIME)
 
 .PHONY: chromium
 chromium: ## Install Debian's chromium for the dashboard's browser test, when it is missing and this is root with apt-get.

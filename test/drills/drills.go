@@ -7,15 +7,15 @@
 // arrive: the API server is killed, the manager is killed, notifications
 // come many times and out of order, Dynatrace fails, two replicas receive
 // the same notifications, a Secret is rotated. Each drill prints one PASS
-// or FAIL line with the counts behind it; after them, the payload parsers,
-// templates and CEL expressions are fuzzed, and every log, Event and
+// or FAIL line with the counts behind it; after them, every fuzz target of the
+// module is run, and every log, Event and
 // stored object is searched for the secrets the drills used.
 //
 // One file per group of drills: restarts.go (processes killed),
 // duplicates.go (the same notification many times, to several replicas),
 // faults.go (Dynatrace failing), rotation.go (a Secret rotated),
-// bounds.go (template bombs, a flood at one target) and leaks.go (fuzzing
-// and the leak search); sender.go sends as Dynatrace
+// bounds.go (template bombs, a flood at one target), fuzz.go (every fuzz
+// target of the module) and leaks.go (the leak search); sender.go sends as Dynatrace
 // would and stands in for the HTTP endpoint, checks.go holds what the
 // drills check, jobcontroller.go plays the Job controller of a cluster
 // with no node.
@@ -205,7 +205,7 @@ func (d *drills) run(ctx context.Context, root, only, fuzzTime string) (int, err
 		{"template-bombs", d.templateBombs},
 		{"flood", d.flood},
 		{"thousand-entities", d.thousandEntities},
-		{"fuzz", func(ctx context.Context) result { return fuzz(ctx, root, fuzzTime) }},
+		{"fuzz", func(ctx context.Context) result { return fuzzTargets(ctx, root, fuzzTime) }},
 		{"secrets-never-leak", d.secretsNeverLeak},
 	}
 	var results []result

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,32 +122,6 @@ func (d *drills) everyObject(ctx context.Context) ([]unstructured.Unstructured, 
 		}
 	}
 	return out, nil
-}
-
-// fuzz runs each fuzz target of the payload parsers and of the routes'
-// templates and CEL expressions for fuzzTime. A crasher fails the drill
-// and is kept by go test under the package's testdata/fuzz, where every
-// later `go test` runs it.
-func fuzz(ctx context.Context, root, fuzzTime string) result {
-	var r result
-	targets := []struct{ pkg, name string }{
-		{"./internal/payload", "FuzzParseDynatrace"},
-		{"./internal/payload", "FuzzParseGuance"},
-		{"./internal/routing", "FuzzRouteTemplate"},
-		{"./internal/routing", "FuzzRouteExpression"},
-	}
-	var names []string
-	for _, t := range targets {
-		cmd := exec.CommandContext(ctx, "go", "test", t.pkg, "-run=^$", "-fuzz=^"+t.name+"$", "-fuzztime="+fuzzTime)
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			r.Failures = append(r.Failures, fmt.Sprintf("%s: %v\n%s", t.name, err, tailLines(string(out), 20)))
-		}
-		names = append(names, t.name)
-	}
-	r.Counts = fmt.Sprintf("%s, %s each", strings.Join(names, ", "), fuzzTime)
-	return r
 }
 
 func tailLines(s string, n int) string {
