@@ -1,7 +1,8 @@
-// Command tracked fails when git tracks a build output: an executable
-// binary, or any file larger than 1 MiB. `make lint` runs it, so a binary
-// committed by accident fails CI with its name instead of staying in the
-// history unnoticed.
+// Command tracked fails when git tracks a build output (an executable
+// binary, or any file larger than 1 MiB), or when one lies in the work tree
+// where .gitignore does not ignore it, so that `git add` would track it.
+// `make lint` runs it: a binary built outside bin/ fails the lint with its
+// name before it is committed, instead of staying in the history.
 package main
 
 import (
@@ -20,20 +21,14 @@ const maxTrackedSize = 1 << 20
 const headerSize = 4
 
 func main() {
-	out, err := exec.Command("git", "ls-files", "-z", "--cached", "--stage").Output()
+	files, err := candidates()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "tracked: listing tracked files: %v\n", err)
+		fmt.Fprintf(os.Stderr, "tracked: %v\n", err)
 		os.Exit(2)
 	}
 	failed := false
-	for _, entry := range strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00") {
-		if entry == "" {
-			continue
-		}
-		// "<mode> <object> <stage>\t<path>"
-		meta, path, _ := strings.Cut(entry, "\t")
-		mode, _, _ := strings.Cut(meta, " ")
-		f, err := os.Open(path)
+	for _, c := range files {
+		f, err := os.Open(c.path)
 		if os.IsNotExist(err) {
 			continue // deleted in the work tree; git says so elsewhere
 		}
@@ -49,14 +44,61 @@ func main() {
 		head := make([]byte, headerSize)
 		n, _ := io.ReadFull(f, head)
 		_ = f.Close()
-		if why := refuse(mode, head[:n], info.Size()); why != "" {
-			fmt.Fprintf(os.Stderr, "%s: %s: build outputs belong in bin/, which git ignores; remove it with git rm --cached %s\n", path, why, path)
+		mode := c.mode
+		if mode == "" && info.Mode().IsRegular() {
+			mode = "100644"
+			if info.Mode().Perm()&0o111 != 0 {
+				mode = "100755"
+			}
+		}
+		why := refuse(mode, head[:n], info.Size())
+		switch {
+		case why == "" || info.IsDir():
+		case c.mode != "":
+			fmt.Fprintf(os.Stderr, "%s: %s: build outputs belong in bin/, which git ignores; remove it with git rm --cached %s\n", c.path, why, c.path)
+			failed = true
+		default:
+			fmt.Fprintf(os.Stderr, "%s: %s, not ignored, so git add would track it: build outputs belong in bin/; delete it or move it there\n", c.path, why)
 			failed = true
 		}
 	}
 	if failed {
 		os.Exit(1)
 	}
+}
+
+// candidate is a file git tracks (mode is its git mode) or would track
+// with git add (mode is empty, read from the file).
+type candidate struct{ path, mode string }
+
+// candidates lists the tracked files and the untracked ones .gitignore
+// does not ignore: .gitignore names what is ignored, so a binary built
+// where it should not be is refused before it is ever committed.
+func candidates() ([]candidate, error) {
+	tracked, err := exec.Command("git", "ls-files", "-z", "--cached", "--stage").Output()
+	if err != nil {
+		return nil, fmt.Errorf("listing tracked files: %w", err)
+	}
+	var out []candidate
+	for _, entry := range strings.Split(strings.TrimSuffix(string(tracked), "\x00"), "\x00") {
+		if entry == "" {
+			continue
+		}
+		// "<mode> <object> <stage>\t<path>"
+		meta, path, _ := strings.Cut(entry, "\t")
+		mode, _, _ := strings.Cut(meta, " ")
+		out = append(out, candidate{path: path, mode: mode})
+	}
+	untracked, err := exec.Command("git", "ls-files", "-z", "--others", "--exclude-standard").Output()
+	if err != nil {
+		return nil, fmt.Errorf("listing untracked files: %w", err)
+	}
+	for _, path := range strings.Split(strings.TrimSuffix(string(untracked), "\x00"), "\x00") {
+		if path != "" {
+			out = append(out, candidate{path: path})
+		}
+	}
+	return out, nil
 }
 
 // refuse says why a tracked file with this git mode, first bytes and size
