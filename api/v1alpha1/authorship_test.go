@@ -13,7 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	v1 "github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/scheme"
 )
 
@@ -35,9 +35,9 @@ func TestAuthorNeedsWhatTheObjectUses(t *testing.T) {
 		g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})).To(Succeed())
 	}
 
-	jobRoute := &v1.IntegrationRoute{
+	jobRoute := &problemhookv1alpha1.IntegrationRoute{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "job"},
-		Spec: v1.IntegrationRouteSpec{Actions: []v1.Action{{Name: "run", Job: &v1.JobAction{
+		Spec: problemhookv1alpha1.IntegrationRouteSpec{Actions: []problemhookv1alpha1.Action{{Name: "run", Job: &problemhookv1alpha1.JobAction{
 			Template: runtime.RawExtension{Raw: []byte(`{"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"busybox"}]}}}}`)},
 		}}}},
 	}
@@ -53,8 +53,8 @@ func TestAuthorNeedsWhatTheObjectUses(t *testing.T) {
 		want string
 	}{{
 		name: "a route that references nothing needs nothing more",
-		obj: &v1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plain"}, Spec: v1.IntegrationRouteSpec{
-			Actions: []v1.Action{{Name: "hook", HTTP: &v1.HTTPAction{URL: "https://hooks.example.com/x"}}},
+		obj: &problemhookv1alpha1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plain"}, Spec: problemhookv1alpha1.IntegrationRouteSpec{
+			Actions: []problemhookv1alpha1.Action{{Name: "hook", HTTP: &problemhookv1alpha1.HTTPAction{URL: "https://hooks.example.com/x"}}},
 		}},
 	}, {
 		name: "a Job action needs the right to create Jobs",
@@ -63,18 +63,18 @@ func TestAuthorNeedsWhatTheObjectUses(t *testing.T) {
 			`alice may not create Jobs in namespace ` + ns + `, so they may not write an IntegrationRoute with a job action there: problemhook would create its Jobs for them`,
 	}, {
 		name: "each Secret a route references needs the right to get it, the first unreadable one named",
-		obj: &v1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "secrets"}, Spec: v1.IntegrationRouteSpec{
-			Actions: []v1.Action{
-				{Name: "hook", HTTP: &v1.HTTPAction{URL: "https://hooks.example.com/x", HeadersSecretRef: &v1.LocalObjectReference{Name: "headers"}}},
-				{Name: "sms", Twilio: &v1.TwilioAction{CredentialsSecretRef: v1.LocalObjectReference{Name: "twilio"}, From: "+15005550006", To: []string{"+15005550001"}, Body: "{{ .Title }}"}},
+		obj: &problemhookv1alpha1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "secrets"}, Spec: problemhookv1alpha1.IntegrationRouteSpec{
+			Actions: []problemhookv1alpha1.Action{
+				{Name: "hook", HTTP: &problemhookv1alpha1.HTTPAction{URL: "https://hooks.example.com/x", HeadersSecretRef: &problemhookv1alpha1.LocalObjectReference{Name: "headers"}}},
+				{Name: "sms", Twilio: &problemhookv1alpha1.TwilioAction{CredentialsSecretRef: problemhookv1alpha1.LocalObjectReference{Name: "twilio"}, From: "+15005550006", To: []string{"+15005550001"}, Body: "{{ .Title }}"}},
 			},
 		}},
 		want: `alice may not get Secret twilio in namespace ` + ns + `, so they may not write an IntegrationRoute that references it: problemhook would send its contents for them`,
 	}, {
 		name: "a target's auth Secret needs the right to get it",
-		obj: &v1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dynatrace"}, Spec: v1.NotificationTargetSpec{
-			Format: v1.FormatDynatrace,
-			Auth:   v1.WebhookAuth{Basic: &v1.BasicAuth{SecretRef: v1.LocalObjectReference{Name: "auth"}}},
+		obj: &problemhookv1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dynatrace"}, Spec: problemhookv1alpha1.NotificationTargetSpec{
+			Format: problemhookv1alpha1.FormatDynatrace,
+			Auth:   problemhookv1alpha1.WebhookAuth{Basic: &problemhookv1alpha1.BasicAuth{SecretRef: problemhookv1alpha1.LocalObjectReference{Name: "auth"}}},
 		}},
 		want: `ValidatingAdmissionPolicy 'problemhook-notificationtarget-author' with binding 'problemhook-notificationtarget-author' denied request: ` +
 			`alice may not get Secret auth in namespace ` + ns + `, so they may not write a NotificationTarget that references it: problemhook would use its contents for them`,
@@ -93,10 +93,10 @@ func TestAuthorNeedsWhatTheObjectUses(t *testing.T) {
 
 	// alice may get one of the route's two Secrets: the other is named.
 	grant(t, ns, "alice", "read-twilio", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"twilio"}, Verbs: []string{"get"}})
-	secrets := &v1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "secrets"}, Spec: v1.IntegrationRouteSpec{
-		Actions: []v1.Action{
-			{Name: "hook", HTTP: &v1.HTTPAction{URL: "https://hooks.example.com/x", HeadersSecretRef: &v1.LocalObjectReference{Name: "headers"}}},
-			{Name: "sms", Twilio: &v1.TwilioAction{CredentialsSecretRef: v1.LocalObjectReference{Name: "twilio"}, From: "+15005550006", To: []string{"+15005550001"}, Body: "{{ .Title }}"}},
+	secrets := &problemhookv1alpha1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "secrets"}, Spec: problemhookv1alpha1.IntegrationRouteSpec{
+		Actions: []problemhookv1alpha1.Action{
+			{Name: "hook", HTTP: &problemhookv1alpha1.HTTPAction{URL: "https://hooks.example.com/x", HeadersSecretRef: &problemhookv1alpha1.LocalObjectReference{Name: "headers"}}},
+			{Name: "sms", Twilio: &problemhookv1alpha1.TwilioAction{CredentialsSecretRef: problemhookv1alpha1.LocalObjectReference{Name: "twilio"}, From: "+15005550006", To: []string{"+15005550001"}, Body: "{{ .Title }}"}},
 		},
 	}}
 	g.Eventually(func() error { return alice.Create(ctx, secrets.DeepCopy(), client.DryRunAll) }).
@@ -107,9 +107,9 @@ func TestAuthorNeedsWhatTheObjectUses(t *testing.T) {
 		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"headers", "auth"}, Verbs: []string{"get"}})
 	g.Eventually(func() error { return alice.Create(ctx, jobRoute.DeepCopy()) }).Should(Succeed())
 	g.Expect(alice.Create(ctx, secrets)).To(Succeed())
-	target := &v1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dynatrace"}, Spec: v1.NotificationTargetSpec{
-		Format: v1.FormatDynatrace,
-		Auth:   v1.WebhookAuth{Basic: &v1.BasicAuth{SecretRef: v1.LocalObjectReference{Name: "auth"}}},
+	target := &problemhookv1alpha1.NotificationTarget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dynatrace"}, Spec: problemhookv1alpha1.NotificationTargetSpec{
+		Format: problemhookv1alpha1.FormatDynatrace,
+		Auth:   problemhookv1alpha1.WebhookAuth{Basic: &problemhookv1alpha1.BasicAuth{SecretRef: problemhookv1alpha1.LocalObjectReference{Name: "auth"}}},
 	}}
 	g.Expect(alice.Create(ctx, target)).To(Succeed())
 

@@ -20,7 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	v1 "github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/test/harness/manifests"
 )
 
@@ -121,12 +121,12 @@ func TestArgoCDConfigMap(t *testing.T) {
 func TestEveryKindHasAHealthCheck(t *testing.T) {
 	g := NewWithT(t)
 	scheme := runtime.NewScheme()
-	g.Expect(v1.AddToScheme(scheme)).To(Succeed())
-	apiPkg := reflect.TypeFor[v1.NotificationTarget]().PkgPath()
+	g.Expect(problemhookv1alpha1.AddToScheme(scheme)).To(Succeed())
+	apiPkg := reflect.TypeFor[problemhookv1alpha1.NotificationTarget]().PkgPath()
 	var kinds []string
-	for kind, typ := range scheme.KnownTypes(v1.GroupVersion) {
+	for kind, typ := range scheme.KnownTypes(problemhookv1alpha1.GroupVersion) {
 		if typ.PkgPath() == apiPkg && !strings.HasSuffix(kind, "List") {
-			kinds = append(kinds, v1.GroupVersion.Group+"_"+kind)
+			kinds = append(kinds, problemhookv1alpha1.GroupVersion.Group+"_"+kind)
 		}
 	}
 	g.Expect(kinds).To(HaveLen(3))
@@ -269,34 +269,34 @@ func objectMeta(generation int64) metav1.ObjectMeta {
 
 func ready(status metav1.ConditionStatus, generation int64, reason, message string) []metav1.Condition {
 	return []metav1.Condition{{
-		Type: v1.ConditionReady, Status: status, ObservedGeneration: generation,
+		Type: problemhookv1alpha1.ConditionReady, Status: status, ObservedGeneration: generation,
 		Reason: reason, Message: message, LastTransitionTime: metav1.Now(),
 	}}
 }
 
-func target(generation int64, suspend bool, status v1.NotificationTargetStatus) *v1.NotificationTarget {
-	return &v1.NotificationTarget{
-		TypeMeta:   metav1.TypeMeta{APIVersion: v1.GroupVersion.String(), Kind: "NotificationTarget"},
+func target(generation int64, suspend bool, status problemhookv1alpha1.NotificationTargetStatus) *problemhookv1alpha1.NotificationTarget {
+	return &problemhookv1alpha1.NotificationTarget{
+		TypeMeta:   metav1.TypeMeta{APIVersion: problemhookv1alpha1.GroupVersion.String(), Kind: "NotificationTarget"},
 		ObjectMeta: objectMeta(generation),
-		Spec:       v1.NotificationTargetSpec{Format: v1.FormatDynatrace, Suspend: suspend},
+		Spec:       problemhookv1alpha1.NotificationTargetSpec{Format: problemhookv1alpha1.FormatDynatrace, Suspend: suspend},
 		Status:     status,
 	}
 }
 
-func route(generation int64, status v1.IntegrationRouteStatus) *v1.IntegrationRoute {
-	return &v1.IntegrationRoute{
-		TypeMeta:   metav1.TypeMeta{APIVersion: v1.GroupVersion.String(), Kind: "IntegrationRoute"},
+func route(generation int64, status problemhookv1alpha1.IntegrationRouteStatus) *problemhookv1alpha1.IntegrationRoute {
+	return &problemhookv1alpha1.IntegrationRoute{
+		TypeMeta:   metav1.TypeMeta{APIVersion: problemhookv1alpha1.GroupVersion.String(), Kind: "IntegrationRoute"},
 		ObjectMeta: objectMeta(generation),
-		Spec:       v1.IntegrationRouteSpec{Targets: []string{"dynatrace"}},
+		Spec:       problemhookv1alpha1.IntegrationRouteSpec{Targets: []string{"dynatrace"}},
 		Status:     status,
 	}
 }
 
-func event(status v1.ProblemEventStatus) *v1.ProblemEvent {
-	return &v1.ProblemEvent{
-		TypeMeta:   metav1.TypeMeta{APIVersion: v1.GroupVersion.String(), Kind: "ProblemEvent"},
+func event(status problemhookv1alpha1.ProblemEventStatus) *problemhookv1alpha1.ProblemEvent {
+	return &problemhookv1alpha1.ProblemEvent{
+		TypeMeta:   metav1.TypeMeta{APIVersion: problemhookv1alpha1.GroupVersion.String(), Kind: "ProblemEvent"},
 		ObjectMeta: objectMeta(1),
-		Spec:       v1.ProblemEventSpec{Target: "dynatrace", Source: v1.FormatDynatrace, ProblemID: "1", State: v1.StateOpen},
+		Spec:       problemhookv1alpha1.ProblemEventSpec{Target: "dynatrace", Source: problemhookv1alpha1.FormatDynatrace, ProblemID: "1", State: problemhookv1alpha1.StateOpen},
 		Status:     status,
 	}
 }
@@ -317,68 +317,68 @@ func TestHealth(t *testing.T) {
 		want health
 	}{
 		// NotificationTarget
-		{"target without status", target(1, false, v1.NotificationTargetStatus{}),
+		{"target without status", target(1, false, problemhookv1alpha1.NotificationTargetStatus{}),
 			health{"Progressing", waiting}},
-		{"target without Ready", target(1, false, v1.NotificationTargetStatus{ObservedGeneration: 1}),
+		{"target without Ready", target(1, false, problemhookv1alpha1.NotificationTargetStatus{ObservedGeneration: 1}),
 			health{"Progressing", waiting}},
-		{"target with a new spec", target(2, false, v1.NotificationTargetStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionTrue, 1, v1.ReasonReady, receiving)}),
+		{"target with a new spec", target(2, false, problemhookv1alpha1.NotificationTargetStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionTrue, 1, problemhookv1alpha1.ReasonReady, receiving)}),
 			health{"Progressing", waiting}},
-		{"target with a Ready condition of an old spec", target(2, false, v1.NotificationTargetStatus{ObservedGeneration: 2, Conditions: ready(metav1.ConditionTrue, 1, v1.ReasonReady, receiving)}),
+		{"target with a Ready condition of an old spec", target(2, false, problemhookv1alpha1.NotificationTargetStatus{ObservedGeneration: 2, Conditions: ready(metav1.ConditionTrue, 1, problemhookv1alpha1.ReasonReady, receiving)}),
 			health{"Progressing", waiting}},
-		{"target Ready", target(2, false, v1.NotificationTargetStatus{ObservedGeneration: 2, Conditions: ready(metav1.ConditionTrue, 2, v1.ReasonReady, receiving)}),
+		{"target Ready", target(2, false, problemhookv1alpha1.NotificationTargetStatus{ObservedGeneration: 2, Conditions: ready(metav1.ConditionTrue, 2, problemhookv1alpha1.ReasonReady, receiving)}),
 			health{"Healthy", receiving}},
-		{"target Ready, observedGeneration on the condition only", target(2, false, v1.NotificationTargetStatus{Conditions: ready(metav1.ConditionTrue, 2, v1.ReasonReady, receiving)}),
+		{"target Ready, observedGeneration on the condition only", target(2, false, problemhookv1alpha1.NotificationTargetStatus{Conditions: ready(metav1.ConditionTrue, 2, problemhookv1alpha1.ReasonReady, receiving)}),
 			health{"Healthy", receiving}},
-		{"target suspended", target(3, true, v1.NotificationTargetStatus{ObservedGeneration: 3, Conditions: ready(metav1.ConditionFalse, 3, v1.ReasonSuspended, suspended)}),
+		{"target suspended", target(3, true, problemhookv1alpha1.NotificationTargetStatus{ObservedGeneration: 3, Conditions: ready(metav1.ConditionFalse, 3, problemhookv1alpha1.ReasonSuspended, suspended)}),
 			health{"Suspended", suspended}},
-		{"target suspended, not yet observed", target(3, true, v1.NotificationTargetStatus{ObservedGeneration: 2, Conditions: ready(metav1.ConditionTrue, 2, v1.ReasonReady, receiving)}),
+		{"target suspended, not yet observed", target(3, true, problemhookv1alpha1.NotificationTargetStatus{ObservedGeneration: 2, Conditions: ready(metav1.ConditionTrue, 2, problemhookv1alpha1.ReasonReady, receiving)}),
 			health{"Progressing", waiting}},
-		{"target with spec.suspend and another reason", target(3, true, v1.NotificationTargetStatus{ObservedGeneration: 3, Conditions: ready(metav1.ConditionFalse, 3, v1.ReasonSecretNotFound, noSecret)}),
+		{"target with spec.suspend and another reason", target(3, true, problemhookv1alpha1.NotificationTargetStatus{ObservedGeneration: 3, Conditions: ready(metav1.ConditionFalse, 3, problemhookv1alpha1.ReasonSecretNotFound, noSecret)}),
 			health{"Suspended", noSecret}},
-		{"target not Ready", target(1, false, v1.NotificationTargetStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionFalse, 1, v1.ReasonSecretNotFound, noSecret)}),
+		{"target not Ready", target(1, false, problemhookv1alpha1.NotificationTargetStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionFalse, 1, problemhookv1alpha1.ReasonSecretNotFound, noSecret)}),
 			health{"Degraded", "SecretNotFound: " + noSecret}},
-		{"target not Ready without a message", target(1, false, v1.NotificationTargetStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionFalse, 1, v1.ReasonInvalidCABundle, "")}),
+		{"target not Ready without a message", target(1, false, problemhookv1alpha1.NotificationTargetStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionFalse, 1, problemhookv1alpha1.ReasonInvalidCABundle, "")}),
 			health{"Degraded", "InvalidCABundle"}},
-		{"target Ready Unknown", target(1, false, v1.NotificationTargetStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionUnknown, 1, "Checking", "Reading Secrets")}),
+		{"target Ready Unknown", target(1, false, problemhookv1alpha1.NotificationTargetStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionUnknown, 1, "Checking", "Reading Secrets")}),
 			health{"Progressing", "Reading Secrets"}},
 
 		// IntegrationRoute
-		{"route without status", route(1, v1.IntegrationRouteStatus{}),
+		{"route without status", route(1, problemhookv1alpha1.IntegrationRouteStatus{}),
 			health{"Progressing", waiting}},
-		{"route without Ready", route(1, v1.IntegrationRouteStatus{ObservedGeneration: 1}),
+		{"route without Ready", route(1, problemhookv1alpha1.IntegrationRouteStatus{ObservedGeneration: 1}),
 			health{"Progressing", waiting}},
-		{"route with a new spec", route(2, v1.IntegrationRouteStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionTrue, 1, v1.ReasonReady, "Routes 1 action")}),
+		{"route with a new spec", route(2, problemhookv1alpha1.IntegrationRouteStatus{ObservedGeneration: 1, Conditions: ready(metav1.ConditionTrue, 1, problemhookv1alpha1.ReasonReady, "Routes 1 action")}),
 			health{"Progressing", waiting}},
-		{"route with a Ready condition of an old spec", route(2, v1.IntegrationRouteStatus{ObservedGeneration: 2, Conditions: ready(metav1.ConditionFalse, 1, v1.ReasonInvalidExpression, "bad")}),
+		{"route with a Ready condition of an old spec", route(2, problemhookv1alpha1.IntegrationRouteStatus{ObservedGeneration: 2, Conditions: ready(metav1.ConditionFalse, 1, problemhookv1alpha1.ReasonInvalidExpression, "bad")}),
 			health{"Progressing", waiting}},
-		{"route Ready", route(2, v1.IntegrationRouteStatus{ObservedGeneration: 2, Conditions: ready(metav1.ConditionTrue, 2, v1.ReasonReady, "Routes 1 action")}),
+		{"route Ready", route(2, problemhookv1alpha1.IntegrationRouteStatus{ObservedGeneration: 2, Conditions: ready(metav1.ConditionTrue, 2, problemhookv1alpha1.ReasonReady, "Routes 1 action")}),
 			health{"Healthy", "Routes 1 action"}},
-		{"route not Ready", route(2, v1.IntegrationRouteStatus{ObservedGeneration: 2, Conditions: ready(metav1.ConditionFalse, 2, v1.ReasonInvalidExpression, "spec.match.expression: undeclared reference to 'x'")}),
+		{"route not Ready", route(2, problemhookv1alpha1.IntegrationRouteStatus{ObservedGeneration: 2, Conditions: ready(metav1.ConditionFalse, 2, problemhookv1alpha1.ReasonInvalidExpression, "spec.match.expression: undeclared reference to 'x'")}),
 			health{"Degraded", "InvalidExpression: spec.match.expression: undeclared reference to 'x'"}},
 
 		// ProblemEvent
-		{"event without status", event(v1.ProblemEventStatus{}),
+		{"event without status", event(problemhookv1alpha1.ProblemEventStatus{}),
 			health{"Progressing", waiting}},
-		{"event without phase", event(v1.ProblemEventStatus{ObservedGeneration: 1}),
+		{"event without phase", event(problemhookv1alpha1.ProblemEventStatus{ObservedGeneration: 1}),
 			health{"Progressing", waiting}},
-		{"event pending", event(v1.ProblemEventStatus{Phase: v1.PhasePending, Conditions: ready(metav1.ConditionFalse, 1, v1.ReasonProgressing, "1 actions: 0 succeeded, 0 failed, 0 stopped, 0 running, 1 pending")}),
+		{"event pending", event(problemhookv1alpha1.ProblemEventStatus{Phase: problemhookv1alpha1.PhasePending, Conditions: ready(metav1.ConditionFalse, 1, problemhookv1alpha1.ReasonProgressing, "1 actions: 0 succeeded, 0 failed, 0 stopped, 0 running, 1 pending")}),
 			health{"Progressing", "1 actions: 0 succeeded, 0 failed, 0 stopped, 0 running, 1 pending"}},
-		{"event running", event(v1.ProblemEventStatus{Phase: v1.PhaseRunning, Conditions: ready(metav1.ConditionFalse, 1, v1.ReasonProgressing, "1 actions: 0 succeeded, 0 failed, 0 stopped, 1 running, 0 pending")}),
+		{"event running", event(problemhookv1alpha1.ProblemEventStatus{Phase: problemhookv1alpha1.PhaseRunning, Conditions: ready(metav1.ConditionFalse, 1, problemhookv1alpha1.ReasonProgressing, "1 actions: 0 succeeded, 0 failed, 0 stopped, 1 running, 0 pending")}),
 			health{"Progressing", "1 actions: 0 succeeded, 0 failed, 0 stopped, 1 running, 0 pending"}},
-		{"event succeeded", event(v1.ProblemEventStatus{Phase: v1.PhaseSucceeded, Conditions: ready(metav1.ConditionTrue, 1, v1.ReasonSucceeded, "1 actions: 1 succeeded, 0 failed, 0 stopped, 0 running, 0 pending")}),
+		{"event succeeded", event(problemhookv1alpha1.ProblemEventStatus{Phase: problemhookv1alpha1.PhaseSucceeded, Conditions: ready(metav1.ConditionTrue, 1, problemhookv1alpha1.ReasonSucceeded, "1 actions: 1 succeeded, 0 failed, 0 stopped, 0 running, 0 pending")}),
 			health{"Healthy", "1 actions: 1 succeeded, 0 failed, 0 stopped, 0 running, 0 pending"}},
-		{"event skipped", event(v1.ProblemEventStatus{Phase: v1.PhaseSkipped, Conditions: ready(metav1.ConditionTrue, 1, v1.ReasonSkipped, "No IntegrationRoute matched")}),
+		{"event skipped", event(problemhookv1alpha1.ProblemEventStatus{Phase: problemhookv1alpha1.PhaseSkipped, Conditions: ready(metav1.ConditionTrue, 1, problemhookv1alpha1.ReasonSkipped, "No IntegrationRoute matched")}),
 			health{"Healthy", "No IntegrationRoute matched"}},
-		{"event failed", event(v1.ProblemEventStatus{Phase: v1.PhaseFailed, Conditions: ready(metav1.ConditionTrue, 1, v1.ReasonFailed, counts)}),
+		{"event failed", event(problemhookv1alpha1.ProblemEventStatus{Phase: problemhookv1alpha1.PhaseFailed, Conditions: ready(metav1.ConditionTrue, 1, problemhookv1alpha1.ReasonFailed, counts)}),
 			health{"Degraded", counts}},
-		{"event failed without Ready", event(v1.ProblemEventStatus{Phase: v1.PhaseFailed}),
+		{"event failed without Ready", event(problemhookv1alpha1.ProblemEventStatus{Phase: problemhookv1alpha1.PhaseFailed}),
 			health{"Degraded", "Failed"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			obj := object(t, tc.obj)
-			key := v1.GroupVersion.Group + "_" + tc.obj.GetObjectKind().GroupVersionKind().Kind
+			key := problemhookv1alpha1.GroupVersion.Group + "_" + tc.obj.GetObjectKind().GroupVersionKind().Kind
 			g.Expect(scripts).To(HaveKey(key))
 			got, err := runHealth(t.Context(), scripts[key], obj)
 			g.Expect(err).NotTo(HaveOccurred())

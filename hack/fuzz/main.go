@@ -24,8 +24,9 @@ func main() {
 	only := flag.String("run", "", "Run only the targets whose name contains this text.")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, *fuzzTime, *only); err != nil {
+	err := run(ctx, *fuzzTime, *only)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

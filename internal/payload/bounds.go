@@ -3,7 +3,7 @@ package payload
 import (
 	"unicode/utf8"
 
-	"github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 )
 
 // truncator cuts values to their bounds and remembers whether it cut anything.
@@ -15,19 +15,19 @@ type truncator struct {
 // enforces, so that a large notification is stored, flagged as truncated,
 // rather than refused. It also drops empty and repeated list items. The ids
 // were checked whole when they were read.
-func bound(spec *v1alpha1.ProblemEventSpec) *v1alpha1.ProblemEventSpec {
+func bound(spec *problemhookv1alpha1.ProblemEventSpec) *problemhookv1alpha1.ProblemEventSpec {
 	var t truncator
-	spec.Title = t.text(spec.Title, v1alpha1.MaxTitleLength)
-	spec.Message = t.text(spec.Message, v1alpha1.MaxMessageLength)
-	spec.URL = t.text(spec.URL, v1alpha1.MaxURLLength)
+	spec.Title = t.text(spec.Title, problemhookv1alpha1.MaxTitleLength)
+	spec.Message = t.text(spec.Message, problemhookv1alpha1.MaxMessageLength)
+	spec.URL = t.text(spec.URL, problemhookv1alpha1.MaxURLLength)
 	spec.Severity = t.short(spec.Severity)
 	spec.Impact = t.short(spec.Impact)
-	spec.Tags = boundList(&t, spec.Tags, v1alpha1.MaxTagCount, t.short)
-	if n := distinct(spec.ImpactedEntities, t.entity); n > v1alpha1.MaxEntityCount {
+	spec.Tags = boundList(&t, spec.Tags, problemhookv1alpha1.MaxTagCount, t.short)
+	if n := distinct(spec.ImpactedEntities, t.entity); n > problemhookv1alpha1.MaxEntityCount {
 		spec.ImpactedEntityCount = int32(n)
 	}
-	spec.ImpactedEntities = boundList(&t, spec.ImpactedEntities, v1alpha1.MaxEntityCount, t.entity)
-	spec.ManagementZones = boundList(&t, spec.ManagementZones, v1alpha1.MaxZoneCount, t.short)
+	spec.ImpactedEntities = boundList(&t, spec.ImpactedEntities, problemhookv1alpha1.MaxEntityCount, t.entity)
+	spec.ManagementZones = boundList(&t, spec.ManagementZones, problemhookv1alpha1.MaxZoneCount, t.short)
 	spec.Truncated = t.truncated
 	return spec
 }
@@ -41,11 +41,11 @@ func (t *truncator) text(s string, limit int) string {
 }
 
 func (t *truncator) short(s string) string {
-	return t.text(s, v1alpha1.MaxShortFieldLength)
+	return t.text(s, problemhookv1alpha1.MaxShortFieldLength)
 }
 
-func (t *truncator) entity(e v1alpha1.ImpactedEntity) v1alpha1.ImpactedEntity {
-	return v1alpha1.ImpactedEntity{ID: t.short(e.ID), Name: t.short(e.Name), Type: t.short(e.Type)}
+func (t *truncator) entity(e problemhookv1alpha1.ImpactedEntity) problemhookv1alpha1.ImpactedEntity {
+	return problemhookv1alpha1.ImpactedEntity{ID: t.short(e.ID), Name: t.short(e.Name), Type: t.short(e.Type)}
 }
 
 // boundList cuts each item of list, drops the empty and repeated ones, and

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"strings"
 
-	"github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 )
 
 // problemV2 is the part of a Problems API v2 problem, as the
@@ -52,12 +52,12 @@ type problemV1 struct {
 
 // detailsV2 reads {ProblemDetailsJSONv2} into the fields of a spec it can fill,
 // or returns nil when it is absent or malformed.
-func detailsV2(f *fields) *v1alpha1.ProblemEventSpec {
+func detailsV2(f *fields) *problemhookv1alpha1.ProblemEventSpec {
 	var p problemV2
 	if !decodeDetails(f, "ProblemDetailsJSONv2", &p) {
 		return nil
 	}
-	details := &v1alpha1.ProblemEventSpec{
+	details := &problemhookv1alpha1.ProblemEventSpec{
 		Title:    p.Title,
 		Severity: p.SeverityLevel,
 		Impact:   impactLevel(p.ImpactLevel),
@@ -69,7 +69,7 @@ func detailsV2(f *fields) *v1alpha1.ProblemEventSpec {
 	// Dynatrace detected the problem, stand in when none is impacted yet.
 	for _, e := range or(p.ImpactedEntities, p.AffectedEntities) {
 		details.ImpactedEntities = append(details.ImpactedEntities,
-			v1alpha1.ImpactedEntity{ID: e.EntityID.ID, Name: e.Name, Type: e.EntityID.Type})
+			problemhookv1alpha1.ImpactedEntity{ID: e.EntityID.ID, Name: e.Name, Type: e.EntityID.Type})
 	}
 	for _, z := range p.ManagementZones {
 		details.ManagementZones = append(details.ManagementZones, z.Name)
@@ -79,12 +79,12 @@ func detailsV2(f *fields) *v1alpha1.ProblemEventSpec {
 
 // detailsV1 reads {ProblemDetailsJSON} into the fields of a spec it can fill,
 // or returns nil when it is absent or malformed.
-func detailsV1(f *fields) *v1alpha1.ProblemEventSpec {
+func detailsV1(f *fields) *problemhookv1alpha1.ProblemEventSpec {
 	var p problemV1
 	if !decodeDetails(f, "ProblemDetailsJSON", &p) {
 		return nil
 	}
-	details := &v1alpha1.ProblemEventSpec{
+	details := &problemhookv1alpha1.ProblemEventSpec{
 		Severity: p.SeverityLevel,
 		Impact:   impactLevel(p.ImpactLevel),
 	}
@@ -93,7 +93,7 @@ func detailsV1(f *fields) *v1alpha1.ProblemEventSpec {
 	}
 	for _, e := range p.RankedImpacts {
 		details.ImpactedEntities = append(details.ImpactedEntities,
-			v1alpha1.ImpactedEntity{ID: e.EntityID, Name: e.EntityName, Type: entityType(e.EntityID)})
+			problemhookv1alpha1.ImpactedEntity{ID: e.EntityID, Name: e.EntityName, Type: entityType(e.EntityID)})
 	}
 	return details
 }

@@ -4,25 +4,25 @@ import (
 	"cmp"
 	"strings"
 
-	"github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 )
 
 // dynatraceStates are the values of {State}; a merge notification says OPEN too.
-var dynatraceStates = []string{string(v1alpha1.StateOpen), string(v1alpha1.StateResolved)}
+var dynatraceStates = []string{string(problemhookv1alpha1.StateOpen), string(problemhookv1alpha1.StateResolved)}
 
 // ParseDynatrace parses the body of a Dynatrace custom webhook integration.
 // The payload is a template the user wrote, so only State, ProblemID and PID
 // are required; every other placeholder is used when present. The problem
 // details placeholders (ProblemDetailsJSONv2, else ProblemDetailsJSON) fill
 // what the plain placeholders left out.
-func ParseDynatrace(body []byte) (*v1alpha1.ProblemEventSpec, error) {
+func ParseDynatrace(body []byte) (*problemhookv1alpha1.ProblemEventSpec, error) {
 	f, err := readObject(body)
 	if err != nil {
 		return nil, err
 	}
-	spec := &v1alpha1.ProblemEventSpec{
-		Source:           v1alpha1.FormatDynatrace,
-		State:            v1alpha1.ProblemState(f.oneOf("State", dynatraceStates...)),
+	spec := &problemhookv1alpha1.ProblemEventSpec{
+		Source:           problemhookv1alpha1.FormatDynatrace,
+		State:            problemhookv1alpha1.ProblemState(f.oneOf("State", dynatraceStates...)),
 		ProblemID:        dynatraceID(f, "PID"),
 		DisplayID:        dynatraceID(f, "ProblemID"),
 		Title:            f.str("ProblemTitle"),
@@ -69,7 +69,7 @@ func isDynatraceTest(displayID, problemID string) bool {
 // dynatraceEntities reads the ImpactedEntities placeholder. It is JSON, but
 // templates often quote it like the text placeholders, so a string holding
 // the array is accepted too.
-func dynatraceEntities(f *fields) []v1alpha1.ImpactedEntity {
+func dynatraceEntities(f *fields) []problemhookv1alpha1.ImpactedEntity {
 	const name = "ImpactedEntities"
 	raw := f.raw(name)
 	if kindOf(raw) == "string" {
@@ -89,9 +89,9 @@ func dynatraceEntities(f *fields) []v1alpha1.ImpactedEntity {
 	if !f.decode(name, raw, &list) {
 		return nil
 	}
-	entities := make([]v1alpha1.ImpactedEntity, 0, len(list))
+	entities := make([]problemhookv1alpha1.ImpactedEntity, 0, len(list))
 	for _, e := range list {
-		entities = append(entities, v1alpha1.ImpactedEntity{ID: e.Entity, Name: e.Name, Type: e.Type})
+		entities = append(entities, problemhookv1alpha1.ImpactedEntity{ID: e.Entity, Name: e.Name, Type: e.Type})
 	}
 	return entities
 }
@@ -99,14 +99,14 @@ func dynatraceEntities(f *fields) []v1alpha1.ImpactedEntity {
 // entityNames reads the text placeholders that list impacted entities by
 // name. All are read, so that each is type-checked; the first that names
 // anything wins.
-func entityNames(f *fields) []v1alpha1.ImpactedEntity {
+func entityNames(f *fields) []problemhookv1alpha1.ImpactedEntity {
 	var names []string
 	for _, name := range []string{"ImpactedEntity", "ImpactedEntityNames", "NamesOfImpactedEntities"} {
 		names = or(names, splitList(f.str(name)))
 	}
-	var entities []v1alpha1.ImpactedEntity
+	var entities []problemhookv1alpha1.ImpactedEntity
 	for _, name := range names {
-		entities = append(entities, v1alpha1.ImpactedEntity{Name: name})
+		entities = append(entities, problemhookv1alpha1.ImpactedEntity{Name: name})
 	}
 	return entities
 }
@@ -123,7 +123,7 @@ func splitList(s string) []string {
 }
 
 // merge fills the fields of spec that are still empty from details.
-func merge(spec, details *v1alpha1.ProblemEventSpec) {
+func merge(spec, details *problemhookv1alpha1.ProblemEventSpec) {
 	if details == nil {
 		return
 	}

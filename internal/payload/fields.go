@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 )
 
 // fields reads the members of a notification by their exact names (encoding/json
@@ -108,8 +108,8 @@ func (f *fields) requiredID(name string) string {
 }
 
 func (f *fields) checkID(name, id string) string {
-	if len(id) > v1alpha1.MaxShortFieldLength {
-		f.errs.invalid(name, "longer than %d bytes", v1alpha1.MaxShortFieldLength)
+	if len(id) > problemhookv1alpha1.MaxShortFieldLength {
+		f.errs.invalid(name, "longer than %d bytes", problemhookv1alpha1.MaxShortFieldLength)
 	}
 	return id
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/payload"
 )
 
@@ -50,7 +50,7 @@ func FuzzParseGuance(f *testing.F) {
 
 // checkParsed checks what every parse result must satisfy: an error the
 // receiver can map to a status, or a spec the API server will accept.
-func checkParsed(t *testing.T, spec *v1alpha1.ProblemEventSpec, err error) {
+func checkParsed(t *testing.T, spec *problemhookv1alpha1.ProblemEventSpec, err error) {
 	t.Helper()
 	if err != nil {
 		var fieldErr *payload.FieldError
@@ -65,25 +65,25 @@ func checkParsed(t *testing.T, spec *v1alpha1.ProblemEventSpec, err error) {
 	if spec.ProblemID == "" {
 		t.Error("empty ProblemID")
 	}
-	if spec.State != v1alpha1.StateOpen && spec.State != v1alpha1.StateResolved {
+	if spec.State != problemhookv1alpha1.StateOpen && spec.State != problemhookv1alpha1.StateResolved {
 		t.Errorf("State %q", spec.State)
 	}
-	checkString(t, "ProblemID", spec.ProblemID, v1alpha1.MaxShortFieldLength)
-	checkString(t, "DisplayID", spec.DisplayID, v1alpha1.MaxShortFieldLength)
-	checkString(t, "Title", spec.Title, v1alpha1.MaxTitleLength)
-	checkString(t, "Message", spec.Message, v1alpha1.MaxMessageLength)
-	checkString(t, "Severity", spec.Severity, v1alpha1.MaxShortFieldLength)
-	checkString(t, "Impact", spec.Impact, v1alpha1.MaxShortFieldLength)
-	checkString(t, "URL", spec.URL, v1alpha1.MaxURLLength)
-	checkList(t, "Tags", spec.Tags, v1alpha1.MaxTagCount)
-	checkList(t, "ManagementZones", spec.ManagementZones, v1alpha1.MaxZoneCount)
-	if len(spec.ImpactedEntities) > v1alpha1.MaxEntityCount {
+	checkString(t, "ProblemID", spec.ProblemID, problemhookv1alpha1.MaxShortFieldLength)
+	checkString(t, "DisplayID", spec.DisplayID, problemhookv1alpha1.MaxShortFieldLength)
+	checkString(t, "Title", spec.Title, problemhookv1alpha1.MaxTitleLength)
+	checkString(t, "Message", spec.Message, problemhookv1alpha1.MaxMessageLength)
+	checkString(t, "Severity", spec.Severity, problemhookv1alpha1.MaxShortFieldLength)
+	checkString(t, "Impact", spec.Impact, problemhookv1alpha1.MaxShortFieldLength)
+	checkString(t, "URL", spec.URL, problemhookv1alpha1.MaxURLLength)
+	checkList(t, "Tags", spec.Tags, problemhookv1alpha1.MaxTagCount)
+	checkList(t, "ManagementZones", spec.ManagementZones, problemhookv1alpha1.MaxZoneCount)
+	if len(spec.ImpactedEntities) > problemhookv1alpha1.MaxEntityCount {
 		t.Errorf("%d ImpactedEntities", len(spec.ImpactedEntities))
 	}
 	for _, e := range spec.ImpactedEntities {
-		checkString(t, "ImpactedEntities.ID", e.ID, v1alpha1.MaxShortFieldLength)
-		checkString(t, "ImpactedEntities.Name", e.Name, v1alpha1.MaxShortFieldLength)
-		checkString(t, "ImpactedEntities.Type", e.Type, v1alpha1.MaxShortFieldLength)
+		checkString(t, "ImpactedEntities.ID", e.ID, problemhookv1alpha1.MaxShortFieldLength)
+		checkString(t, "ImpactedEntities.Name", e.Name, problemhookv1alpha1.MaxShortFieldLength)
+		checkString(t, "ImpactedEntities.Type", e.Type, problemhookv1alpha1.MaxShortFieldLength)
 	}
 }
 
@@ -93,7 +93,7 @@ func checkList(t *testing.T, name string, list []string, count int) {
 		t.Errorf("%d %s", len(list), name)
 	}
 	for _, item := range list {
-		checkString(t, name, item, v1alpha1.MaxShortFieldLength)
+		checkString(t, name, item, problemhookv1alpha1.MaxShortFieldLength)
 	}
 }
 

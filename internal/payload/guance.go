@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 )
 
 // guanceStatuses are the values of df_status: critical, error and warning
@@ -33,7 +33,7 @@ const GuanceTestEventID = "problemhook-send-test"
 // recovery share, or df_event_id for an event that names no fault. So an
 // alert and its recovery pair, and a repeat of an open fault is a
 // duplicate.
-func ParseGuance(body []byte) (*v1alpha1.ProblemEventSpec, error) {
+func ParseGuance(body []byte) (*problemhookv1alpha1.ProblemEventSpec, error) {
 	f, err := readObject(body)
 	if err != nil {
 		return nil, err
@@ -51,8 +51,8 @@ func ParseGuance(body []byte) (*v1alpha1.ProblemEventSpec, error) {
 		id = eventID
 	}
 	dimensions := guanceDimensions(f)
-	spec := &v1alpha1.ProblemEventSpec{
-		Source:           v1alpha1.FormatGuance,
+	spec := &problemhookv1alpha1.ProblemEventSpec{
+		Source:           problemhookv1alpha1.FormatGuance,
 		ProblemID:        id,
 		DisplayID:        id,
 		State:            guanceState(status),
@@ -63,7 +63,7 @@ func ParseGuance(body []byte) (*v1alpha1.ProblemEventSpec, error) {
 		Tags:             dimensionTags(dimensions),
 		ImpactedEntities: hostEntity(dimensions),
 	}
-	if spec.State == v1alpha1.StateResolved {
+	if spec.State == problemhookv1alpha1.StateResolved {
 		// Whatever df_sub_status says, ok resolves; it is recorded.
 		spec.StateDetail = status
 		if sub := f.str("df_sub_status"); sub != "" {
@@ -86,12 +86,12 @@ func ParseGuance(body []byte) (*v1alpha1.ProblemEventSpec, error) {
 // guanceState is the state a df_status puts its fault in: ok and the other
 // recovery kinds resolve it, anything else opens it (info with severity
 // INFO, which routes leave alone unless they name it).
-func guanceState(status string) v1alpha1.ProblemState {
+func guanceState(status string) problemhookv1alpha1.ProblemState {
 	switch status {
 	case "ok", "nodata_ok", "nodata_as_ok", "manual_ok":
-		return v1alpha1.StateResolved
+		return problemhookv1alpha1.StateResolved
 	}
-	return v1alpha1.StateOpen
+	return problemhookv1alpha1.StateOpen
 }
 
 // guanceDimensions reads df_dimension_tags, a string that holds a JSON object
@@ -122,10 +122,10 @@ func dimensionTags(dimensions map[string]string) []string {
 }
 
 // hostEntity returns the host a monitor grouped by as the impacted entity.
-func hostEntity(dimensions map[string]string) []v1alpha1.ImpactedEntity {
+func hostEntity(dimensions map[string]string) []problemhookv1alpha1.ImpactedEntity {
 	host := dimensions["host"]
 	if host == "" {
 		return nil
 	}
-	return []v1alpha1.ImpactedEntity{{ID: host, Name: host, Type: "HOST"}}
+	return []problemhookv1alpha1.ImpactedEntity{{ID: host, Name: host, Type: "HOST"}}
 }

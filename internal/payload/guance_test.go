@@ -8,7 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/payload"
 )
 
@@ -36,48 +36,48 @@ func TestParseGuance(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
-		want *v1alpha1.ProblemEventSpec
+		want *problemhookv1alpha1.ProblemEventSpec
 	}{{
 		name: "the example of the reference",
 		body: string(readTestdata(t, "guance-warning.json")),
-		want: &v1alpha1.ProblemEventSpec{
-			Source:           v1alpha1.FormatGuance,
+		want: &problemhookv1alpha1.ProblemEventSpec{
+			Source:           problemhookv1alpha1.FormatGuance,
 			ProblemID:        "event-xxxxxxxxxx",
 			DisplayID:        "event-xxxxxxxxxx",
-			State:            v1alpha1.StateOpen,
+			State:            problemhookv1alpha1.StateOpen,
 			Title:            "web001 Exist issues",
 			Message:          "web001 Exist issues, nCPU usage greater than 90\n Memory usage greater than 90",
 			Severity:         "WARNING",
 			URL:              "https://console.guance.com/keyevents/monitorChart?xxxxxxxxxx",
 			Tags:             []string{"host:web001"},
-			ImpactedEntities: []v1alpha1.ImpactedEntity{{ID: "web001", Name: "web001", Type: "HOST"}},
+			ImpactedEntities: []problemhookv1alpha1.ImpactedEntity{{ID: "web001", Name: "web001", Type: "HOST"}},
 			ManagementZones:  []string{"My Workspace"},
 		},
 	}, {
 		name: "ok resolves the fault its df_fault_id names, the reference example's; tags are sorted by key",
 		body: string(readTestdata(t, "guance-ok.json")),
-		want: &v1alpha1.ProblemEventSpec{
-			Source:           v1alpha1.FormatGuance,
+		want: &problemhookv1alpha1.ProblemEventSpec{
+			Source:           problemhookv1alpha1.FormatGuance,
 			ProblemID:        "event-xxxxxxxxxx",
 			DisplayID:        "event-xxxxxxxxxx",
-			State:            v1alpha1.StateResolved,
+			State:            problemhookv1alpha1.StateResolved,
 			Title:            "web001 recovered",
 			Message:          "web001 CPU usage back below 90",
 			Severity:         "OK",
 			StateDetail:      "ok",
 			URL:              "https://console.guance.com/keyevents/monitorChart?xxxxxxxxxx",
 			Tags:             []string{"cluster:prod-eu-1", "host:web001", "service:checkout"},
-			ImpactedEntities: []v1alpha1.ImpactedEntity{{ID: "web001", Name: "web001", Type: "HOST"}},
+			ImpactedEntities: []problemhookv1alpha1.ImpactedEntity{{ID: "web001", Name: "web001", Type: "HOST"}},
 			ManagementZones:  []string{"My Workspace"},
 		},
 	}, {
 		name: "only the required fields",
 		body: `{"timestamp":1625638440,"df_status":"nodata","df_event_id":"e1","df_title":"No data","df_dimension_tags":"{}"}`,
-		want: &v1alpha1.ProblemEventSpec{
-			Source:    v1alpha1.FormatGuance,
+		want: &problemhookv1alpha1.ProblemEventSpec{
+			Source:    problemhookv1alpha1.FormatGuance,
 			ProblemID: "e1",
 			DisplayID: "e1",
-			State:     v1alpha1.StateOpen,
+			State:     problemhookv1alpha1.StateOpen,
 			Title:     "No data",
 			Severity:  "NODATA",
 		},
@@ -85,11 +85,11 @@ func TestParseGuance(t *testing.T) {
 		name: "a dimension without a value is a bare tag, and there is no host",
 		body: `{"timestamp":0,"df_status":"critical","df_event_id":"e1","df_title":"t",
 			"df_dimension_tags":"{\"region\":\"\",\"host\":\"\"}","df_workspace_name":"","Extra":[1,{"a":null}]}`,
-		want: &v1alpha1.ProblemEventSpec{
-			Source:    v1alpha1.FormatGuance,
+		want: &problemhookv1alpha1.ProblemEventSpec{
+			Source:    problemhookv1alpha1.FormatGuance,
 			ProblemID: "e1",
 			DisplayID: "e1",
-			State:     v1alpha1.StateOpen,
+			State:     problemhookv1alpha1.StateOpen,
 			Title:     "t",
 			Severity:  "CRITICAL",
 			Tags:      []string{"host", "region"},
@@ -97,25 +97,25 @@ func TestParseGuance(t *testing.T) {
 	}, {
 		name: "a repeat of an open fault is the same problem in the same state: a duplicate",
 		body: `{"timestamp":1625638500,"df_status":"critical","df_event_id":"event-zzz","df_fault_id":"event-xxx","df_fault_status":"fault","df_title":"t","df_dimension_tags":"{}"}`,
-		want: &v1alpha1.ProblemEventSpec{Source: v1alpha1.FormatGuance, ProblemID: "event-xxx", DisplayID: "event-xxx", State: v1alpha1.StateOpen, Title: "t", Severity: "CRITICAL"},
+		want: &problemhookv1alpha1.ProblemEventSpec{Source: problemhookv1alpha1.FormatGuance, ProblemID: "event-xxx", DisplayID: "event-xxx", State: problemhookv1alpha1.StateOpen, Title: "t", Severity: "CRITICAL"},
 	}, {
 		name: "a manual recovery resolves whatever df_sub_status says, and records it",
 		body: `{"timestamp":1625638500,"df_status":"ok","df_sub_status":"manual_ok","df_event_id":"e2","df_fault_id":"e1","df_title":"t","df_dimension_tags":"{}","df_user_name":"ops"}`,
-		want: &v1alpha1.ProblemEventSpec{Source: v1alpha1.FormatGuance, ProblemID: "e1", DisplayID: "e1", State: v1alpha1.StateResolved, Title: "t", Severity: "OK", StateDetail: "manual_ok"},
+		want: &problemhookv1alpha1.ProblemEventSpec{Source: problemhookv1alpha1.FormatGuance, ProblemID: "e1", DisplayID: "e1", State: problemhookv1alpha1.StateResolved, Title: "t", Severity: "OK", StateDetail: "manual_ok"},
 	}, {
 		name: "a recovery kind as df_status, as Guance's events table lists them",
 		body: `{"timestamp":1625638500,"df_status":"nodata_as_ok","df_event_id":"e2","df_fault_id":"e1","df_title":"t","df_dimension_tags":"{}"}`,
-		want: &v1alpha1.ProblemEventSpec{Source: v1alpha1.FormatGuance, ProblemID: "e1", DisplayID: "e1", State: v1alpha1.StateResolved, Title: "t", Severity: "NODATA_AS_OK", StateDetail: "nodata_as_ok"},
+		want: &problemhookv1alpha1.ProblemEventSpec{Source: problemhookv1alpha1.FormatGuance, ProblemID: "e1", DisplayID: "e1", State: problemhookv1alpha1.StateResolved, Title: "t", Severity: "NODATA_AS_OK", StateDetail: "nodata_as_ok"},
 	}, {
 		name: "info is stored with severity INFO, which routes leave alone unless they name it",
 		body: `{"timestamp":1625638500,"df_status":"info","df_event_id":"e3","df_title":"all well","df_dimension_tags":"{}"}`,
-		want: &v1alpha1.ProblemEventSpec{Source: v1alpha1.FormatGuance, ProblemID: "e3", DisplayID: "e3", State: v1alpha1.StateOpen, Title: "all well", Severity: v1alpha1.SeverityInfo},
+		want: &problemhookv1alpha1.ProblemEventSpec{Source: problemhookv1alpha1.FormatGuance, ProblemID: "e3", DisplayID: "e3", State: problemhookv1alpha1.StateOpen, Title: "all well", Severity: problemhookv1alpha1.SeverityInfo},
 	}, {
 		name: "the Webhook target's body: date for timestamp, workspace_name, df_event_url",
 		body: `{"date":1625638440,"df_status":"error","df_event_id":"e4","df_title":"t","df_dimension_tags":"{\"host\":\"db1\"}",
 			"workspace_uuid":"wksp_1","workspace_name":"Payments","df_event_url":"https://console.guance.com/keyevents/e4"}`,
-		want: &v1alpha1.ProblemEventSpec{Source: v1alpha1.FormatGuance, ProblemID: "e4", DisplayID: "e4", State: v1alpha1.StateOpen, Title: "t", Severity: "ERROR",
-			URL: "https://console.guance.com/keyevents/e4", Tags: []string{"host:db1"}, ImpactedEntities: []v1alpha1.ImpactedEntity{{ID: "db1", Name: "db1", Type: "HOST"}},
+		want: &problemhookv1alpha1.ProblemEventSpec{Source: problemhookv1alpha1.FormatGuance, ProblemID: "e4", DisplayID: "e4", State: problemhookv1alpha1.StateOpen, Title: "t", Severity: "ERROR",
+			URL: "https://console.guance.com/keyevents/e4", Tags: []string{"host:db1"}, ImpactedEntities: []problemhookv1alpha1.ImpactedEntity{{ID: "db1", Name: "db1", Type: "HOST"}},
 			ManagementZones: []string{"Payments"}},
 	}}
 	for _, tt := range tests {
@@ -240,6 +240,6 @@ func TestTruncationGuance(t *testing.T) {
 	body := fmt.Sprintf(`{"timestamp":1,"df_status":"error","df_event_id":"e1","df_title":%q,"df_dimension_tags":"{}"}`, title)
 	spec, err := payload.ParseGuance([]byte(body))
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(spec.Title).To(Equal(strings.Repeat("告警", v1alpha1.MaxTitleLength/6) + "告"))
+	g.Expect(spec.Title).To(Equal(strings.Repeat("告警", problemhookv1alpha1.MaxTitleLength/6) + "告"))
 	g.Expect(spec.Truncated).To(BeTrue())
 }

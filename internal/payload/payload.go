@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 )
 
 // MaxDepth is how deeply arrays and objects may nest in a body. Real
@@ -70,17 +70,17 @@ func (e *FieldError) err() error {
 
 // Parse parses body in the given format and keeps body itself, cut to
 // MaxPayloadBytes, as the spec's payload.
-func Parse(format v1alpha1.PayloadFormat, body []byte) (*v1alpha1.ProblemEventSpec, error) {
+func Parse(format problemhookv1alpha1.PayloadFormat, body []byte) (*problemhookv1alpha1.ProblemEventSpec, error) {
 	var (
-		spec *v1alpha1.ProblemEventSpec
+		spec *problemhookv1alpha1.ProblemEventSpec
 		err  error
 	)
 	switch format {
-	case v1alpha1.FormatDynatrace:
+	case problemhookv1alpha1.FormatDynatrace:
 		spec, err = ParseDynatrace(body)
-	case v1alpha1.FormatDynatraceWorkflow:
+	case problemhookv1alpha1.FormatDynatraceWorkflow:
 		spec, err = ParseWorkflow(body)
-	case v1alpha1.FormatGuance:
+	case problemhookv1alpha1.FormatGuance:
 		spec, err = ParseGuance(body)
 	default:
 		return nil, fmt.Errorf("unknown payload format %q", format)
@@ -88,7 +88,7 @@ func Parse(format v1alpha1.PayloadFormat, body []byte) (*v1alpha1.ProblemEventSp
 	if err != nil {
 		return nil, err
 	}
-	spec.Payload = cutString(string(body), v1alpha1.MaxPayloadBytes)
+	spec.Payload = cutString(string(body), problemhookv1alpha1.MaxPayloadBytes)
 	spec.Truncated = spec.Truncated || len(spec.Payload) < len(body)
 	return spec, nil
 }

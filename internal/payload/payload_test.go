@@ -12,7 +12,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/payload"
 )
 
@@ -29,12 +29,12 @@ func readTestdata(t testing.TB, name string) []byte {
 
 // dynatrace returns a spec as ParseDynatrace returns it for minimalDynatrace,
 // changed by edit.
-func dynatrace(edit func(*v1alpha1.ProblemEventSpec)) *v1alpha1.ProblemEventSpec {
-	spec := &v1alpha1.ProblemEventSpec{
-		Source:    v1alpha1.FormatDynatrace,
+func dynatrace(edit func(*problemhookv1alpha1.ProblemEventSpec)) *problemhookv1alpha1.ProblemEventSpec {
+	spec := &problemhookv1alpha1.ProblemEventSpec{
+		Source:    problemhookv1alpha1.FormatDynatrace,
 		ProblemID: "-6150203450926486413_1669823466223V2",
 		DisplayID: "1234",
-		State:     v1alpha1.StateOpen,
+		State:     problemhookv1alpha1.StateOpen,
 	}
 	if edit != nil {
 		edit(spec)
@@ -51,7 +51,7 @@ func TestParseDynatrace(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
-		want *v1alpha1.ProblemEventSpec
+		want *problemhookv1alpha1.ProblemEventSpec
 	}{{
 		name: "minimal payload of the old sample",
 		body: minimalDynatrace,
@@ -59,11 +59,11 @@ func TestParseDynatrace(t *testing.T) {
 	}, {
 		name: "every placeholder",
 		body: string(readTestdata(t, "dynatrace-rich.json")),
-		want: &v1alpha1.ProblemEventSpec{
-			Source:    v1alpha1.FormatDynatrace,
+		want: &problemhookv1alpha1.ProblemEventSpec{
+			Source:    problemhookv1alpha1.FormatDynatrace,
 			ProblemID: "-6150203450926486413_1669823466223V2",
 			DisplayID: "221194163",
-			State:     v1alpha1.StateOpen,
+			State:     problemhookv1alpha1.StateOpen,
 			Title:     "Response time degradation",
 			Message: "Problem 221194163 in environment abc12345\nProblem detected at: 14:31 (UTC) 30.11.2022\n\n" +
 				"2 impacted services\n\nResponse time degradation\n" +
@@ -72,7 +72,7 @@ func TestParseDynatrace(t *testing.T) {
 			Impact:   "SERVICE",
 			URL:      "https://abc12345.live.dynatrace.com/#problems/problemdetails;pid=-6150203450926486413_1669823466223V2",
 			Tags:     []string{"env:prod", "team:shop", "frontend"},
-			ImpactedEntities: []v1alpha1.ImpactedEntity{
+			ImpactedEntities: []problemhookv1alpha1.ImpactedEntity{
 				{ID: "SERVICE-5E8C3A10C47E52D9", Name: "checkout-service", Type: "SERVICE"},
 				{ID: "SERVICE-0B1C5F53E0A4D1F7", Name: "payment-service", Type: "SERVICE"},
 			},
@@ -81,31 +81,31 @@ func TestParseDynatrace(t *testing.T) {
 	}, {
 		name: "unquoted numbers for PID and ProblemID keep their text",
 		body: `{"State":"RESOLVED","ProblemID":1234,"PID":5988270214550055152123}`,
-		want: dynatrace(func(s *v1alpha1.ProblemEventSpec) {
-			s.State, s.DisplayID, s.ProblemID = v1alpha1.StateResolved, "1234", "5988270214550055152123"
+		want: dynatrace(func(s *problemhookv1alpha1.ProblemEventSpec) {
+			s.State, s.DisplayID, s.ProblemID = problemhookv1alpha1.StateResolved, "1234", "5988270214550055152123"
 		}),
 	}, {
 		name: "ImpactedEntities quoted as a string",
 		body: withMinimal(`"ImpactedEntities":"[{\"type\":\"HOST\",\"name\":\"web01\",\"entity\":\"HOST-0123456789ABCDEF\"}]"`),
-		want: dynatrace(func(s *v1alpha1.ProblemEventSpec) {
-			s.ImpactedEntities = []v1alpha1.ImpactedEntity{{ID: "HOST-0123456789ABCDEF", Name: "web01", Type: "HOST"}}
+		want: dynatrace(func(s *problemhookv1alpha1.ProblemEventSpec) {
+			s.ImpactedEntities = []problemhookv1alpha1.ImpactedEntity{{ID: "HOST-0123456789ABCDEF", Name: "web01", Type: "HOST"}}
 		}),
 	}, {
 		name: "entity names when ImpactedEntities is absent",
 		body: withMinimal(`"ImpactedEntities":[],"ImpactedEntity":"","ImpactedEntityNames":" web01 , db01,,web01"`),
-		want: dynatrace(func(s *v1alpha1.ProblemEventSpec) {
-			s.ImpactedEntities = []v1alpha1.ImpactedEntity{{Name: "web01"}, {Name: "db01"}}
+		want: dynatrace(func(s *problemhookv1alpha1.ProblemEventSpec) {
+			s.ImpactedEntities = []problemhookv1alpha1.ImpactedEntity{{Name: "web01"}, {Name: "db01"}}
 		}),
 	}, {
 		name: "tags trimmed, empty pieces and duplicates dropped, order kept",
 		body: withMinimal(`"Tags":"team:shop, env:prod,, team:shop ,frontend,"`),
-		want: dynatrace(func(s *v1alpha1.ProblemEventSpec) {
+		want: dynatrace(func(s *problemhookv1alpha1.ProblemEventSpec) {
 			s.Tags = []string{"team:shop", "env:prod", "frontend"}
 		}),
 	}, {
 		name: "markdown details when there is no text",
 		body: withMinimal(`"ProblemDetailsText":"","ProblemDetailsMarkdown":"**down**"`),
-		want: dynatrace(func(s *v1alpha1.ProblemEventSpec) { s.Message = "**down**" }),
+		want: dynatrace(func(s *problemhookv1alpha1.ProblemEventSpec) { s.Message = "**down**" }),
 	}, {
 		name: "null is the same as absent",
 		body: withMinimal(`"ProblemTitle":null,"ImpactedEntities":null,"ProblemDetailsJSONv2":null,"ProblemDetailsJSON":null`),
@@ -117,10 +117,10 @@ func TestParseDynatrace(t *testing.T) {
 			"affectedEntities":[{"entityId":{"id":"HOST-1","type":"HOST"},"name":"web01"}],
 			"entityTags":[{"key":"env","value":"prod","stringRepresentation":"env:prod"},{"key":"frontend"},{"key":"team","value":"shop"}],
 			"managementZones":[{"id":"1","name":"Shop"}],"rootCauseEntity":null}`),
-		want: dynatrace(func(s *v1alpha1.ProblemEventSpec) {
+		want: dynatrace(func(s *problemhookv1alpha1.ProblemEventSpec) {
 			s.Title, s.Severity, s.Impact = "Failure rate increase", "ERROR", "SERVICE"
 			s.Tags = []string{"env:prod", "frontend", "team:shop"}
-			s.ImpactedEntities = []v1alpha1.ImpactedEntity{{ID: "HOST-1", Name: "web01", Type: "HOST"}}
+			s.ImpactedEntities = []problemhookv1alpha1.ImpactedEntity{{ID: "HOST-1", Name: "web01", Type: "HOST"}}
 			s.ManagementZones = []string{"Shop"}
 		}),
 	}, {
@@ -130,10 +130,10 @@ func TestParseDynatrace(t *testing.T) {
 			"rankedImpacts":[{"entityId":"PROCESS_GROUP_INSTANCE-BE13DF5ADAAC13DD","entityName":"someprocessgroupname",
 				"severityLevel":"ERROR","impactLevel":"INFRASTRUCTURE","eventType":"HIGH_CONNECTIVITY_FAILURES"},
 				{"entityId":"nodash","entityName":"odd"}]}`),
-		want: dynatrace(func(s *v1alpha1.ProblemEventSpec) {
+		want: dynatrace(func(s *problemhookv1alpha1.ProblemEventSpec) {
 			s.Severity, s.Impact = "ERROR", "INFRASTRUCTURE"
 			s.Tags = []string{"somekey:value", "justatag"}
-			s.ImpactedEntities = []v1alpha1.ImpactedEntity{
+			s.ImpactedEntities = []problemhookv1alpha1.ImpactedEntity{
 				{ID: "PROCESS_GROUP_INSTANCE-BE13DF5ADAAC13DD", Name: "someprocessgroupname", Type: "PROCESS_GROUP_INSTANCE"},
 				{ID: "nodash", Name: "odd"},
 			}
@@ -142,9 +142,9 @@ func TestParseDynatrace(t *testing.T) {
 		name: "v2 details win over v1 details",
 		body: withMinimal(`"ProblemDetailsJSON":{"impactLevel":"SERVICE","severityLevel":"ERROR","rankedImpacts":[{"entityId":"HOST-1"}]},
 			"ProblemDetailsJSONv2":{"impactLevel":"APPLICATION"}`),
-		want: dynatrace(func(s *v1alpha1.ProblemEventSpec) {
+		want: dynatrace(func(s *problemhookv1alpha1.ProblemEventSpec) {
 			s.Impact, s.Severity = "APPLICATION", "ERROR"
-			s.ImpactedEntities = []v1alpha1.ImpactedEntity{{ID: "HOST-1", Type: "HOST"}}
+			s.ImpactedEntities = []problemhookv1alpha1.ImpactedEntity{{ID: "HOST-1", Type: "HOST"}}
 		}),
 	}, {
 		name: "field names are case-sensitive, other fields are ignored",
@@ -166,15 +166,15 @@ func TestDynatraceTestNotification(t *testing.T) {
 		g := NewWithT(t)
 		spec, err := payload.ParseDynatrace(readTestdata(t, "dynatrace-test.json"))
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(spec).To(Equal(&v1alpha1.ProblemEventSpec{
-			Source:    v1alpha1.FormatDynatrace,
+		g.Expect(spec).To(Equal(&problemhookv1alpha1.ProblemEventSpec{
+			Source:    problemhookv1alpha1.FormatDynatrace,
 			ProblemID: "99999",
 			DisplayID: "999",
-			State:     v1alpha1.StateOpen,
+			State:     problemhookv1alpha1.StateOpen,
 			Title:     "Dynatrace problem notification test run",
 			URL:       "https://example.com",
 			Tags:      []string{"testtag1", "testtag2"},
-			ImpactedEntities: []v1alpha1.ImpactedEntity{
+			ImpactedEntities: []problemhookv1alpha1.ImpactedEntity{
 				{ID: "HOST-XXXXXXXXXXXXX", Name: "MyHost1", Type: "HOST"},
 				{ID: "SERVICE-XXXXXXXXXXXXX", Name: "MyService1", Type: "SERVICE"},
 			},
@@ -215,7 +215,7 @@ func TestDynatraceTestNotification(t *testing.T) {
 }
 
 func TestParseDynatraceFieldErrors(t *testing.T) {
-	long := strings.Repeat("7", v1alpha1.MaxShortFieldLength+1)
+	long := strings.Repeat("7", problemhookv1alpha1.MaxShortFieldLength+1)
 	tests := []struct {
 		name string
 		body string
@@ -348,7 +348,7 @@ func TestNotJSON(t *testing.T) {
 		{"duplicate key in an array", withMinimal(`"ImpactedEntities":[{},{"name":"a","name":"b"}]`), `not a JSON object: duplicate key "name" at byte 121`},
 	}
 	for _, tt := range tests {
-		for _, format := range []v1alpha1.PayloadFormat{v1alpha1.FormatDynatrace, v1alpha1.FormatGuance} {
+		for _, format := range []problemhookv1alpha1.PayloadFormat{problemhookv1alpha1.FormatDynatrace, problemhookv1alpha1.FormatGuance} {
 			t.Run(string(format)+"/"+tt.name, func(t *testing.T) {
 				g := NewWithT(t)
 				spec, err := payload.Parse(format, []byte(tt.body))
@@ -410,21 +410,21 @@ func TestTruncation(t *testing.T) {
 		value string
 		bound int
 	}{
-		{"title", spec.Title, v1alpha1.MaxTitleLength},
-		{"message", spec.Message, v1alpha1.MaxMessageLength},
-		{"severity", spec.Severity, v1alpha1.MaxShortFieldLength},
+		{"title", spec.Title, problemhookv1alpha1.MaxTitleLength},
+		{"message", spec.Message, problemhookv1alpha1.MaxMessageLength},
+		{"severity", spec.Severity, problemhookv1alpha1.MaxShortFieldLength},
 	} {
 		g.Expect(utf8.ValidString(field.value)).To(BeTrue(), field.name)
 		g.Expect(len(field.value)).To(BeNumerically(">", field.bound-utf8.UTFMax), field.name)
 		g.Expect(len(field.value)).To(BeNumerically("<=", field.bound), field.name)
 		g.Expect(strings.HasPrefix(longText, field.value)).To(BeTrue(), field.name)
 	}
-	g.Expect(spec.Title).To(Equal(strings.Repeat("€", v1alpha1.MaxTitleLength/3)))
-	g.Expect(spec.URL).To(HaveLen(v1alpha1.MaxURLLength))
-	g.Expect(spec.Tags).To(Equal(manyTags[:v1alpha1.MaxTagCount]))
-	g.Expect(spec.ImpactedEntities).To(HaveLen(v1alpha1.MaxEntityCount))
-	g.Expect(spec.ImpactedEntities[v1alpha1.MaxEntityCount-1]).To(Equal(v1alpha1.ImpactedEntity{ID: "HOST-255", Name: "host255", Type: "HOST"}))
-	g.Expect(spec.ManagementZones).To(HaveLen(v1alpha1.MaxZoneCount))
+	g.Expect(spec.Title).To(Equal(strings.Repeat("€", problemhookv1alpha1.MaxTitleLength/3)))
+	g.Expect(spec.URL).To(HaveLen(problemhookv1alpha1.MaxURLLength))
+	g.Expect(spec.Tags).To(Equal(manyTags[:problemhookv1alpha1.MaxTagCount]))
+	g.Expect(spec.ImpactedEntities).To(HaveLen(problemhookv1alpha1.MaxEntityCount))
+	g.Expect(spec.ImpactedEntities[problemhookv1alpha1.MaxEntityCount-1]).To(Equal(problemhookv1alpha1.ImpactedEntity{ID: "HOST-255", Name: "host255", Type: "HOST"}))
+	g.Expect(spec.ManagementZones).To(HaveLen(problemhookv1alpha1.MaxZoneCount))
 }
 
 func TestTruncationOfListItems(t *testing.T) {
@@ -434,8 +434,8 @@ func TestTruncationOfListItems(t *testing.T) {
 		`"Tags":"%s1, %s2","ImpactedEntities":[{"entity":"HOST-1","name":%q}]`, longTag, longTag, longTag))))
 	g.Expect(err).NotTo(HaveOccurred())
 	// Both tags cut to the same text: one is kept.
-	g.Expect(spec.Tags).To(Equal([]string{longTag[:v1alpha1.MaxShortFieldLength]}))
-	g.Expect(spec.ImpactedEntities).To(Equal([]v1alpha1.ImpactedEntity{{ID: "HOST-1", Name: longTag[:v1alpha1.MaxShortFieldLength]}}))
+	g.Expect(spec.Tags).To(Equal([]string{longTag[:problemhookv1alpha1.MaxShortFieldLength]}))
+	g.Expect(spec.ImpactedEntities).To(Equal([]problemhookv1alpha1.ImpactedEntity{{ID: "HOST-1", Name: longTag[:problemhookv1alpha1.MaxShortFieldLength]}}))
 	g.Expect(spec.Truncated).To(BeTrue())
 }
 
@@ -448,13 +448,13 @@ func TestInvalidUTF8IsReplaced(t *testing.T) {
 
 func TestParseFormats(t *testing.T) {
 	g := NewWithT(t)
-	spec, err := payload.Parse(v1alpha1.FormatGuance, readTestdata(t, "guance-warning.json"))
+	spec, err := payload.Parse(problemhookv1alpha1.FormatGuance, readTestdata(t, "guance-warning.json"))
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(spec.Source).To(Equal(v1alpha1.FormatGuance))
+	g.Expect(spec.Source).To(Equal(problemhookv1alpha1.FormatGuance))
 
-	spec, err = payload.Parse(v1alpha1.FormatDynatrace, []byte(minimalDynatrace))
+	spec, err = payload.Parse(problemhookv1alpha1.FormatDynatrace, []byte(minimalDynatrace))
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(spec.Source).To(Equal(v1alpha1.FormatDynatrace))
+	g.Expect(spec.Source).To(Equal(problemhookv1alpha1.FormatDynatrace))
 
 	g.Expect(spec.Payload).To(Equal(minimalDynatrace))
 	g.Expect(spec.Truncated).To(BeFalse())
@@ -467,11 +467,11 @@ func TestParseKeepsTheBodyWithinItsBound(t *testing.T) {
 	g := NewWithT(t)
 	// A body past 64 KiB (the receiver admits up to 1 MiB) whose cut falls
 	// inside a three-byte rune.
-	body := withMinimal(`"ProblemDetailsText":"` + strings.Repeat("€", v1alpha1.MaxPayloadBytes/3+10) + `"`)
-	spec, err := payload.Parse(v1alpha1.FormatDynatrace, []byte(body))
+	body := withMinimal(`"ProblemDetailsText":"` + strings.Repeat("€", problemhookv1alpha1.MaxPayloadBytes/3+10) + `"`)
+	spec, err := payload.Parse(problemhookv1alpha1.FormatDynatrace, []byte(body))
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(len(spec.Payload)).To(BeNumerically("<=", v1alpha1.MaxPayloadBytes))
-	g.Expect(len(spec.Payload)).To(BeNumerically(">", v1alpha1.MaxPayloadBytes-3))
+	g.Expect(len(spec.Payload)).To(BeNumerically("<=", problemhookv1alpha1.MaxPayloadBytes))
+	g.Expect(len(spec.Payload)).To(BeNumerically(">", problemhookv1alpha1.MaxPayloadBytes-3))
 	g.Expect(utf8.ValidString(spec.Payload)).To(BeTrue())
 	g.Expect(body).To(HavePrefix(spec.Payload))
 	g.Expect(spec.Truncated).To(BeTrue())

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 )
 
 // workflowStatuses are the values of event.status: the state is decided by
@@ -24,7 +24,7 @@ var workflowCategories = map[string]string{
 	"RESOURCE_CONTENTION":    "RESOURCE_CONTENTION",
 	"CUSTOM_ALERT":           "CUSTOM_ALERT",
 	"MONITORING_UNAVAILABLE": "MONITORING_UNAVAILABLE",
-	"INFO":                   v1alpha1.SeverityInfo,
+	"INFO":                   problemhookv1alpha1.SeverityInfo,
 }
 
 // WorkflowTestEventID is the event.id of the record `manager send-test`
@@ -37,18 +37,18 @@ const WorkflowTestEventID = "problemhook-send-test"
 // event.id is the problem id (the Problems API's problemId, the webhook's
 // {PID}), display_id the display id without its P-, event.status ACTIVE is
 // OPEN and CLOSED is RESOLVED. Timestamps may be ISO strings or numbers.
-func ParseWorkflow(body []byte) (*v1alpha1.ProblemEventSpec, error) {
+func ParseWorkflow(body []byte) (*problemhookv1alpha1.ProblemEventSpec, error) {
 	f, err := readObject(body)
 	if err != nil {
 		return nil, err
 	}
 	status := f.oneOf("event.status", workflowStatuses...)
-	state := v1alpha1.StateOpen
+	state := problemhookv1alpha1.StateOpen
 	if status == "CLOSED" {
-		state = v1alpha1.StateResolved
+		state = problemhookv1alpha1.StateResolved
 	}
-	spec := &v1alpha1.ProblemEventSpec{
-		Source:    v1alpha1.FormatDynatraceWorkflow,
+	spec := &problemhookv1alpha1.ProblemEventSpec{
+		Source:    problemhookv1alpha1.FormatDynatraceWorkflow,
 		ProblemID: f.requiredID("event.id"),
 		DisplayID: strings.TrimPrefix(f.checkID("display_id", f.str("display_id")), "P-"),
 		State:     state,
@@ -82,8 +82,8 @@ func ParseWorkflow(body []byte) (*v1alpha1.ProblemEventSpec, error) {
 
 // workflowEntities are the affected entities, and the root cause entity
 // when it is not among them, each typed by its id's prefix (HOST-…).
-func workflowEntities(f *fields) []v1alpha1.ImpactedEntity {
-	var out []v1alpha1.ImpactedEntity
+func workflowEntities(f *fields) []problemhookv1alpha1.ImpactedEntity {
+	var out []problemhookv1alpha1.ImpactedEntity
 	seen := map[string]bool{}
 	add := func(id, name string) {
 		if id == "" || seen[id] {
@@ -91,7 +91,7 @@ func workflowEntities(f *fields) []v1alpha1.ImpactedEntity {
 		}
 		seen[id] = true
 		typ, _, _ := strings.Cut(id, "-")
-		out = append(out, v1alpha1.ImpactedEntity{ID: id, Name: name, Type: typ})
+		out = append(out, problemhookv1alpha1.ImpactedEntity{ID: id, Name: name, Type: typ})
 	}
 	rootID, rootName := f.str("root_cause_entity_id"), f.str("root_cause_entity_name")
 	for _, id := range f.strings("affected_entity_ids") {

@@ -5,7 +5,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/problemhook/problemhook/api/v1alpha1"
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/payload"
 )
 
@@ -18,34 +18,34 @@ func TestParseWorkflow(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		body string
-		want *v1alpha1.ProblemEventSpec
+		want *problemhookv1alpha1.ProblemEventSpec
 	}{{
 		name: "the documented record: CLOSED is RESOLVED whatever the transition says",
 		body: string(readTestdata(t, "workflow-closed.json")),
-		want: &v1alpha1.ProblemEventSpec{
-			Source: v1alpha1.FormatDynatraceWorkflow, ProblemID: "-1843743290896097469_1745403051227V2", DisplayID: "25045532",
-			State: v1alpha1.StateResolved, Title: "Http monitor outage", Message: "# Http monitor outage\n\nThe problem **affects 1 entity** overall.",
+		want: &problemhookv1alpha1.ProblemEventSpec{
+			Source: problemhookv1alpha1.FormatDynatraceWorkflow, ProblemID: "-1843743290896097469_1745403051227V2", DisplayID: "25045532",
+			State: problemhookv1alpha1.StateResolved, Title: "Http monitor outage", Message: "# Http monitor outage\n\nThe problem **affects 1 entity** overall.",
 			Severity: "AVAILABILITY", Tags: []string{"HealthCheck:Yes"},
-			ImpactedEntities: []v1alpha1.ImpactedEntity{{ID: "HTTP_CHECK-A68D5F5B3B51255F", Type: "HTTP_CHECK"}},
+			ImpactedEntities: []problemhookv1alpha1.ImpactedEntity{{ID: "HTTP_CHECK-A68D5F5B3B51255F", Type: "HTTP_CHECK"}},
 		},
 	}, {
 		name: "ACTIVE with numeric timestamps, the root cause named, SLOWDOWN as the webhook's PERFORMANCE",
 		body: active,
-		want: &v1alpha1.ProblemEventSpec{
-			Source: v1alpha1.FormatDynatraceWorkflow, ProblemID: "-6150203450926486413_1669823466223V2", DisplayID: "2307288",
-			State: v1alpha1.StateOpen, Title: "CPU saturation", Severity: "PERFORMANCE", Impact: "INFRASTRUCTURE", Tags: []string{"env:prod"},
-			ImpactedEntities: []v1alpha1.ImpactedEntity{{ID: "HOST-0123456789ABCDEF", Name: "web01", Type: "HOST"}, {ID: "SERVICE-FEDCBA9876543210", Type: "SERVICE"}},
+		want: &problemhookv1alpha1.ProblemEventSpec{
+			Source: problemhookv1alpha1.FormatDynatraceWorkflow, ProblemID: "-6150203450926486413_1669823466223V2", DisplayID: "2307288",
+			State: problemhookv1alpha1.StateOpen, Title: "CPU saturation", Severity: "PERFORMANCE", Impact: "INFRASTRUCTURE", Tags: []string{"env:prod"},
+			ImpactedEntities: []problemhookv1alpha1.ImpactedEntity{{ID: "HOST-0123456789ABCDEF", Name: "web01", Type: "HOST"}, {ID: "SERVICE-FEDCBA9876543210", Type: "SERVICE"}},
 			Duplicate:        true, UnderMaintenance: true,
 		},
 	}, {
 		name: "reopened: the reopen time names a new occurrence",
 		body: `{"event.id":"P1V2","event.name":"t","event.status":"ACTIVE","event.status_transition":"REOPENED","dt.davis.last_reopen_timestamp":"2025-04-23T11:00:00.000000000Z"}`,
-		want: &v1alpha1.ProblemEventSpec{Source: v1alpha1.FormatDynatraceWorkflow, ProblemID: "P1V2", State: v1alpha1.StateOpen, Title: "t",
+		want: &problemhookv1alpha1.ProblemEventSpec{Source: problemhookv1alpha1.FormatDynatraceWorkflow, ProblemID: "P1V2", State: problemhookv1alpha1.StateOpen, Title: "t",
 			ReopenedAt: "2025-04-23T11:00:00.000000000Z"},
 	}, {
 		name: "problemhook's own test record",
 		body: `{"event.id":"` + payload.WorkflowTestEventID + `","event.name":"test","event.status":"ACTIVE"}`,
-		want: &v1alpha1.ProblemEventSpec{Source: v1alpha1.FormatDynatraceWorkflow, ProblemID: payload.WorkflowTestEventID, State: v1alpha1.StateOpen, Title: "test", Test: true},
+		want: &problemhookv1alpha1.ProblemEventSpec{Source: problemhookv1alpha1.FormatDynatraceWorkflow, ProblemID: payload.WorkflowTestEventID, State: problemhookv1alpha1.StateOpen, Title: "test", Test: true},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
