@@ -28,15 +28,6 @@ import (
 // routeSecretsIndex indexes IntegrationRoutes by the names of the Secrets they reference.
 const routeSecretsIndex = ".spec.actions.secretNames"
 
-// Default Secret keys of the message actions.
-const (
-	TwilioAccountSIDKey     = "accountSID"
-	TwilioAuthTokenKey      = "authToken"
-	DefaultDingTalkURLKey   = "url"
-	DefaultDingTalkSignKey  = "secret"
-	DefaultHTTPURLSecretKey = "url"
-)
-
 // ForbiddenRecheckInterval is how often a route whose ServiceAccount may
 // not create its Jobs is checked again.
 const ForbiddenRecheckInterval = time.Minute
@@ -214,13 +205,13 @@ func (r *IntegrationRouteReconciler) checkSecrets(ctx context.Context, ir *probl
 		case a.Twilio != nil:
 			err = checkTwilioCredentials(ctx, r.Client, ns, a.Twilio.CredentialsSecretRef.Name, field+".twilio.credentialsSecretRef")
 		case a.DingTalk != nil:
-			_, err = secretref.Value(ctx, r.Client, ns, a.DingTalk.URLSecretRef, DefaultDingTalkURLKey, field+".dingtalk.urlSecretRef")
+			_, err = secretref.Value(ctx, r.Client, ns, a.DingTalk.URLSecretRef, problemhookv1alpha1.DefaultDingTalkURLKey, field+".dingtalk.urlSecretRef")
 			if s := a.DingTalk.SignSecretRef; err == nil && s != nil {
-				_, err = secretref.Value(ctx, r.Client, ns, *s, DefaultDingTalkSignKey, field+".dingtalk.signSecretRef")
+				_, err = secretref.Value(ctx, r.Client, ns, *s, problemhookv1alpha1.DefaultDingTalkSignKey, field+".dingtalk.signSecretRef")
 			}
 		case a.HTTP != nil:
 			if u := a.HTTP.URLSecretRef; u != nil {
-				_, err = secretref.Value(ctx, r.Client, ns, *u, DefaultHTTPURLSecretKey, field+".http.urlSecretRef")
+				_, err = secretref.Value(ctx, r.Client, ns, *u, problemhookv1alpha1.DefaultHTTPURLKey, field+".http.urlSecretRef")
 			}
 			if h := a.HTTP.HeadersSecretRef; err == nil && h != nil {
 				err = checkHeaders(ctx, r.Client, ns, h.Name, field+".http.headersSecretRef")
@@ -239,13 +230,13 @@ func (r *IntegrationRouteReconciler) checkSecrets(ctx context.Context, ir *probl
 // checkTwilioCredentials checks that a Twilio credentials Secret has both
 // keys, and an account SID of Twilio's form.
 func checkTwilioCredentials(ctx context.Context, c client.Reader, namespace, name, field string) error {
-	creds, err := secretref.Values(ctx, c, namespace, name, field, TwilioAccountSIDKey, TwilioAuthTokenKey)
+	creds, err := secretref.Values(ctx, c, namespace, name, field, problemhookv1alpha1.TwilioAccountSIDKey, problemhookv1alpha1.TwilioAuthTokenKey)
 	if err != nil {
 		return err
 	}
-	if !notify.ValidAccountSID(string(creds[TwilioAccountSIDKey])) {
+	if !notify.ValidAccountSID(string(creds[problemhookv1alpha1.TwilioAccountSIDKey])) {
 		return &routing.FieldError{Field: field, Reason: problemhookv1alpha1.ReasonInvalidSpec,
-			Err: fmt.Errorf("key %s %s (Secret %s)", TwilioAccountSIDKey, notify.ErrAccountSID, name)}
+			Err: fmt.Errorf("key %s %s (Secret %s)", problemhookv1alpha1.TwilioAccountSIDKey, notify.ErrAccountSID, name)}
 	}
 	return nil
 }

@@ -266,7 +266,7 @@ func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1a
 		if err != nil {
 			return none, err
 		}
-		creds, err := secretref.Values(ctx, r.Client, ns, t.CredentialsSecretRef.Name, "twilio.credentialsSecretRef", TwilioAccountSIDKey, TwilioAuthTokenKey)
+		creds, err := secretref.Values(ctx, r.Client, ns, t.CredentialsSecretRef.Name, "twilio.credentialsSecretRef", problemhookv1alpha1.TwilioAccountSIDKey, problemhookv1alpha1.TwilioAuthTokenKey)
 		if err != nil {
 			return none, err
 		}
@@ -275,7 +275,7 @@ func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1a
 			return none, err
 		}
 		m := notify.SMS{
-			APIURL: t.APIURL, AccountSID: string(creds[TwilioAccountSIDKey]), AuthToken: string(creds[TwilioAuthTokenKey]),
+			APIURL: t.APIURL, AccountSID: string(creds[problemhookv1alpha1.TwilioAccountSIDKey]), AuthToken: string(creds[problemhookv1alpha1.TwilioAuthTokenKey]),
 			From: t.From, MessagingServiceSID: t.MessagingServiceSID, To: to, Body: body,
 		}
 		// Twilio paces each sender; its 429 holds every message from it.
@@ -287,13 +287,13 @@ func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1a
 
 	case action.DingTalk != nil:
 		d := action.DingTalk
-		robot, err := secretref.Value(ctx, r.Client, ns, d.URLSecretRef, DefaultDingTalkURLKey, "dingtalk.urlSecretRef")
+		robot, err := secretref.Value(ctx, r.Client, ns, d.URLSecretRef, problemhookv1alpha1.DefaultDingTalkURLKey, "dingtalk.urlSecretRef")
 		if err != nil {
 			return none, err
 		}
 		m := notify.DingTalkMessage{URL: string(robot), MsgType: string(d.MsgType)}
 		if d.SignSecretRef != nil {
-			secret, err := secretref.Value(ctx, r.Client, ns, *d.SignSecretRef, DefaultDingTalkSignKey, "dingtalk.signSecretRef")
+			secret, err := secretref.Value(ctx, r.Client, ns, *d.SignSecretRef, problemhookv1alpha1.DefaultDingTalkSignKey, "dingtalk.signSecretRef")
 			if err != nil {
 				return none, err
 			}
@@ -316,12 +316,12 @@ func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1a
 		h := action.HTTP
 		call := notify.Call{Method: h.Method, URL: h.URL, IdempotencyKey: fmt.Sprintf("%s/%s/%s", ev.UID, ir.Name, action.Name)}
 		if ref := h.URLSecretRef; ref != nil {
-			u, err := secretref.Value(ctx, r.Client, ns, *ref, DefaultHTTPURLSecretKey, "http.urlSecretRef")
+			u, err := secretref.Value(ctx, r.Client, ns, *ref, problemhookv1alpha1.DefaultHTTPURLKey, "http.urlSecretRef")
 			if err != nil {
 				return none, err
 			}
 			call.URL = string(u)
-			call.Where = fmt.Sprintf("the URL in Secret %s key %s", ref.Name, secretref.KeyOrDefault(*ref, DefaultHTTPURLSecretKey))
+			call.Where = fmt.Sprintf("the URL in Secret %s key %s", ref.Name, secretref.KeyOrDefault(*ref, problemhookv1alpha1.DefaultHTTPURLKey))
 		}
 		if ref := h.HeadersSecretRef; ref != nil {
 			values, err := secretref.Data(ctx, r.Client, ns, ref.Name, "http.headersSecretRef")

@@ -8,17 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Secret keys a NotificationTarget's auth Secrets hold.
-const (
-	// BasicUsernameKey is the key of the username in spec.auth.basic's Secret.
-	BasicUsernameKey = "username"
-	// BasicPasswordKey is the key of the password in spec.auth.basic's Secret.
-	BasicPasswordKey = "password"
-	// DefaultBearerKey is the key of the token in spec.auth.bearer's Secret
-	// when its secretRef names none.
-	DefaultBearerKey = "token"
-)
-
 // WebhookPath is the receiver path of the NotificationTarget namespace/name.
 func WebhookPath(namespace, name string) string {
 	return "/hooks/" + namespace + "/" + name

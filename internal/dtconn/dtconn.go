@@ -21,20 +21,11 @@ import (
 	"github.com/problemhook/problemhook/internal/secretref"
 )
 
-// DefaultTokenKey is the Secret key of the API token when tokenSecretRef names none.
-const DefaultTokenKey = "token"
-
 // ErrNoConnection is returned for a target without spec.dynatrace.
 var ErrNoConnection = errors.New("has no Dynatrace API connection (spec.dynatrace)")
 
 // NewFunc builds a Dynatrace client; dynatrace.New by default.
 type NewFunc func(dynatrace.Options) (*dynatrace.Client, error)
-
-// Keys of the Secret of spec.dynatrace.oauth.clientSecretRef.
-const (
-	OAuthClientIDKey     = "clientID"
-	OAuthClientSecretKey = "clientSecret"
-)
 
 // Credential reads what target's connection authenticates with: its API
 // token (tokenSecretRef), or its OAuth client (oauth), in the Options of a
@@ -47,16 +38,16 @@ func Credential(ctx context.Context, r client.Reader, target *problemhookv1alpha
 	o := dynatrace.Options{URL: dt.URL, CABundle: dt.CABundle}
 	switch {
 	case dt.OAuth != nil:
-		values, err := secretref.Values(ctx, r, target.Namespace, dt.OAuth.ClientSecretRef.Name, "spec.dynatrace.oauth.clientSecretRef", OAuthClientIDKey, OAuthClientSecretKey)
+		values, err := secretref.Values(ctx, r, target.Namespace, dt.OAuth.ClientSecretRef.Name, "spec.dynatrace.oauth.clientSecretRef", problemhookv1alpha1.OAuthClientIDKey, problemhookv1alpha1.OAuthClientSecretKey)
 		if err != nil {
 			return o, err
 		}
 		o.OAuth = &dynatrace.OAuthClient{
-			ClientID: string(values[OAuthClientIDKey]), ClientSecret: string(values[OAuthClientSecretKey]),
+			ClientID: string(values[problemhookv1alpha1.OAuthClientIDKey]), ClientSecret: string(values[problemhookv1alpha1.OAuthClientSecretKey]),
 			AccountURN: dt.OAuth.AccountURN, Scopes: dt.OAuth.Scopes, TokenURL: dt.OAuth.TokenURL,
 		}
 	case dt.TokenSecretRef != nil:
-		token, err := secretref.Value(ctx, r, target.Namespace, *dt.TokenSecretRef, DefaultTokenKey, "spec.dynatrace.tokenSecretRef")
+		token, err := secretref.Value(ctx, r, target.Namespace, *dt.TokenSecretRef, problemhookv1alpha1.DefaultDynatraceTokenKey, "spec.dynatrace.tokenSecretRef")
 		if err != nil {
 			return o, err
 		}
