@@ -166,7 +166,6 @@ func run(ctx context.Context, o options) error {
 	leader.LeaderElection = o.leaderElect
 	leader.LeaderElectionID = "problemhook.problemhook.io"
 	leader.LeaderElectionNamespace = o.namespace
-	leader.LeaderElectionReleaseOnCancel = true
 	podLogs, err := controllers.NewPodLogs(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
 		return fmt.Errorf("creating the Pod log reader: %w", err)
@@ -174,7 +173,7 @@ func run(ctx context.Context, o options) error {
 	o.jobs.Config, o.jobs.HTTPClient = mgr.GetConfig(), mgr.GetHTTPClient()
 	notifier := &notify.Client{HTTPClient: notify.NewHTTPClient(policy)}
 	if err := mgr.Add(&leaderpkg.Terms{
-		Options: leader, Config: cfg, Cache: &leaderpkg.SharedCache{Cache: mgr.GetCache()},
+		Options: leader, Config: cfg, Recorders: mgr, Cache: &leaderpkg.SharedCache{Cache: mgr.GetCache()},
 		Setup: func(ctx context.Context, lm ctrl.Manager) error {
 			return setupReconcilers(ctx, lm, o, policy, podLogs, notifier)
 		},
