@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,18 +12,30 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
 )
 
 // A tenant whose Dynatrace never answers, and one whose HTTP endpoint
 // never does, hold none of the workers the tenants share: a busy tenant's
-// events beside them settle in about the time their own work takes, while
-// theirs wait.
+// events beside them settle while every call of theirs still hangs. Had
+// they held the workers, the busy tenant's events would have waited for
+// a hanging call to give up. The test asserts that order, not seconds.
 func TestAHangingTenantDelaysNoOther(t *testing.T) {
 	hang := make(chan struct{})
+	var arrived, gaveUp atomic.Int32
 	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The target's credential check gives up after its own 5 s, as
+		// it should: only the events' calls are counted.
+		check := dynatracetest.Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query()}.CredentialCheck()
+		if !check {
+			arrived.Add(1)
+		}
 		select {
 		case <-hang:
 		case <-r.Context().Done():
+			if !check {
+				gaveUp.Add(1)
+			}
 		}
 	}))
 	t.Cleanup(hanging.Close)
@@ -67,7 +80,8 @@ func TestAHangingTenantDelaysNoOther(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Every one of them holds a call: more calls than there are workers.
+	m.g.Eventually(arrived.Load).WithTimeout(10 * time.Second).Should(BeNumerically(">=", len(stuck)+len(sending)))
 	start := time.Now()
 	var busy []*problemhookv1alpha1.ProblemEvent
 	for i := range 4 {
@@ -78,7 +92,7 @@ func TestAHangingTenantDelaysNoOther(t *testing.T) {
 	}
 	took := time.Since(start)
 	t.Logf("4 events of the busy tenant settled in %s beside 6 of a tenant whose Dynatrace hangs and 6 of one whose endpoint does", took.Round(time.Millisecond))
-	m.g.Expect(took).To(BeNumerically("<", 3*time.Second), "the hanging tenants held the workers")
+	m.g.Expect(gaveUp.Load()).To(BeZero(), "the busy tenant's events waited for a hanging call to give up: the hanging tenants held the workers")
 	for _, ev := range stuck {
 		m.g.Expect(m.get(ev).Status.Phase).To(BeEmpty(), "still waiting for its Dynatrace")
 	}
