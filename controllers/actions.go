@@ -16,19 +16,6 @@ import (
 	"github.com/problemhook/problemhook/internal/routing"
 )
 
-func actionType(a *problemhookv1alpha1.Action) string {
-	switch {
-	case a.Twilio != nil:
-		return problemhookv1alpha1.ActionTypeTwilio
-	case a.DingTalk != nil:
-		return problemhookv1alpha1.ActionTypeDingTalk
-	case a.HTTP != nil:
-		return problemhookv1alpha1.ActionTypeHTTP
-	default:
-		return problemhookv1alpha1.ActionTypeJob
-	}
-}
-
 // entityKey identifies an impacted entity in status: its id, or its name
 // when the sender gave no id.
 func entityKey(e routing.Entity) string {

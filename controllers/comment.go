@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
@@ -138,7 +139,7 @@ func commentText(ev *problemhookv1alpha1.ProblemEvent, commenting map[string]boo
 	quoted := map[int]bool{} // indexes of lines that quote a Job's output
 	for _, k := range order {
 		runs := groups[k]
-		if runs[0].Type == problemhookv1alpha1.ActionTypeJob {
+		if !actionkind.IsMessage(runs[0].Type) {
 			lines = append(lines, jobLine(k.route, k.action, runs, omittedRuns(ev, k.route, k.action)))
 			// What each Job said, under the action's line.
 			for _, a := range runs {

@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/notify"
+	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/routing"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
@@ -47,7 +47,7 @@ type IntegrationRouteReconciler struct {
 // watch that make a created or fixed Secret take effect at once.
 func (r *IntegrationRouteReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &problemhookv1alpha1.IntegrationRoute{}, routeSecretsIndex, func(o client.Object) []string {
-		return routeSecretNames(o.(*problemhookv1alpha1.IntegrationRoute))
+		return actionkind.SecretNames(&o.(*problemhookv1alpha1.IntegrationRoute).Spec)
 	}); err != nil {
 		return fmt.Errorf("indexing IntegrationRoutes by Secret: %w", err)
 	}
@@ -194,107 +194,54 @@ func invalidJobMessage(err error) string {
 	return strings.Join(causes, "; ")
 }
 
-// checkSecrets resolves every Secret key the route's actions reference.
+// checkSecrets resolves every Secret key the route's actions reference,
+// checks what the keys hold where the action's kind says what they must,
+// and renders each template that reads a Secret with its values: a key
+// the template reads that the Secret lacks is reported now, not when a
+// problem arrives.
 func (r *IntegrationRouteReconciler) checkSecrets(ctx context.Context, ir *problemhookv1alpha1.IntegrationRoute) error {
-	ns := ir.Namespace
+	var compiled *routing.Route
 	for i := range ir.Spec.Actions {
 		a := &ir.Spec.Actions[i]
+		kind := actionkind.Of(a)
 		field := fmt.Sprintf("spec.actions[%d]", i)
-		var err error
-		switch {
-		case a.Twilio != nil:
-			err = checkTwilioCredentials(ctx, r.Client, ns, a.Twilio.CredentialsSecretRef.Name, field+".twilio.credentialsSecretRef")
-		case a.DingTalk != nil:
-			_, err = secretref.Value(ctx, r.Client, ns, a.DingTalk.URLSecretRef, problemhookv1alpha1.DefaultDingTalkURLKey, field+".dingtalk.urlSecretRef")
-			if s := a.DingTalk.SignSecretRef; err == nil && s != nil {
-				_, err = secretref.Value(ctx, r.Client, ns, *s, problemhookv1alpha1.DefaultDingTalkSignKey, field+".dingtalk.signSecretRef")
-			}
-		case a.HTTP != nil:
-			if u := a.HTTP.URLSecretRef; u != nil {
-				_, err = secretref.Value(ctx, r.Client, ns, *u, problemhookv1alpha1.DefaultHTTPURLKey, field+".http.urlSecretRef")
-			}
-			if h := a.HTTP.HeadersSecretRef; err == nil && h != nil {
-				err = checkHeaders(ctx, r.Client, ns, h.Name, field+".http.headersSecretRef")
-			}
-			if ref := a.HTTP.SecretRef; err == nil && ref != nil {
-				err = checkBodySecrets(ctx, r.Client, ir, a.Name, ref.Name, field)
+		for _, ref := range kind.SecretRefs(a) {
+			if _, err := readSecret(ctx, r.Client, ir.Namespace, ref, field+"."+ref.Field); err != nil {
+				return err
 			}
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkTwilioCredentials checks that a Twilio credentials Secret has both
-// keys, and an account SID of Twilio's form.
-func checkTwilioCredentials(ctx context.Context, c client.Reader, namespace, name, field string) error {
-	creds, err := secretref.Values(ctx, c, namespace, name, field, problemhookv1alpha1.TwilioAccountSIDKey, problemhookv1alpha1.TwilioAuthTokenKey)
-	if err != nil {
-		return err
-	}
-	if !notify.ValidAccountSID(string(creds[problemhookv1alpha1.TwilioAccountSIDKey])) {
-		return &routing.FieldError{Field: field, Reason: problemhookv1alpha1.ReasonInvalidSpec,
-			Err: fmt.Errorf("key %s %s (Secret %s)", problemhookv1alpha1.TwilioAccountSIDKey, notify.ErrAccountSID, name)}
-	}
-	return nil
-}
-
-// checkHeaders checks that every key and value of a headers Secret can be
-// sent as an HTTP header.
-func checkHeaders(ctx context.Context, c client.Reader, namespace, name, field string) error {
-	data, err := secretref.Data(ctx, c, namespace, name, field)
-	if err != nil {
-		return err
-	}
-	if err := notify.CheckHeaders(data); err != nil {
-		return &routing.FieldError{Field: field, Reason: problemhookv1alpha1.ReasonInvalidSpec, Err: fmt.Errorf("%w (Secret %s)", err, name)}
-	}
-	return nil
-}
-
-// checkBodySecrets renders an HTTP action's body for the sample problem
-// with the values of its secretRef: a key the body reads that the Secret
-// lacks is reported now, not when a problem arrives.
-func checkBodySecrets(ctx context.Context, c client.Reader, ir *problemhookv1alpha1.IntegrationRoute, action, name, field string) error {
-	data, err := secretref.Data(ctx, c, ir.Namespace, name, field+".http.secretRef")
-	if err != nil {
-		return err
-	}
-	route, err := routing.Compile(&ir.Spec)
-	if err != nil {
-		return err
-	}
-	if _, err := route.RenderWithSecrets(action, "http.body", routing.SampleProblem(), data); err != nil {
-		return &routing.FieldError{Field: field + ".http.body", Reason: problemhookv1alpha1.ReasonSecretKeyMissing, Err: fmt.Errorf("%w (Secret %s)", err, name)}
-	}
-	return nil
-}
-
-// routeSecretNames lists the Secrets a route references.
-func routeSecretNames(ir *problemhookv1alpha1.IntegrationRoute) []string {
-	var names []string
-	for _, a := range ir.Spec.Actions {
-		switch {
-		case a.Twilio != nil:
-			names = append(names, a.Twilio.CredentialsSecretRef.Name)
-		case a.DingTalk != nil:
-			names = append(names, a.DingTalk.URLSecretRef.Name)
-			if a.DingTalk.SignSecretRef != nil {
-				names = append(names, a.DingTalk.SignSecretRef.Name)
+		for _, t := range kind.Templates(a) {
+			if t.Secrets == nil || t.Text == "" {
+				continue
 			}
-		case a.HTTP != nil:
-			if a.HTTP.URLSecretRef != nil {
-				names = append(names, a.HTTP.URLSecretRef.Name)
+			data, err := readSecret(ctx, r.Client, ir.Namespace, *t.Secrets, field+"."+t.Secrets.Field)
+			if err != nil {
+				return err
 			}
-			if a.HTTP.HeadersSecretRef != nil {
-				names = append(names, a.HTTP.HeadersSecretRef.Name)
+			if compiled == nil {
+				if compiled, err = routing.Compile(&ir.Spec); err != nil {
+					return err
+				}
 			}
-			if a.HTTP.SecretRef != nil {
-				names = append(names, a.HTTP.SecretRef.Name)
+			if _, err := compiled.RenderWithSecrets(a.Name, t.Field, routing.SampleProblem(), data); err != nil {
+				return &routing.FieldError{Field: field + "." + t.Field, Reason: problemhookv1alpha1.ReasonSecretKeyMissing, Err: fmt.Errorf("%w (Secret %s)", err, t.Secrets.Name)}
 			}
 		}
 	}
-	return names
+	return nil
+}
+
+// readSecret reads the keys ref names (every key when it names none) and
+// checks them as ref's kind says.
+func readSecret(ctx context.Context, c client.Reader, namespace string, ref actionkind.SecretRef, field string) (map[string][]byte, error) {
+	data, err := ref.Read(ctx, c, namespace, field)
+	if err != nil {
+		return nil, err
+	}
+	if ref.Validate != nil {
+		if err := ref.Validate(data); err != nil {
+			return nil, &routing.FieldError{Field: field, Reason: problemhookv1alpha1.ReasonInvalidSpec, Err: fmt.Errorf("%w (Secret %s)", err, ref.Name)}
+		}
+	}
+	return data, nil
 }

@@ -1,14 +1,10 @@
 package controllers
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	pathpkg "path"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/routing"
@@ -56,17 +53,7 @@ const outcomeUnknown = "Outcome unknown: problemhook stopped while this message 
 // send is one prepared message: everything read and rendered, ready to go.
 type send struct {
 	run int
-	prepared
-}
-
-// prepared is what sending one run takes.
-type prepared struct {
-	call func(context.Context) (notify.Result, error)
-	// pace names the destination whose turns the send waits for (a
-	// DingTalk robot, a Twilio sender), with its rate and, for status,
-	// why; empty for none.
-	pace, why string
-	rate      Rate
+	actionkind.Message
 }
 
 // sendMessages sends the runs of a message action that are due, records
@@ -95,24 +82,24 @@ func (r *ProblemEventReconciler) sendMessages(ctx context.Context, w *statusWrit
 		a := &ev.Status.Actions[i]
 		prep, err := r.prepare(ctx, ev, p, ir, compiled, action, a)
 		var refErr *secretref.Error
-		var prepErr *prepareError
+		var prepErr *actionkind.PrepareError
 		switch {
 		case errors.As(err, &refErr) || errors.As(err, &prepErr):
 			settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %v", ir.Name, action.Name, err))
 		case err != nil:
 			return err
-		case prep.pace != "":
+		case prep.Pace != "":
 			// Its turn, or a wait for it that is no attempt.
-			turn := r.pacer.turn(prep.pace, fmt.Sprintf("%s/%d", ev.UID, i), prep.rate, now)
+			turn := r.pacer.Turn(prep.Pace, fmt.Sprintf("%s/%d", ev.UID, i), prep.Rate, now)
 			if turn.After(now) {
 				next := metav1.NewTime(ceilSecond(turn))
 				a.NextAttemptTime = &next
-				a.Message = fmt.Sprintf("Waiting its turn: %s; sending at %s", prep.why, next.UTC().Format(time.RFC3339))
+				a.Message = fmt.Sprintf("Waiting its turn: %s; sending at %s", prep.Why, next.UTC().Format(time.RFC3339))
 				continue
 			}
 			fallthrough
 		default:
-			sends = append(sends, send{run: i, prepared: prep})
+			sends = append(sends, send{run: i, Message: prep})
 		}
 	}
 	if len(sends) == 0 {
@@ -143,8 +130,8 @@ func (r *ProblemEventReconciler) sendMessages(ctx context.Context, w *statusWrit
 		r.calls.begin(ctx, sendKey(ev, s.run, a.Attempts), ev, func(ctx context.Context) (any, error) {
 			ctx, cancel := context.WithTimeout(ctx, notify.DefaultTimeout)
 			defer cancel()
-			res, err := s.call(ctx)
-			return sent{res, s.pace}, err
+			res, err := s.Send(ctx, r.notifier())
+			return sent{res, s.Pace}, err
 		}, r.lateOutcome(ev, ir, s.run, a.Attempts))
 	}
 	for _, s := range sends {
@@ -172,7 +159,8 @@ func (r *ProblemEventReconciler) settleSend(ctx context.Context, ev *problemhook
 	s, _ := value.(sent)
 	// A service that asked for time gets it from every event's runs.
 	if wait := askedFor(err); wait > 0 && s.pace != "" {
-		r.pacer.block(s.pace, time.Now().Add(wait))
+		now := time.Now()
+		r.pacer.Block(s.pace, now.Add(wait), now)
 	}
 	r.recordOutcome(ctx, ev, ir, a, s.res, err)
 }
@@ -218,154 +206,37 @@ func askedFor(err error) time.Duration {
 	return 0
 }
 
-// joinPath appends a rendered http.path to the action's URL. What the
-// problem put in it may add path elements and a query, never reach
-// another host.
-func joinPath(base, path string) (string, error) {
-	b, err := url.Parse(base)
-	if err != nil {
-		return "", errors.New("the URL does not parse")
-	}
-	joined := strings.TrimRight(base, "/") + "/" + strings.TrimLeft(path, "/")
-	if b.RawQuery != "" || b.Fragment != "" {
-		return "", errors.New("a URL with a query cannot take a path")
-	}
-	j, err := url.Parse(joined)
-	if err != nil {
-		return "", fmt.Errorf("the URL with the path does not parse: %w", err)
-	}
-	// A server resolves dot segments, encoded or not: so does the check.
-	if j.Scheme != b.Scheme || j.Host != b.Host || j.User.String() != b.User.String() ||
-		!strings.HasPrefix(pathpkg.Clean(j.Path)+"/", strings.TrimRight(b.Path, "/")+"/") {
-		return "", fmt.Errorf("the path %q leaves the URL's host or path", path)
-	}
-	return joined, nil
-}
-
-// prepareError is a message that cannot be sent as the route describes it.
-type prepareError struct{ msg string }
-
-func (e *prepareError) Error() string { return e.msg }
-
-// prepare reads the Secrets and renders the templates of one run. An error
-// that the user must fix is a *secretref.Error or a *prepareError.
-func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, action *problemhookv1alpha1.Action, a *problemhookv1alpha1.ActionStatus) (prepared, error) {
-	none := prepared{}
-	ns := ev.Namespace
-	render := func(field string) (string, error) {
-		s, err := compiled.Render(action.Name, field, p)
-		if err != nil {
-			return "", &prepareError{msg: err.Error()}
-		}
-		return s, nil
-	}
-	switch {
-	case action.Twilio != nil:
-		t := action.Twilio
-		to, err := recipientNumber(t.To, ev.Status.Actions, a)
-		if err != nil {
-			return none, err
-		}
-		creds, err := secretref.Values(ctx, r.Client, ns, t.CredentialsSecretRef.Name, "twilio.credentialsSecretRef", problemhookv1alpha1.TwilioAccountSIDKey, problemhookv1alpha1.TwilioAuthTokenKey)
-		if err != nil {
-			return none, err
-		}
-		body, err := render("twilio.body")
-		if err != nil {
-			return none, err
-		}
-		m := notify.SMS{
-			APIURL: t.APIURL, AccountSID: string(creds[problemhookv1alpha1.TwilioAccountSIDKey]), AuthToken: string(creds[problemhookv1alpha1.TwilioAuthTokenKey]),
-			From: t.From, MessagingServiceSID: t.MessagingServiceSID, To: to, Body: body,
-		}
-		// Twilio paces each sender; its 429 holds every message from it.
-		from := cmp.Or(t.MessagingServiceSID, t.From)
-		return prepared{
-			call: func(ctx context.Context) (notify.Result, error) { return r.notifier().SendSMS(ctx, m) },
-			pace: paceKey("twilio", t.APIURL, m.AccountSID, from), why: "Twilio asked for time before more messages from " + from,
-		}, nil
-
-	case action.DingTalk != nil:
-		d := action.DingTalk
-		robot, err := secretref.Value(ctx, r.Client, ns, d.URLSecretRef, problemhookv1alpha1.DefaultDingTalkURLKey, "dingtalk.urlSecretRef")
-		if err != nil {
-			return none, err
-		}
-		m := notify.DingTalkMessage{URL: string(robot), MsgType: string(d.MsgType)}
-		if d.SignSecretRef != nil {
-			secret, err := secretref.Value(ctx, r.Client, ns, *d.SignSecretRef, problemhookv1alpha1.DefaultDingTalkSignKey, "dingtalk.signSecretRef")
+// prepare reads the Secrets and renders the templates of one run, as the
+// action's kind says. An error that the user must fix is a
+// *secretref.Error or an *actionkind.PrepareError.
+func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, action *problemhookv1alpha1.Action, a *problemhookv1alpha1.ActionStatus) (actionkind.Message, error) {
+	kind := actionkind.Of(action)
+	in := actionkind.Input{
+		Reader: r.Client, Namespace: ev.Namespace, Action: action,
+		IdempotencyKey: fmt.Sprintf("%s/%s/%s", ev.UID, ir.Name, action.Name),
+		RenderWithSecrets: func(field string, values map[string][]byte) (string, error) {
+			s, err := compiled.RenderWithSecrets(action.Name, field, p, values)
 			if err != nil {
-				return none, err
+				return "", &actionkind.PrepareError{Msg: err.Error()}
 			}
-			m.Secret = string(secret)
-		}
-		if m.Title, err = render("dingtalk.title"); err != nil {
-			return none, err
-		}
-		if m.Text, err = render("dingtalk.text"); err != nil {
-			return none, err
-		}
-		rate := cmp.Or(r.DingTalkRate, DingTalkRate)
-		return prepared{
-			call: func(ctx context.Context) (notify.Result, error) { return r.notifier().SendDingTalk(ctx, m) },
-			pace: paceKey("dingtalk", m.URL), rate: rate,
-			why: fmt.Sprintf("the DingTalk robot takes %d messages in %s", rate.Messages, rate.Per),
-		}, nil
-
-	case action.HTTP != nil:
-		h := action.HTTP
-		call := notify.Call{Method: h.Method, URL: h.URL, IdempotencyKey: fmt.Sprintf("%s/%s/%s", ev.UID, ir.Name, action.Name)}
-		if ref := h.URLSecretRef; ref != nil {
-			u, err := secretref.Value(ctx, r.Client, ns, *ref, problemhookv1alpha1.DefaultHTTPURLKey, "http.urlSecretRef")
-			if err != nil {
-				return none, err
-			}
-			call.URL = string(u)
-			call.Where = fmt.Sprintf("the URL in Secret %s key %s", ref.Name, secretref.KeyOrDefault(*ref, problemhookv1alpha1.DefaultHTTPURLKey))
-		}
-		if ref := h.HeadersSecretRef; ref != nil {
-			values, err := secretref.Data(ctx, r.Client, ns, ref.Name, "http.headersSecretRef")
-			if err != nil {
-				return none, err
-			}
-			if err := notify.CheckHeaders(values); err != nil {
-				return none, &prepareError{msg: fmt.Sprintf("http.headersSecretRef: %v (Secret %s)", err, ref.Name)}
-			}
-			call.Header = http.Header{}
-			for k, v := range values {
-				call.Header.Set(k, string(v))
-			}
-		}
-		if h.Path != "" {
-			path, err := render("http.path")
-			if err != nil {
-				return none, err
-			}
-			if call.URL, err = joinPath(call.URL, path); err != nil {
-				return none, &prepareError{msg: "http.path: " + err.Error()}
-			}
-		}
-		var secrets routing.Secrets
-		if ref := h.SecretRef; ref != nil {
-			values, err := secretref.Data(ctx, r.Client, ns, ref.Name, "http.secretRef")
-			if err != nil {
-				return none, err
-			}
-			secrets = values
-		}
+			return s, nil
+		},
+		Rate: r.DingTalkRate,
+	}
+	in.Render = func(field string) (string, error) { return in.RenderWithSecrets(field, nil) }
+	if to := kind.Recipients(action); to != nil {
 		var err error
-		if call.Body, err = compiled.RenderWithSecrets(action.Name, "http.body", p, secrets); err != nil {
-			return none, &prepareError{msg: err.Error()}
+		if in.Recipient, err = recipient(to, ev.Status.Actions, a); err != nil {
+			return actionkind.Message{}, err
 		}
-		return prepared{call: func(ctx context.Context) (notify.Result, error) { return r.notifier().Do(ctx, call) }}, nil
 	}
-	return none, &prepareError{msg: "the action is not a message action"}
+	return kind.Prepare(ctx, in)
 }
 
-// recipientNumber finds the number a Twilio run is for. Status holds only
-// the masked number: the run is the k-th of its action with that mask, and
-// its number the k-th of the action's recipients with it.
-func recipientNumber(to []string, runs []problemhookv1alpha1.ActionStatus, a *problemhookv1alpha1.ActionStatus) (string, error) {
+// recipient finds the recipient (a Twilio number) a run is for. Status
+// holds only the masked number: the run is the k-th of its action with
+// that mask, and its number the k-th of the action's recipients with it.
+func recipient(to []string, runs []problemhookv1alpha1.ActionStatus, a *problemhookv1alpha1.ActionStatus) (string, error) {
 	k := 0
 	for i := range runs {
 		if &runs[i] == a {
@@ -384,7 +255,7 @@ func recipientNumber(to []string, runs []problemhookv1alpha1.ActionStatus, a *pr
 		}
 		k--
 	}
-	return "", &prepareError{msg: fmt.Sprintf("recipient %s is no longer in twilio.to", a.Recipient)}
+	return "", &actionkind.PrepareError{Msg: fmt.Sprintf("recipient %s is no longer in the action's recipients", a.Recipient)}
 }
 
 // recordOutcome records the answer to one send, and when a retryable
@@ -427,15 +298,6 @@ func (r *ProblemEventReconciler) recordOutcome(ctx context.Context, ev *problemh
 	r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageFailed", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
 }
 
-// sentLine says in status what a successful send did; for an SMS in the
-// words of the old webhook.
-func sentLine(a *problemhookv1alpha1.ActionStatus, res notify.Result) string {
-	if a.Type == problemhookv1alpha1.ActionTypeTwilio {
-		return "Mobile number has been notified: " + a.Recipient + " (" + res.Detail + ")"
-	}
-	return res.Detail
-}
-
 func (r *ProblemEventReconciler) notifier() *notify.Client {
 	if r.Notifier != nil {
 		return r.Notifier
@@ -444,3 +306,11 @@ func (r *ProblemEventReconciler) notifier() *notify.Client {
 }
 
 var defaultNotifier = &notify.Client{}
+
+// sentLine says in status what a successful send did, in its kind's words.
+func sentLine(a *problemhookv1alpha1.ActionStatus, res notify.Result) string {
+	if k := actionkind.ByType(a.Type); k != nil {
+		return k.SentLine(a.Recipient, res)
+	}
+	return res.Detail
+}

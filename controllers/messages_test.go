@@ -21,6 +21,7 @@ import (
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/notify/notifytest"
+	"github.com/problemhook/problemhook/internal/pacing"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
@@ -444,7 +445,7 @@ func TestDingTalkRobotIsPaced(t *testing.T) {
 	m.robot.SetRate(20, window)
 	m.stop()
 	m.stop, m.receiver = startEventManager(t, m.ns, func(r *controllers.ProblemEventReconciler) {
-		r.DingTalkRate = controllers.Rate{Messages: 20, Per: window}
+		r.DingTalkRate = pacing.Rate{Messages: 20, Per: window}
 	})
 	m.routeWithRetry("robot", 0, time.Second, m.dingtalk("paced"))
 	var events []*problemhookv1alpha1.ProblemEvent

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/actionkind"
 )
 
 // Defaults of a Job action's output.
@@ -151,7 +152,7 @@ func mask(out string, values []string) string {
 func (r *ProblemEventReconciler) secretValues(ctx context.Context, ns string, ir *problemhookv1alpha1.IntegrationRoute, job *batchv1.Job) []string {
 	names := map[string]bool{}
 	if ir != nil {
-		for _, n := range routeSecretNames(ir) {
+		for _, n := range actionkind.SecretNames(&ir.Spec) {
 			names[n] = true
 		}
 	}

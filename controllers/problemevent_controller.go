@@ -25,9 +25,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/egress"
 	"github.com/problemhook/problemhook/internal/notify"
+	"github.com/problemhook/problemhook/internal/pacing"
 	"github.com/problemhook/problemhook/internal/routing"
 )
 
@@ -54,8 +56,9 @@ type ProblemEventReconciler struct {
 	// PodLogs reads the end of a finished Job's log for its run's output;
 	// no output is kept when nil.
 	PodLogs PodLogs
-	// DingTalkRate is what one DingTalk robot takes; DingTalkRate when zero.
-	DingTalkRate Rate
+	// DingTalkRate is what one DingTalk robot takes; actionkind.DingTalkRate
+	// when zero.
+	DingTalkRate pacing.Rate
 	// MaxConcurrentReconciles bounds how many events are worked on at once.
 	MaxConcurrentReconciles int
 	// MatchNoteInterval bounds how often a route's lastMatch status is
@@ -63,7 +66,7 @@ type ProblemEventReconciler struct {
 	MatchNoteInterval time.Duration
 
 	routes    routeCache
-	pacer     pacer
+	pacer     pacing.Pacer
 	calls     *calls
 	dynatrace *dtconn.Clients
 	matches   *matchNotes
@@ -182,7 +185,7 @@ const sendRecheck = notify.DefaultTimeout + 5*time.Second
 // messagesInFlight reports whether a message run of ev is being sent.
 func messagesInFlight(ev *problemhookv1alpha1.ProblemEvent) bool {
 	for _, a := range ev.Status.Actions {
-		if a.Type != problemhookv1alpha1.ActionTypeJob && a.State == problemhookv1alpha1.ActionRunning {
+		if actionkind.IsMessage(a.Type) && a.State == problemhookv1alpha1.ActionRunning {
 			return true
 		}
 	}
@@ -226,12 +229,12 @@ func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev 
 				a := &ev.Status.Actions[i]
 				switch {
 				case a.State != problemhookv1alpha1.ActionRunning:
-				case a.Type != problemhookv1alpha1.ActionTypeJob && r.calls.running(sendKey(ev, i, a.Attempts)):
+				case actionkind.IsMessage(a.Type) && r.calls.running(sendKey(ev, i, a.Attempts)):
 					// In flight beside a reconcile: its answer, if it came.
 					if value, err, done := r.calls.result(ctx, sendKey(ev, i, a.Attempts), time.Now()); done {
 						r.settleSend(ctx, ev, ir, a, value, err)
 					}
-				case a.Type != problemhookv1alpha1.ActionTypeJob:
+				case actionkind.IsMessage(a.Type):
 					// Claimed by a manager that stopped before it recorded
 					// the outcome.
 					settle(a, problemhookv1alpha1.ActionFailed, outcomeUnknown)
@@ -243,7 +246,7 @@ func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev 
 				}
 				// A message in flight is let finish: whether it left is
 				// known only from its answer.
-				inFlight := a.Type != problemhookv1alpha1.ActionTypeJob && a.State == problemhookv1alpha1.ActionRunning
+				inFlight := actionkind.IsMessage(a.Type) && a.State == problemhookv1alpha1.ActionRunning
 				if resolvedBy != "" && !a.State.Settled() && !inFlight && stopsOnResolve(action) {
 					if err := r.stop(ctx, ev, ir, a, resolvedBy); err != nil {
 						return created, err
@@ -272,7 +275,7 @@ func (r *ProblemEventReconciler) start(ctx context.Context, w *statusWriter, ev 
 		gone = "was deleted before the action started"
 	case action == nil:
 		gone = "no longer has an action " + ev.Status.Actions[runs[0]].Action
-	case actionType(action) != ev.Status.Actions[runs[0]].Type:
+	case actionkind.Of(action).Type != ev.Status.Actions[runs[0]].Type:
 		// A route edited since the event was routed may have turned the
 		// action into another kind: its runs cannot be made as recorded.
 		gone = "action " + action.Name + " is no longer a " + ev.Status.Actions[runs[0]].Type + " action"

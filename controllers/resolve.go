@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/actionkind"
 )
 
 // resolvedBy returns the name of the RESOLVED event of an OPEN event's
@@ -41,7 +42,7 @@ func (r *ProblemEventReconciler) resolvedBy(ctx context.Context, ev *problemhook
 // stop ends a run because its problem resolved: a running Job is deleted
 // with its Pods, a pending one never starts.
 func (r *ProblemEventReconciler) stop(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, resolvedBy string) error {
-	if a.Type != problemhookv1alpha1.ActionTypeJob {
+	if actionkind.IsMessage(a.Type) {
 		// Pending: never sent, or waiting for a retry. One in flight was
 		// settled before this, as its outcome is unknown.
 		msg := "Not sent: the problem resolved (ProblemEvent " + resolvedBy + ")"
@@ -95,19 +96,5 @@ func (r *ProblemEventReconciler) stop(ctx context.Context, ev *problemhookv1alph
 // resolves: its stopOnResolve, true by default. A route or action that is
 // gone cannot say; the default holds.
 func stopsOnResolve(action *problemhookv1alpha1.Action) bool {
-	if action == nil {
-		return true
-	}
-	var stop *bool
-	switch {
-	case action.Job != nil:
-		stop = action.Job.StopOnResolve
-	case action.Twilio != nil:
-		stop = action.Twilio.StopOnResolve
-	case action.DingTalk != nil:
-		stop = action.DingTalk.StopOnResolve
-	case action.HTTP != nil:
-		stop = action.HTTP.StopOnResolve
-	}
-	return ptrOr(stop, true)
+	return action == nil || actionkind.Of(action).StopsOnResolve(action)
 }

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/routing"
 )
@@ -154,9 +155,9 @@ func (pl *runPlan) action(ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv
 func routeActions(ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, p *routing.Problem) []problemhookv1alpha1.ActionStatus {
 	var out []problemhookv1alpha1.ActionStatus
 	for _, a := range ir.Spec.Actions {
-		run := problemhookv1alpha1.ActionStatus{Route: ir.Name, Action: a.Name, Type: actionType(&a), State: problemhookv1alpha1.ActionPending}
-		if a.Twilio != nil {
-			for _, to := range a.Twilio.To {
+		run := problemhookv1alpha1.ActionStatus{Route: ir.Name, Action: a.Name, Type: actionkind.Of(&a).Type, State: problemhookv1alpha1.ActionPending}
+		if to := actionkind.Of(&a).Recipients(&a); to != nil {
+			for _, to := range to {
 				run.Recipient = notify.MaskPhone(to)
 				out = append(out, run)
 			}

@@ -5,7 +5,9 @@
 //
 //	go run ./hack/admissionpolicy > config/admission/author_permissions.yaml
 //
-// It is generated because it repeats itself: a messageExpression may not
+// The Secrets a route references are listed by the action-kind registry
+// (internal/actionkind), which the reconcilers read too. It is generated
+// because it repeats itself: a messageExpression may not
 // call the authorizer, so to name the Secret an author may not read, each
 // Secret reference has a validation of its own that holds its index.
 package main
@@ -13,6 +15,8 @@ package main
 import (
 	"os"
 	"text/template"
+
+	"github.com/problemhook/problemhook/internal/actionkind"
 )
 
 // maxRouteSecrets is how many Secrets a route may reference: 16 actions
@@ -36,12 +40,7 @@ type policy struct {
 
 var policies = []policy{{
 	Name: "problemhook-integrationroute-author", Resource: "integrationroutes", Kind: "an IntegrationRoute", Verb: "send",
-	Secrets: `object.spec.actions.filter(a, has(a.twilio)).map(a, a.twilio.credentialsSecretRef.name) +
-      object.spec.actions.filter(a, has(a.dingtalk)).map(a, a.dingtalk.urlSecretRef.name) +
-      object.spec.actions.filter(a, has(a.dingtalk) && has(a.dingtalk.signSecretRef)).map(a, a.dingtalk.signSecretRef.name) +
-      object.spec.actions.filter(a, has(a.http) && has(a.http.urlSecretRef)).map(a, a.http.urlSecretRef.name) +
-      object.spec.actions.filter(a, has(a.http) && has(a.http.headersSecretRef)).map(a, a.http.headersSecretRef.name) +
-      object.spec.actions.filter(a, has(a.http) && has(a.http.secretRef)).map(a, a.http.secretRef.name)`,
+	Secrets:  actionkind.CELSecretNames(),
 	JobCheck: true, Indexes: indexes(maxRouteSecrets),
 }, {
 	Name: "problemhook-notificationtarget-author", Resource: "notificationtargets", Kind: "a NotificationTarget", Verb: "use",

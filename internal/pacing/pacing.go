@@ -1,10 +1,10 @@
-package controllers
-
-// Pacing of message services whose limits are known: a send waits for its
-// turn instead of being refused. A DingTalk robot takes 20 messages in any
-// minute; a Twilio sender that answered 429 is given the time it asked for.
-// The turns live in the leader's memory: after a restart the services'
-// own refusals, which are retried, take over until the turns fill again.
+// Package pacing paces the message services whose limits are known: a
+// send waits for its turn instead of being refused. A DingTalk robot takes
+// 20 messages in any minute; a Twilio sender that answered 429 is given the
+// time it asked for. The turns live in the leader's memory: after a
+// restart the services' own refusals, which are retried, take over until
+// the turns fill again.
+package pacing
 
 import (
 	"crypto/sha256"
@@ -19,14 +19,9 @@ type Rate struct {
 	Per      time.Duration
 }
 
-// DingTalkRate is what one DingTalk custom robot takes: 20 messages a
-// minute; past that it answers 130101 and drops the message. The window is
-// a second longer than DingTalk's, for the time a request takes to arrive.
-var DingTalkRate = Rate{Messages: 20, Per: time.Minute + time.Second}
-
-// paceKey names one destination whose turns are shared by every event:
-// a DingTalk robot, or a Twilio sender. It holds no credential.
-func paceKey(kind string, parts ...string) string {
+// Key names one destination whose turns are shared by every event: a
+// DingTalk robot, or a Twilio sender. It holds no credential.
+func Key(kind string, parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
 		h.Write([]byte(p))
@@ -35,9 +30,9 @@ func paceKey(kind string, parts ...string) string {
 	return kind + "/" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// pacer hands out the turns of each destination, first come first served.
+// Pacer hands out the turns of each destination, first come first served.
 // The zero value is ready to use.
-type pacer struct {
+type Pacer struct {
 	mu    sync.Mutex
 	lanes map[string]*lane
 }
@@ -52,9 +47,9 @@ type lane struct {
 	blockedUntil time.Time
 }
 
-// turn returns when run may send to key: now or earlier to send at once,
+// Turn returns when run may send to key: now or earlier to send at once,
 // or the time it waits for. A run that asks again gets the turn it holds.
-func (p *pacer) turn(key, run string, rate Rate, now time.Time) time.Time {
+func (p *Pacer) Turn(key, run string, rate Rate, now time.Time) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	l := p.lane(key, rate, now)
@@ -85,11 +80,11 @@ func (p *pacer) turn(key, run string, rate Rate, now time.Time) time.Time {
 	return t
 }
 
-// block keeps key's runs from sending before until.
-func (p *pacer) block(key string, until time.Time) {
+// Block keeps key's runs from sending before until; now is the time.
+func (p *Pacer) Block(key string, until, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	l := p.lane(key, Rate{}, time.Now())
+	l := p.lane(key, Rate{}, now)
 	if until.After(l.blockedUntil) {
 		l.blockedUntil = until
 	}
@@ -98,7 +93,7 @@ func (p *pacer) block(key string, until time.Time) {
 // lane returns key's lane, first forgetting the turns that no longer
 // count: those a window ago, and held turns of runs that never came back
 // (stopped, or their event deleted).
-func (p *pacer) lane(key string, rate Rate, now time.Time) *lane {
+func (p *Pacer) lane(key string, rate Rate, now time.Time) *lane {
 	if p.lanes == nil {
 		p.lanes = map[string]*lane{}
 	}

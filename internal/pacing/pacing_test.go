@@ -1,4 +1,4 @@
-package controllers
+package pacing
 
 import (
 	"testing"
@@ -13,39 +13,17 @@ func TestPacerTurns(t *testing.T) {
 	g := NewWithT(t)
 	t0 := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
 	rate := Rate{Messages: 3, Per: 10 * time.Second}
-	var p pacer
+	var p Pacer
 	var got []time.Duration
 	for i := range 7 {
-		got = append(got, p.turn("robot", string(rune('a'+i)), rate, t0).Sub(t0))
+		got = append(got, p.Turn("robot", string(rune('a'+i)), rate, t0).Sub(t0))
 	}
 	g.Expect(got).To(Equal([]time.Duration{0, 0, 0, 10 * time.Second, 10 * time.Second, 10 * time.Second, 20 * time.Second}))
-	g.Expect(p.turn("robot", "d", rate, t0.Add(time.Second))).To(Equal(t0.Add(10*time.Second)), "a waiting run keeps its turn")
-	g.Expect(p.turn("robot", "d", rate, t0.Add(10*time.Second))).To(Equal(t0.Add(10*time.Second)), "and takes it when it comes")
-	g.Expect(p.turn("other", "x", rate, t0)).To(Equal(t0), "lanes are apart")
+	g.Expect(p.Turn("robot", "d", rate, t0.Add(time.Second))).To(Equal(t0.Add(10*time.Second)), "a waiting run keeps its turn")
+	g.Expect(p.Turn("robot", "d", rate, t0.Add(10*time.Second))).To(Equal(t0.Add(10*time.Second)), "and takes it when it comes")
+	g.Expect(p.Turn("other", "x", rate, t0)).To(Equal(t0), "lanes are apart")
 
-	p.block("twilio", t0.Add(3*time.Second))
-	g.Expect(p.turn("twilio", "a", Rate{}, t0.Add(time.Second))).To(Equal(t0.Add(3 * time.Second)))
-	g.Expect(p.turn("twilio", "b", Rate{}, t0.Add(4*time.Second))).To(Equal(t0.Add(4 * time.Second)))
-}
-
-// A rendered http.path extends the URL's path; what a problem puts in it
-// never reaches another host.
-func TestJoinPath(t *testing.T) {
-	g := NewWithT(t)
-	for _, tc := range []struct{ base, path, want, err string }{
-		{"https://api.opsgenie.com", "/v2/alerts/P-1/close?identifierType=alias", "https://api.opsgenie.com/v2/alerts/P-1/close?identifierType=alias", ""},
-		{"https://api.opsgenie.com/", "v2/alerts", "https://api.opsgenie.com/v2/alerts", ""},
-		{"https://hooks.example/base", "/x", "https://hooks.example/base/x", ""},
-		{"https://hooks.example", "/@evil.example/x", "https://hooks.example/@evil.example/x", ""},
-		{"https://hooks.example/base", "/../other", "", `the path "/../other" leaves the URL's host or path`},
-		{"https://hooks.example?token=1", "/x", "", "a URL with a query cannot take a path"},
-	} {
-		got, err := joinPath(tc.base, tc.path)
-		if tc.err != "" {
-			g.Expect(err).To(MatchError(tc.err), tc.path)
-			continue
-		}
-		g.Expect(err).NotTo(HaveOccurred(), tc.path)
-		g.Expect(got).To(Equal(tc.want))
-	}
+	p.Block("twilio", t0.Add(3*time.Second), t0)
+	g.Expect(p.Turn("twilio", "a", Rate{}, t0.Add(time.Second))).To(Equal(t0.Add(3 * time.Second)))
+	g.Expect(p.Turn("twilio", "b", Rate{}, t0.Add(4*time.Second))).To(Equal(t0.Add(4 * time.Second)))
 }

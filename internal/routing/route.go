@@ -10,6 +10,7 @@ import (
 	"github.com/google/cel-go/cel"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/actionkind"
 )
 
 // FieldError is what is wrong with one field of an IntegrationRoute's spec.
@@ -61,8 +62,8 @@ type Route struct {
 	program cel.Program
 	// templates maps templateKey(action, field) to the parsed template.
 	templates map[string]*template.Template
-	// kinds maps each action's name to its kind: job, twilio, dingtalk or http.
-	kinds map[string]string
+	// kinds maps each action's name to its kind.
+	kinds map[string]*actionkind.Kind
 }
 
 // Compile checks and compiles a route's spec. Its error is a *FieldError, or
@@ -81,7 +82,7 @@ func Compile(spec *problemhookv1alpha1.IntegrationRouteSpec) (*Route, error) {
 		targets:   slices.Clone(spec.Targets),
 		match:     *spec.Match.DeepCopy(),
 		templates: map[string]*template.Template{},
-		kinds:     map[string]string{},
+		kinds:     map[string]*actionkind.Kind{},
 	}
 	for _, impact := range spec.Match.Impacts {
 		r.impacts = append(r.impacts, impactKey(impact))
@@ -113,16 +114,18 @@ func Compile(spec *problemhookv1alpha1.IntegrationRouteSpec) (*Route, error) {
 func (r *Route) compileAction(i int, a *problemhookv1alpha1.Action) []error {
 	var errs []error
 	field := func(f string) string { return fmt.Sprintf("spec.actions[%d].%s", i, f) }
-	parse := func(name, text string) {
-		if text == "" {
-			return
+	kind := actionkind.Of(a)
+	r.kinds[a.Name] = kind
+	for _, tpl := range kind.Templates(a) {
+		if tpl.Text == "" {
+			continue
 		}
-		t, err := parseTemplate(name, text)
+		t, err := parseTemplate(tpl.Field, tpl.Text)
 		if err == nil {
 			// A template that fails, or passes a bound, for a problem like
 			// any other is refused now rather than when a problem arrives.
 			var sample template.FuncMap
-			if name == "http.body" && a.HTTP.SecretRef != nil {
+			if tpl.Secrets != nil {
 				sample = template.FuncMap{"secret": sampleSecrets{}.secret}
 			}
 			if _, err = execute(t, SampleProblem(), sample); err != nil {
@@ -130,28 +133,15 @@ func (r *Route) compileAction(i int, a *problemhookv1alpha1.Action) []error {
 			}
 		}
 		if err != nil {
-			errs = append(errs, &FieldError{Field: field(name), Reason: problemhookv1alpha1.ReasonInvalidTemplate, Err: err})
-			return
+			errs = append(errs, &FieldError{Field: field(tpl.Field), Reason: problemhookv1alpha1.ReasonInvalidTemplate, Err: err})
+			continue
 		}
-		r.templates[templateKey(a.Name, name)] = t
+		r.templates[templateKey(a.Name, tpl.Field)] = t
 	}
-	switch {
-	case a.Job != nil:
-		r.kinds[a.Name] = "job"
+	if a.Job != nil {
 		if _, err := JobTemplate(rawTemplate(&a.Job.Template)); err != nil {
 			errs = append(errs, &FieldError{Field: field("job.template"), Reason: problemhookv1alpha1.ReasonInvalidJobTemplate, Err: err})
 		}
-	case a.Twilio != nil:
-		r.kinds[a.Name] = "twilio"
-		parse("twilio.body", a.Twilio.Body)
-	case a.DingTalk != nil:
-		r.kinds[a.Name] = "dingtalk"
-		parse("dingtalk.title", a.DingTalk.Title)
-		parse("dingtalk.text", a.DingTalk.Text)
-	case a.HTTP != nil:
-		r.kinds[a.Name] = "http"
-		parse("http.body", a.HTTP.Body)
-		parse("http.path", a.HTTP.Path)
 	}
 	return errs
 }

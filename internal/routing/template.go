@@ -124,8 +124,8 @@ func (r *Route) RenderWithSecrets(action, field string, p *Problem, secrets Secr
 	if !ok {
 		return "", fmt.Errorf("rendering %s: route has no action %q", field, action)
 	}
-	if k, _, _ := strings.Cut(field, "."); k != kind || !templateFields[field] {
-		return "", fmt.Errorf("rendering %s: action %q is a %s action with no such template", field, action, kind)
+	if !kind.HasTemplate(field) {
+		return "", fmt.Errorf("rendering %s: action %q is a %s action with no such template", field, action, kind.Field)
 	}
 	t, ok := r.templates[templateKey(action, field)]
 	if !ok {
@@ -140,11 +140,6 @@ func (r *Route) RenderWithSecrets(action, field string, p *Problem, secrets Secr
 		return "", fmt.Errorf("rendering %s of action %q: %w", field, action, err)
 	}
 	return out, nil
-}
-
-// templateFields are the fields of actions that are templates.
-var templateFields = map[string]bool{
-	"twilio.body": true, "dingtalk.title": true, "dingtalk.text": true, "http.body": true, "http.path": true,
 }
 
 func templateKey(action, field string) string {
