@@ -21,9 +21,13 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/controllers/integrationroute"
+	"github.com/problemhook/problemhook/controllers/notificationtarget"
+	"github.com/problemhook/problemhook/controllers/problemevent"
 	"github.com/problemhook/problemhook/internal/cli"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/egress"
+	"github.com/problemhook/problemhook/internal/jobs"
 	leaderpkg "github.com/problemhook/problemhook/internal/leader"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/scheme"
@@ -43,7 +47,7 @@ type options struct {
 	metricsSecure                                     bool
 	// jobs is what routes' Jobs may do; egressAllow and egressDeny amend
 	// the egress policy of every call made for a tenant.
-	jobs                    controllers.JobPolicy
+	jobs                    jobs.Policy
 	egressAllow, egressDeny string
 	// namespace is the manager's own: its leader election Lease lives there.
 	namespace    string
@@ -151,7 +155,7 @@ func run(ctx context.Context, o options) error {
 		// the operator's, not every Job of the cluster.
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject:         map[client.Object]cache.ByObject{&batchv1.Job{}: {Label: controllers.JobSelector()}},
+			ByObject:         map[client.Object]cache.ByObject{&batchv1.Job{}: {Label: jobs.Selector()}},
 		},
 		Client: controllers.ClientOptions(),
 	}
@@ -166,7 +170,7 @@ func run(ctx context.Context, o options) error {
 	leader.LeaderElection = o.leaderElect
 	leader.LeaderElectionID = "problemhook.problemhook.io"
 	leader.LeaderElectionNamespace = o.namespace
-	podLogs, err := controllers.NewPodLogs(mgr.GetConfig(), mgr.GetHTTPClient())
+	podLogs, err := problemevent.NewPodLogs(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
 		return fmt.Errorf("creating the Pod log reader: %w", err)
 	}
@@ -226,8 +230,8 @@ func run(ctx context.Context, o options) error {
 }
 
 // setupReconcilers adds the reconcilers to a leader's manager.
-func setupReconcilers(ctx context.Context, mgr ctrl.Manager, o options, policy *egress.Policy, podLogs controllers.PodLogs, notifier *notify.Client) error {
-	if err := (&controllers.NotificationTargetReconciler{
+func setupReconcilers(ctx context.Context, mgr ctrl.Manager, o options, policy *egress.Policy, podLogs problemevent.PodLogs, notifier *notify.Client) error {
+	if err := (&notificationtarget.Reconciler{
 		Client:      mgr.GetClient(),
 		Recorder:    mgr.GetEventRecorder("problemhook"),
 		ReceiverURL: o.receiverURL,
@@ -235,14 +239,14 @@ func setupReconcilers(ctx context.Context, mgr ctrl.Manager, o options, policy *
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up NotificationTarget controller: %w", err)
 	}
-	if err := (&controllers.IntegrationRouteReconciler{
+	if err := (&integrationroute.Reconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("problemhook"),
 		Jobs:     o.jobs,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up IntegrationRoute controller: %w", err)
 	}
-	if err := (&controllers.ProblemEventReconciler{
+	if err := (&problemevent.Reconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("problemhook"),
@@ -254,7 +258,7 @@ func setupReconcilers(ctx context.Context, mgr ctrl.Manager, o options, policy *
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up ProblemEvent controller: %w", err)
 	}
-	if err := (&controllers.PollReconciler{
+	if err := (&notificationtarget.PollReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("problemhook"),
 		Egress:   policy,

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/controllers/problemevent"
 )
 
 // A problem with 1,000 impacted entities and a route with four per-entity
@@ -52,7 +52,7 @@ func TestAThousandEntitiesFit(t *testing.T) {
 	size, err := json.Marshal(got)
 	f.g.Expect(err).NotTo(HaveOccurred())
 	t.Logf("the event holds %d runs in %d KiB of JSON", len(got.Status.Actions), len(size)>>10)
-	f.g.Expect(len(size)).To(BeNumerically("<", controllers.MaxRunBytes+300<<10), "well under etcd's 1.5 MiB")
+	f.g.Expect(len(size)).To(BeNumerically("<", problemevent.MaxRunBytes+300<<10), "well under etcd's 1.5 MiB")
 	f.waitJobs(100)
 
 	// The RESOLVED stops what runs; the event settles and says what it

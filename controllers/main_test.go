@@ -17,9 +17,13 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/controllers/integrationroute"
+	"github.com/problemhook/problemhook/controllers/notificationtarget"
+	"github.com/problemhook/problemhook/controllers/problemevent"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/egress"
+	"github.com/problemhook/problemhook/internal/jobs"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/scheme"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
@@ -41,15 +45,15 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return nil, err
 		}
-		if err := (&controllers.NotificationTargetReconciler{
+		if err := (&notificationtarget.Reconciler{
 			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"), ReceiverURL: receiverURL,
 			Dynatrace: &dtconn.Clients{Egress: testEgress},
 		}).SetupWithManager(ctx, mgr); err != nil {
 			return nil, err
 		}
-		return mgr, (&controllers.IntegrationRouteReconciler{
+		return mgr, (&integrationroute.Reconciler{
 			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"),
-			Jobs: controllers.JobPolicy{Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient()},
+			Jobs: jobs.Policy{Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient()},
 		}).SetupWithManager(ctx, mgr)
 	}))
 }
@@ -63,7 +67,7 @@ func TestMain(m *testing.M) {
 // rest of the built-in ranges.
 var testEgress = egress.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, nil)
 
-func startEventManager(t *testing.T, ns string, opts ...func(*controllers.ProblemEventReconciler)) (stop func(), receiverURL string) {
+func startEventManager(t *testing.T, ns string, opts ...func(*problemevent.Reconciler)) (stop func(), receiverURL string) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:     scheme.New(),
@@ -75,14 +79,14 @@ func startEventManager(t *testing.T, ns string, opts ...func(*controllers.Proble
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &controllers.ProblemEventReconciler{
+	r := &problemevent.Reconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("problemhook"),
 		NewDynatraceClient:      fastRetries,
 		Egress:                  testEgress,
 		Notifier:                &notify.Client{HTTPClient: notify.NewHTTPClient(testEgress)},
-		Jobs:                    controllers.JobPolicy{Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient()},
+		Jobs:                    jobs.Policy{Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient()},
 		MaxConcurrentReconciles: 2,
 		MatchNoteInterval:       200 * time.Millisecond,
 	}
@@ -92,7 +96,7 @@ func startEventManager(t *testing.T, ns string, opts ...func(*controllers.Proble
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&controllers.PollReconciler{
+	if err := (&notificationtarget.PollReconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"), NewDynatraceClient: fastRetries, Egress: testEgress,
 	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/controllers/problemevent"
 	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/notify/notifytest"
 	"github.com/problemhook/problemhook/internal/pacing"
@@ -444,7 +444,7 @@ func TestDingTalkRobotIsPaced(t *testing.T) {
 	const window = 3 * time.Second
 	m.robot.SetRate(20, window)
 	m.stop()
-	m.stop, m.receiver = startEventManager(t, m.ns, func(r *controllers.ProblemEventReconciler) {
+	m.stop, m.receiver = startEventManager(t, m.ns, func(r *problemevent.Reconciler) {
 		r.DingTalkRate = pacing.Rate{Messages: 20, Per: window}
 	})
 	m.routeWithRetry("robot", 0, time.Second, m.dingtalk("paced"))

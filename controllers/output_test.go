@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/controllers/problemevent"
 )
 
 // podLogs stands in for the kubelet behind pods/log, which envtest has
@@ -65,7 +65,7 @@ func TestJobOutputIsKept(t *testing.T) {
 	logs := &podLogs{logs: map[string]string{}}
 	f := newFixture(t)
 	f.stop()
-	f.stop, f.receiver = startEventManager(t, f.ns, func(r *controllers.ProblemEventReconciler) { r.PodLogs = logs })
+	f.stop, f.receiver = startEventManager(t, f.ns, func(r *problemevent.Reconciler) { r.PodLogs = logs })
 	f.dt.AddProblem(richProblem())
 	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "legacy-credentials"},
 		Data: map[string][]byte{"password": []byte("hunter2-correct-horse")}})

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/controllers/notificationtarget"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
 )
@@ -114,7 +114,7 @@ func TestPollerCatchesUpOnMissedProblems(t *testing.T) {
 	f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: notified.ProblemID, DisplayID: "105", State: problemhookv1alpha1.StateOpen})
 
 	recorder := events.NewFakeRecorder(10)
-	poller := &controllers.PollReconciler{Client: k8s, Recorder: recorder, Now: clk.Now, PageSize: 2, NewDynatraceClient: fastRetries}
+	poller := &notificationtarget.PollReconciler{Client: k8s, Recorder: recorder, Now: clk.Now, PageSize: 2, NewDynatraceClient: fastRetries}
 	req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(nt)}
 	pollStatus := func() *problemhookv1alpha1.PollStatus {
 		var got problemhookv1alpha1.NotificationTarget
@@ -263,7 +263,7 @@ func TestPollerCreatesAtMostItsBoundPerPoll(t *testing.T) {
 		dt.AddProblem(p)
 		missed = append(missed, p)
 	}
-	poller := &controllers.PollReconciler{Client: k8s, Recorder: events.NewFakeRecorder(10), Now: clk.Now, MaxEventsPerPoll: 2, NewDynatraceClient: fastRetries}
+	poller := &notificationtarget.PollReconciler{Client: k8s, Recorder: events.NewFakeRecorder(10), Now: clk.Now, MaxEventsPerPoll: 2, NewDynatraceClient: fastRetries}
 	req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(f.target)}
 	status := func() *problemhookv1alpha1.PollStatus {
 		var got problemhookv1alpha1.NotificationTarget
@@ -282,7 +282,7 @@ func TestPollerCreatesAtMostItsBoundPerPoll(t *testing.T) {
 			g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", time.UnixMilli(missed[want].StartTime)), "covered up to the first state left for later")
 		} else {
 			g.Expect(res.RequeueAfter).To(Equal(5 * time.Minute))
-			g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", clk.Now().Add(-controllers.CompletenessDelay)))
+			g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", clk.Now().Add(-notificationtarget.CompletenessDelay)))
 		}
 		clk.Set(clk.Now().Add(time.Minute))
 	}

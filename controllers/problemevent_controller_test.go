@@ -20,8 +20,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/controllers/problemevent"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
+	"github.com/problemhook/problemhook/internal/jobs"
 	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/payload"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
@@ -156,7 +157,7 @@ func TestMatchingRoutesRunJobsAndCommentOnce(t *testing.T) {
 	comments := f.dt.Comments(pid)
 	f.g.Expect(comments).To(HaveLen(1))
 	f.g.Expect(comments[0].Content).To(Equal(want))
-	f.g.Expect(comments[0].Context).To(Equal(controllers.CommentContext))
+	f.g.Expect(comments[0].Context).To(Equal(problemevent.CommentContext))
 
 	// A restart finds everything done: no second Job, no second comment.
 	f.restart()
@@ -486,8 +487,8 @@ func TestJobsAreRestrictedWhereTheTemplateIsSilent(t *testing.T) {
 		byRoute[j.Labels[problemhookv1alpha1.LabelRoute]] = j
 	}
 	silent := byRoute["silent"]
-	f.g.Expect(*silent.Spec.TTLSecondsAfterFinished).To(Equal(int32(controllers.DefaultJobTTL.Seconds())))
-	f.g.Expect(*silent.Spec.ActiveDeadlineSeconds).To(Equal(int64(controllers.DefaultJobDeadline.Seconds())), "a Job that cannot run still ends")
+	f.g.Expect(*silent.Spec.TTLSecondsAfterFinished).To(Equal(int32(jobs.DefaultJobTTL.Seconds())))
+	f.g.Expect(*silent.Spec.ActiveDeadlineSeconds).To(Equal(int64(jobs.DefaultJobDeadline.Seconds())), "a Job that cannot run still ends")
 	f.g.Expect(silent.Spec.Template.Spec.SecurityContext).To(Equal(&corev1.PodSecurityContext{
 		RunAsNonRoot: new(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}))
@@ -510,7 +511,7 @@ func TestJobThatIsNotTheEventsIsLeftAlone(t *testing.T) {
 	f.route("legacy", problemhookv1alpha1.RouteMatch{States: []problemhookv1alpha1.ProblemState{problemhookv1alpha1.StateOpen}},
 		jobAction(t, "incident", false, 1))
 	evName := problemhookv1alpha1.EventName(f.target.Name, pid, problemhookv1alpha1.StateOpen)
-	name := controllers.JobName(evName, "legacy", "incident", "")
+	name := jobs.Name(evName, "legacy", "incident", "")
 	foreign := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name}, Spec: batchv1.JobSpec{
 		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
 			Containers: []corev1.Container{{Name: "other", Image: "registry.example/other:1"}}}},

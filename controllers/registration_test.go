@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/controllers/notificationtarget"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
 )
 
@@ -73,7 +73,7 @@ func TestTargetRegistersItself(t *testing.T) {
 
 	var nt problemhookv1alpha1.NotificationTarget
 	f.g.Expect(k8s.Get(f.ctx, key, &nt)).To(Succeed())
-	f.g.Expect(nt.Finalizers).To(ContainElement(controllers.RegistrationFinalizer))
+	f.g.Expect(nt.Finalizers).To(ContainElement(notificationtarget.RegistrationFinalizer))
 	f.g.Expect(nt.Status.Registration.ObjectID).NotTo(BeEmpty())
 	externalID := "problemhook-" + string(nt.UID)
 	hook := func(g Gomega) map[string]any {
@@ -85,7 +85,7 @@ func TestTargetRegistersItself(t *testing.T) {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte("dynatrace:"+password))
 	}
 	got := hook(f.g)
-	f.g.Expect(got).To(And(HaveKeyWithValue("url", hookURL), HaveKeyWithValue("payload", controllers.RegistrationPayload),
+	f.g.Expect(got).To(And(HaveKeyWithValue("url", hookURL), HaveKeyWithValue("payload", notificationtarget.RegistrationPayload),
 		HaveKeyWithValue("notifyClosedProblems", true), HaveKeyWithValue("acceptAnyCertificate", true)))
 	f.g.Expect(got["headers"]).To(HaveExactElements(map[string]any{"name": "Authorization", "secret": true, "secretValue": basic("secret")}))
 

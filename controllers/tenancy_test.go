@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/controllers/problemevent"
 )
 
 // serviceAccount creates a ServiceAccount in ns that may do verbs on Jobs
@@ -97,7 +97,7 @@ func TestRouteJobsRunAsItsServiceAccount(t *testing.T) {
 func TestDefaultServiceAccountLocksDown(t *testing.T) {
 	f := newFixture(t)
 	f.stop()
-	f.stop, f.receiver = startEventManager(t, f.ns, func(r *controllers.ProblemEventReconciler) {
+	f.stop, f.receiver = startEventManager(t, f.ns, func(r *problemevent.Reconciler) {
 		r.Jobs.DefaultServiceAccount = "problemhook-jobs"
 	})
 	f.route("legacy", problemhookv1alpha1.RouteMatch{}, jobAction(t, "incident", false, 1))
@@ -139,7 +139,7 @@ func TestPrivilegedJobTemplatesAreRefused(t *testing.T) {
 
 	// With --allow-privileged-jobs, the same route runs.
 	f.stop()
-	f.stop, f.receiver = startEventManager(t, f.ns, func(r *controllers.ProblemEventReconciler) { r.Jobs.AllowPrivileged = true })
+	f.stop, f.receiver = startEventManager(t, f.ns, func(r *problemevent.Reconciler) { r.Jobs.AllowPrivileged = true })
 	ev = f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: "-2_2V2", DisplayID: "P-2", State: problemhookv1alpha1.StateOpen, Title: "CPU"})
 	f.eventually(ev, func(g Gomega, ev *problemhookv1alpha1.ProblemEvent) {
 		g.Expect(ev.Status.Actions).To(HaveExactElements(HaveField("State", problemhookv1alpha1.ActionRunning)))

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,6 +21,10 @@ import (
 	"github.com/problemhook/problemhook/internal/egress"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
+
+// CallTimeout bounds one call made for a target through its connection
+// (an enrichment, a comment, a registration), retries included.
+const CallTimeout = 30 * time.Second
 
 // ErrNoConnection is returned for a target without spec.dynatrace.
 var ErrNoConnection = errors.New("has no Dynatrace API connection (spec.dynatrace)")

@@ -1,4 +1,12 @@
-package controllers
+// Package problemevent reconciles ProblemEvents: it enriches an event from
+// its target's Dynatrace connection, routes it to the IntegrationRoutes that
+// match it, runs their actions (Jobs, and messages sent beside the
+// reconcile), stops what a RESOLVED stops, and comments the outcome back on
+// the Dynatrace problem. One file per concern: enrichment.go, matching.go,
+// jobs.go, messages.go, output.go, resolve.go, comment.go, with the runs'
+// bookkeeping in actions.go, the outside calls in calls.go and the status
+// writes in status.go.
+package problemevent
 
 import (
 	"cmp"
@@ -28,23 +36,24 @@ import (
 	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/egress"
+	"github.com/problemhook/problemhook/internal/jobs"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/pacing"
 	"github.com/problemhook/problemhook/internal/routing"
 )
 
-// ProblemEventReconciler runs the integrations of a ProblemEvent: it reads
+// Reconciler runs the integrations of a ProblemEvent: it reads
 // the problem's details from Dynatrace, selects the matching routes once,
 // runs and follows their actions, and comments the outcome back. All it
 // knows is in the event's status, so a restart resumes where it stopped.
-type ProblemEventReconciler struct {
+type Reconciler struct {
 	client.Client
 	// APIReader reads what the cache does not hold: the Pods of a finished
 	// Job, and Jobs the cache has not seen yet.
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
 	// NewDynatraceClient builds Dynatrace clients; dynatrace.New when nil.
-	NewDynatraceClient DynatraceClientFunc
+	NewDynatraceClient dtconn.NewFunc
 	// Egress decides which addresses the Dynatrace clients may connect to;
 	// every address when nil. Notifier has a policy of its own.
 	Egress *egress.Policy
@@ -52,7 +61,7 @@ type ProblemEventReconciler struct {
 	// shared notify.Client when nil.
 	Notifier *notify.Client
 	// Jobs is what routes' Jobs may do, and whose rights create them.
-	Jobs JobPolicy
+	Jobs jobs.Policy
 	// PodLogs reads the end of a finished Job's log for its run's output;
 	// no output is kept when nil.
 	PodLogs PodLogs
@@ -75,7 +84,7 @@ type ProblemEventReconciler struct {
 // SetupWithManager registers the reconciler. It follows the Jobs it owns,
 // and the arrival of a RESOLVED event brings its OPEN event back, to stop
 // what still runs for the problem.
-func (r *ProblemEventReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.dynatrace = &dtconn.Clients{New: r.NewDynatraceClient, Egress: r.Egress}
 	r.calls = newCalls()
 	if err := mgr.Add(r.calls); err != nil {
@@ -119,7 +128,7 @@ func (r *ProblemEventReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list
 
 // Reconcile advances a ProblemEvent's integrations as far as they can go now.
-func (r *ProblemEventReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	var ev problemhookv1alpha1.ProblemEvent
 	if err := r.Get(ctx, req.NamespacedName, &ev); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -194,10 +203,10 @@ func messagesInFlight(ev *problemhookv1alpha1.ProblemEvent) bool {
 
 // callsPendingRecheck brings an event that waits for an outside call back
 // should the call's end not wake it.
-const callsPendingRecheck = dynatraceCallTimeout + 5*time.Second
+const callsPendingRecheck = dtconn.CallTimeout + 5*time.Second
 
 // target returns the event's NotificationTarget, or nil when it is gone.
-func (r *ProblemEventReconciler) target(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent) (*problemhookv1alpha1.NotificationTarget, error) {
+func (r *Reconciler) target(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent) (*problemhookv1alpha1.NotificationTarget, error) {
 	var target problemhookv1alpha1.NotificationTarget
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ev.Namespace, Name: ev.Spec.Target}, &target); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -211,7 +220,7 @@ func (r *ProblemEventReconciler) target(ctx context.Context, ev *problemhookv1al
 // drive starts, follows and stops the event's actions. Within a route the
 // actions run in order, each once the one before it has settled; routes
 // run side by side. It returns the Jobs it created, also when it fails.
-func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent) (created []*batchv1.Job, err error) {
+func (r *Reconciler) drive(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent) (created []*batchv1.Job, err error) {
 	resolvedBy, err := r.resolvedBy(ctx, ev)
 	if err != nil {
 		return nil, err
@@ -268,7 +277,7 @@ func (r *ProblemEventReconciler) drive(ctx context.Context, w *statusWriter, ev 
 
 // start starts the pending runs of an action: its messages, or its Jobs
 // within its parallelism. It returns the Jobs it created.
-func (r *ProblemEventReconciler) start(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) ([]*batchv1.Job, error) {
+func (r *Reconciler) start(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) ([]*batchv1.Job, error) {
 	var gone string
 	switch {
 	case ir == nil:
@@ -293,7 +302,7 @@ func (r *ProblemEventReconciler) start(ctx context.Context, w *statusWriter, ev 
 }
 
 // integrationRoute returns the named route, or nil when it is gone.
-func (r *ProblemEventReconciler) integrationRoute(ctx context.Context, namespace, name string) (*problemhookv1alpha1.IntegrationRoute, error) {
+func (r *Reconciler) integrationRoute(ctx context.Context, namespace, name string) (*problemhookv1alpha1.IntegrationRoute, error) {
 	var ir problemhookv1alpha1.IntegrationRoute
 	if err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &ir); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -1,4 +1,4 @@
-package controllers
+package problemevent
 
 import (
 	"fmt"
@@ -19,7 +19,7 @@ import (
 func TestJobsCreatedEvent(t *testing.T) {
 	g := NewWithT(t)
 	rec := events.NewFakeRecorder(4)
-	r := &ProblemEventReconciler{Recorder: rec}
+	r := &Reconciler{Recorder: rec}
 	ev := &problemhookv1alpha1.ProblemEvent{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "ev"}}
 	var jobs []*batchv1.Job
 	for i := range 60 {

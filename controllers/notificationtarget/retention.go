@@ -1,4 +1,4 @@
-package controllers
+package notificationtarget
 
 import (
 	"context"
@@ -31,7 +31,7 @@ const maxRetentionRecheck = time.Hour
 // It runs for every new event, so it reads the cache's events without
 // copying them, and does nothing more while a target is within maxEvents
 // and has no maxAge.
-func (r *NotificationTargetReconciler) enforceRetention(ctx context.Context, target *problemhookv1alpha1.NotificationTarget, now time.Time) (time.Duration, error) {
+func (r *Reconciler) enforceRetention(ctx context.Context, target *problemhookv1alpha1.NotificationTarget, now time.Time) (time.Duration, error) {
 	ret := problemhookv1alpha1.Retention{MaxEvents: new(int32(problemhookv1alpha1.DefaultMaxEvents))}
 	if target.Spec.Retention != nil {
 		ret = *target.Spec.Retention
@@ -75,7 +75,7 @@ func retentionPlan(events []problemhookv1alpha1.ProblemEvent, ret problemhookv1a
 	}
 	for i := range events {
 		ev := &events[i]
-		if !settled(ev) {
+		if !ev.Settled() {
 			continue
 		}
 		expired := ret.MaxAge != nil && now.Sub(receivedAt(ev)) > ret.MaxAge.Duration
@@ -89,15 +89,6 @@ func retentionPlan(events []problemhookv1alpha1.ProblemEvent, ret problemhookv1a
 		}
 	}
 	return past, recheck
-}
-
-// settled reports whether an event's actions have all ended.
-func settled(ev *problemhookv1alpha1.ProblemEvent) bool {
-	switch ev.Status.Phase {
-	case problemhookv1alpha1.PhaseSucceeded, problemhookv1alpha1.PhaseFailed, problemhookv1alpha1.PhaseSkipped:
-		return true
-	}
-	return false
 }
 
 // receivedAt is when the event's notification arrived, which is what its

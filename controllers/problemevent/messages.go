@@ -1,4 +1,4 @@
-package controllers
+package problemevent
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/notify"
@@ -58,7 +59,7 @@ type send struct {
 
 // sendMessages sends the runs of a message action that are due, records
 // them as Running before anything is sent, and records each outcome.
-func (r *ProblemEventReconciler) sendMessages(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) error {
+func (r *Reconciler) sendMessages(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) error {
 	now := time.Now()
 	var due []int
 	for _, i := range runs {
@@ -155,7 +156,7 @@ func sendKey(ev *problemhookv1alpha1.ProblemEvent, run int, attempt int32) strin
 }
 
 // settleSend records the answer of a send in its run.
-func (r *ProblemEventReconciler) settleSend(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, value any, err error) {
+func (r *Reconciler) settleSend(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, value any, err error) {
 	s, _ := value.(sent)
 	// A service that asked for time gets it from every event's runs.
 	if wait := askedFor(err); wait > 0 && s.pace != "" {
@@ -168,7 +169,7 @@ func (r *ProblemEventReconciler) settleSend(ctx context.Context, ev *problemhook
 // lateOutcome records, straight into the stored event, the answer of a
 // send that came while the manager was stopping, so that the next leader
 // finds the message sent, or failed, rather than in flight.
-func (r *ProblemEventReconciler) lateOutcome(ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, run int, attempt int32) func(context.Context, any, error) {
+func (r *Reconciler) lateOutcome(ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, run int, attempt int32) func(context.Context, any, error) {
 	key := client.ObjectKeyFromObject(ev)
 	return func(ctx context.Context, value any, sendErr error) {
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -209,7 +210,7 @@ func askedFor(err error) time.Duration {
 // prepare reads the Secrets and renders the templates of one run, as the
 // action's kind says. An error that the user must fix is a
 // *secretref.Error or an *actionkind.PrepareError.
-func (r *ProblemEventReconciler) prepare(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, action *problemhookv1alpha1.Action, a *problemhookv1alpha1.ActionStatus) (actionkind.Message, error) {
+func (r *Reconciler) prepare(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, action *problemhookv1alpha1.Action, a *problemhookv1alpha1.ActionStatus) (actionkind.Message, error) {
 	kind := actionkind.Of(action)
 	in := actionkind.Input{
 		Reader: r.Client, Namespace: ev.Namespace, Action: action,
@@ -260,7 +261,7 @@ func recipient(to []string, runs []problemhookv1alpha1.ActionStatus, a *problemh
 
 // recordOutcome records the answer to one send, and when a retryable
 // failure leaves attempts, when to try again.
-func (r *ProblemEventReconciler) recordOutcome(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, res notify.Result, err error) {
+func (r *Reconciler) recordOutcome(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, res notify.Result, err error) {
 	log := ctrl.LoggerFrom(ctx).WithValues("route", a.Route, "action", a.Action, "type", a.Type, "attempt", a.Attempts)
 	if a.Recipient != "" {
 		log = log.WithValues("recipient", a.Recipient)
@@ -277,13 +278,13 @@ func (r *ProblemEventReconciler) recordOutcome(ctx context.Context, ev *problemh
 		what = a.Recipient + ": " + what
 	}
 	retryable, after := notify.IsRetryable(err)
-	limit, backoff := retryPolicy(ir)
+	limit, backoff := ir.RetryPolicy()
 	if retryable && a.Attempts <= limit {
 		metrics.MessageAttempts.WithLabelValues(a.Type, metrics.MessageRetryable).Inc()
 		wait := min(max(backoffAfter(backoff, a.Attempts), after), maxRetryWait)
 		next := metav1.NewTime(ceilSecond(time.Now().Add(wait)))
 		a.State, a.NextAttemptTime = problemhookv1alpha1.ActionPending, &next
-		a.Message = truncate(fmt.Sprintf("Attempt %d of %d failed: %s; next attempt at %s", a.Attempts, limit+1, what, next.UTC().Format(time.RFC3339)), 1024)
+		a.Message = controllers.Truncate(fmt.Sprintf("Attempt %d of %d failed: %s; next attempt at %s", a.Attempts, limit+1, what, next.UTC().Format(time.RFC3339)), 1024)
 		log.Info("Sending message failed; will retry", "error", err.Error(), "retryAt", next.Time)
 		r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageRetrying", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
 		return
@@ -298,7 +299,7 @@ func (r *ProblemEventReconciler) recordOutcome(ctx context.Context, ev *problemh
 	r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageFailed", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
 }
 
-func (r *ProblemEventReconciler) notifier() *notify.Client {
+func (r *Reconciler) notifier() *notify.Client {
 	if r.Notifier != nil {
 		return r.Notifier
 	}

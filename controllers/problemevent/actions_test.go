@@ -1,4 +1,4 @@
-package controllers
+package problemevent
 
 import (
 	"testing"
@@ -83,28 +83,6 @@ func TestSummarise(t *testing.T) {
 			g.Expect(ready.Message).To(Equal(tc.message))
 			g.Expect(ready.ObservedGeneration).To(Equal(int64(3)))
 			g.Expect(ready.Status).To(Equal(map[bool]metav1.ConditionStatus{true: metav1.ConditionTrue, false: metav1.ConditionFalse}[tc.settled]))
-		})
-	}
-}
-
-// A route's retry policy fills in what it leaves out with the defaults.
-func TestRetryPolicy(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		retry   *problemhookv1alpha1.RetryPolicy
-		limit   int32
-		backoff time.Duration
-	}{
-		{"no policy", nil, defaultRetryLimit, defaultRetryBackoff},
-		{"limit only", &problemhookv1alpha1.RetryPolicy{Limit: new(int32(2))}, 2, defaultRetryBackoff},
-		{"no retries", &problemhookv1alpha1.RetryPolicy{Limit: new(int32(0))}, 0, defaultRetryBackoff},
-		{"backoff only", &problemhookv1alpha1.RetryPolicy{Backoff: metav1.Duration{Duration: time.Minute}}, defaultRetryLimit, time.Minute},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			g := NewWithT(t)
-			limit, backoff := retryPolicy(&problemhookv1alpha1.IntegrationRoute{Spec: problemhookv1alpha1.IntegrationRouteSpec{Retry: tc.retry}})
-			g.Expect(limit).To(Equal(tc.limit))
-			g.Expect(backoff).To(Equal(tc.backoff))
 		})
 	}
 }

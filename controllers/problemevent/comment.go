@@ -1,4 +1,4 @@
-package controllers
+package problemevent
 
 // The comment: once every action of an event has settled, one comment on
 // the Dynatrace problem that says what ran and how it ended.
@@ -12,10 +12,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/actionkind"
+	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
@@ -27,9 +30,9 @@ const CommentContext = "problemhook"
 // comment posts the outcome of the event's actions to the Dynatrace
 // problem, once. Before posting it looks for a comment of its own on the
 // problem, which a restart between posting and recording would have left.
-func (r *ProblemEventReconciler) comment(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) error {
+func (r *Reconciler) comment(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) error {
 	if ev.Status.Comment != nil || target == nil || target.Spec.Dynatrace == nil ||
-		!ptrOr(target.Spec.Dynatrace.Comments, true) || !ev.Spec.Source.IsDynatrace() || ev.Spec.Test {
+		!ptr.Deref(target.Spec.Dynatrace.Comments, true) || !ev.Spec.Source.IsDynatrace() || ev.Spec.Test {
 		return nil
 	}
 	commenting, err := r.commentingRoutes(ctx, ev)
@@ -48,7 +51,7 @@ func (r *ProblemEventReconciler) comment(ctx context.Context, ev *problemhookv1a
 	}
 	marker, problemID := commentMarker(ev), ev.Spec.ProblemID
 	value, err, done := r.calls.await(ctx, callKey(ev, "comment"), ev, func(ctx context.Context) (any, error) {
-		ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
+		ctx, cancel := context.WithTimeout(ctx, dtconn.CallTimeout)
 		defer cancel()
 		existing, err := c.Comments(ctx, problemID)
 		if err != nil {
@@ -65,7 +68,7 @@ func (r *ProblemEventReconciler) comment(ctx context.Context, ev *problemhookv1a
 		return errCallsPending
 	}
 	if cm, ok := value.(*dynatrace.Comment); ok && err == nil {
-		ev.Status.Comment = &problemhookv1alpha1.CommentStatus{Posted: true, Time: new(metav1.NewTime(time.UnixMilli(cm.CreatedAtTimestamp))), Message: truncate(cm.Content, 4096)}
+		ev.Status.Comment = &problemhookv1alpha1.CommentStatus{Posted: true, Time: new(metav1.NewTime(time.UnixMilli(cm.CreatedAtTimestamp))), Message: controllers.Truncate(cm.Content, 4096)}
 		return nil
 	}
 	if err != nil {
@@ -77,7 +80,7 @@ func (r *ProblemEventReconciler) comment(ctx context.Context, ev *problemhookv1a
 		return nil
 	}
 	now := metav1.Now()
-	ev.Status.Comment = &problemhookv1alpha1.CommentStatus{Posted: true, Time: &now, Message: truncate(text, 4096)}
+	ev.Status.Comment = &problemhookv1alpha1.CommentStatus{Posted: true, Time: &now, Message: controllers.Truncate(text, 4096)}
 	ctrl.LoggerFrom(ctx).Info("Posted comment to Dynatrace problem", "problemID", ev.Spec.ProblemID)
 	r.Recorder.Eventf(ev, target, corev1.EventTypeNormal, "CommentPosted", "Comment", "Posted the outcome to Dynatrace problem %s", ev.Spec.ProblemID)
 	return nil
@@ -85,22 +88,22 @@ func (r *ProblemEventReconciler) comment(ctx context.Context, ev *problemhookv1a
 
 // commentFailed records a comment that cannot be posted until the user
 // fixes something (token, scope, problem id): it is not retried.
-func (r *ProblemEventReconciler) commentFailed(ev *problemhookv1alpha1.ProblemEvent, err error) {
-	msg := truncate("Not posted: "+err.Error(), 4096)
+func (r *Reconciler) commentFailed(ev *problemhookv1alpha1.ProblemEvent, err error) {
+	msg := controllers.Truncate("Not posted: "+err.Error(), 4096)
 	ev.Status.Comment = &problemhookv1alpha1.CommentStatus{Message: msg}
 	r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "CommentFailed", "Comment", "%s", msg)
 }
 
 // commentingRoutes names the routes of the event's actions that want their
 // results commented back. A route deleted since keeps the default: yes.
-func (r *ProblemEventReconciler) commentingRoutes(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent) (map[string]bool, error) {
+func (r *Reconciler) commentingRoutes(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, group := range groupActions(ev.Status.Actions) {
 		ir, err := r.integrationRoute(ctx, ev.Namespace, group.route)
 		if err != nil {
 			return nil, err
 		}
-		if ir == nil || ir.Spec.Comment == nil || ptrOr(ir.Spec.Comment.Enabled, true) {
+		if ir == nil || ir.Spec.Comment == nil || ptr.Deref(ir.Spec.Comment.Enabled, true) {
 			out[group.route] = true
 		}
 	}
@@ -154,7 +157,7 @@ func commentText(ev *problemhookv1alpha1.ProblemEvent, commenting map[string]boo
 		// A message is reported per recipient, as the old webhook did:
 		// "Mobile number has been notified: +49*****1234".
 		for _, a := range runs {
-			lines = append(lines, fmt.Sprintf("problemhook %s %s/%s: %s\n", a.Type, k.route, k.action, truncate(a.Message, 300)))
+			lines = append(lines, fmt.Sprintf("problemhook %s %s/%s: %s\n", a.Type, k.route, k.action, controllers.Truncate(a.Message, 300)))
 		}
 	}
 	// An action none of whose runs the event holds still has its line.
@@ -255,7 +258,7 @@ func outcomeSummary(runs []problemhookv1alpha1.ActionStatus) string {
 		if a.ExitCode != nil {
 			return fmt.Sprintf("failed (exit code %d)", *a.ExitCode)
 		}
-		return "failed (" + truncate(a.Message, 200) + ")"
+		return "failed (" + controllers.Truncate(a.Message, 200) + ")"
 	}
 	n := countStates(runs)
 	succeeded, failed, stopped := n[problemhookv1alpha1.ActionSucceeded], n[problemhookv1alpha1.ActionFailed], n[problemhookv1alpha1.ActionStopped]
@@ -281,7 +284,7 @@ func outcomeSummary(runs []problemhookv1alpha1.ActionStatus) string {
 		case len(codes) > 1:
 			f += " (exit codes " + strings.Join(codes, ", ") + ")"
 		case len(reasons) > 0:
-			f += " (" + truncate(reasons[0], 200) + ")"
+			f += " (" + controllers.Truncate(reasons[0], 200) + ")"
 		}
 		parts = append(parts, f)
 	}

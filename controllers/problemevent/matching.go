@@ -1,4 +1,4 @@
-package controllers
+package problemevent
 
 // Routing: which routes an event runs, decided once per event, and the
 // compiled routes it is decided with.
@@ -30,7 +30,7 @@ var errCallsPending = errors.New("waiting for an outside call")
 // route enriches the event and records one pending action status per
 // action (and entity) of every matching route. It runs once per event:
 // a route that changes or appears later does not change what the event runs.
-func (r *ProblemEventReconciler) route(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) error {
+func (r *Reconciler) route(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) error {
 	if ev.Spec.Test && (target == nil || target.Spec.TestNotifications != problemhookv1alpha1.TestNotificationsRun) {
 		skip(ev, fmt.Sprintf("Test notification recorded only: NotificationTarget %s runs routes for tests when spec.testNotifications is Run", ev.Spec.Target))
 		return nil
@@ -189,7 +189,7 @@ func routeActions(ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Ro
 
 func skip(ev *problemhookv1alpha1.ProblemEvent, msg string) {
 	ev.Status.Phase = problemhookv1alpha1.PhaseSkipped
-	setReady(&ev.Status.Conditions, ev.Generation, metav1.ConditionTrue, problemhookv1alpha1.ReasonSkipped, msg)
+	problemhookv1alpha1.SetReady(&ev.Status.Conditions, ev.Generation, metav1.ConditionTrue, problemhookv1alpha1.ReasonSkipped, msg)
 }
 
 // routeCache holds compiled routes by UID and generation, so that CEL and

@@ -1,4 +1,4 @@
-package controllers
+package problemevent
 
 // Enrichment: the problem's details read from the Dynatrace Problems API
 // into the event's status, before it is routed.
@@ -6,25 +6,22 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 )
-
-// dynatraceCallTimeout bounds one enrichment or comment, retries included.
-const dynatraceCallTimeout = 30 * time.Second
 
 // enrich reads the problem from the target's Dynatrace connection into
 // status.details. A failure is recorded and does not hold back the
 // actions. It reports false while the read goes on past AwaitWindow: the
 // event comes back when it ends.
-func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) bool {
+func (r *Reconciler) enrich(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) bool {
 	if target == nil || target.Spec.Dynatrace == nil || !ev.Spec.Source.IsDynatrace() || ev.Spec.Test {
 		return true
 	}
@@ -34,7 +31,7 @@ func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1al
 		var value any
 		var done bool
 		value, err, done = r.calls.await(ctx, callKey(ev, "enrich"), ev, func(ctx context.Context) (any, error) {
-			ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
+			ctx, cancel := context.WithTimeout(ctx, dtconn.CallTimeout)
 			defer cancel()
 			return c.GetProblem(ctx, ev.Spec.ProblemID)
 		}, nil)
@@ -44,7 +41,7 @@ func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1al
 		problem, _ = value.(*dynatrace.Problem)
 	}
 	if err != nil {
-		msg := truncate(fmt.Sprintf("Reading problem %s from Dynatrace: %v; the actions run without its details", ev.Spec.ProblemID, err), 1024)
+		msg := controllers.Truncate(fmt.Sprintf("Reading problem %s from Dynatrace: %v; the actions run without its details", ev.Spec.ProblemID, err), 1024)
 		meta.SetStatusCondition(&ev.Status.Conditions, metav1.Condition{
 			Type: problemhookv1alpha1.ConditionEnriched, Status: metav1.ConditionFalse, ObservedGeneration: ev.Generation,
 			Reason: problemhookv1alpha1.ReasonEnrichmentFailed, Message: msg,
@@ -60,9 +57,6 @@ func (r *ProblemEventReconciler) enrich(ctx context.Context, ev *problemhookv1al
 	return true
 }
 
-// DynatraceClientFunc builds the client of a target's Dynatrace connection.
-type DynatraceClientFunc = dtconn.NewFunc
-
 // Bounds of the details summary, within the CRD's.
 const (
 	maxDetailEntities = 64
@@ -73,11 +67,11 @@ const (
 // of ProblemDetails.
 func problemDetails(p *dynatrace.Problem, now metav1.Time) *problemhookv1alpha1.ProblemDetails {
 	d := &problemhookv1alpha1.ProblemDetails{
-		DisplayID: truncate(p.DisplayID, problemhookv1alpha1.MaxShortFieldLength),
-		Status:    truncate(p.Status, 64),
-		Title:     truncate(p.Title, problemhookv1alpha1.MaxTitleLength),
-		Severity:  truncate(p.SeverityLevel, 64),
-		Impact:    truncate(p.ImpactLevel, 64),
+		DisplayID: controllers.Truncate(p.DisplayID, problemhookv1alpha1.MaxShortFieldLength),
+		Status:    controllers.Truncate(p.Status, 64),
+		Title:     controllers.Truncate(p.Title, problemhookv1alpha1.MaxTitleLength),
+		Severity:  controllers.Truncate(p.SeverityLevel, 64),
+		Impact:    controllers.Truncate(p.ImpactLevel, 64),
 		FetchedAt: &now,
 	}
 	for _, e := range p.ImpactedEntities {
@@ -85,25 +79,25 @@ func problemDetails(p *dynatrace.Problem, now metav1.Time) *problemhookv1alpha1.
 			break
 		}
 		d.ImpactedEntities = append(d.ImpactedEntities, problemhookv1alpha1.ImpactedEntity{
-			ID:   truncate(e.EntityID.ID, problemhookv1alpha1.MaxShortFieldLength),
-			Name: truncate(e.Name, problemhookv1alpha1.MaxShortFieldLength),
-			Type: truncate(e.EntityID.Type, problemhookv1alpha1.MaxShortFieldLength),
+			ID:   controllers.Truncate(e.EntityID.ID, problemhookv1alpha1.MaxShortFieldLength),
+			Name: controllers.Truncate(e.Name, problemhookv1alpha1.MaxShortFieldLength),
+			Type: controllers.Truncate(e.EntityID.Type, problemhookv1alpha1.MaxShortFieldLength),
 		})
 	}
 	for _, z := range p.ManagementZones {
 		if len(d.ManagementZones) == problemhookv1alpha1.MaxZoneCount {
 			break
 		}
-		d.ManagementZones = append(d.ManagementZones, truncate(z.Name, problemhookv1alpha1.MaxShortFieldLength))
+		d.ManagementZones = append(d.ManagementZones, controllers.Truncate(z.Name, problemhookv1alpha1.MaxShortFieldLength))
 	}
 	for _, t := range p.EntityTags {
 		if len(d.Tags) == problemhookv1alpha1.MaxTagCount {
 			break
 		}
-		d.Tags = append(d.Tags, truncate(t.StringRepresentation, problemhookv1alpha1.MaxShortFieldLength))
+		d.Tags = append(d.Tags, controllers.Truncate(t.StringRepresentation, problemhookv1alpha1.MaxShortFieldLength))
 	}
 	if rc := p.RootCauseEntity; rc != nil {
-		d.RootCause = truncate(fmt.Sprintf("%s (%s)", rc.Name, rc.EntityID.ID), 512)
+		d.RootCause = controllers.Truncate(fmt.Sprintf("%s (%s)", rc.Name, rc.EntityID.ID), 512)
 	}
 	if ev := p.EvidenceDetails; ev != nil {
 		for _, e := range ev.Details {
@@ -117,7 +111,7 @@ func problemDetails(p *dynatrace.Problem, now metav1.Time) *problemhookv1alpha1.
 			if e.RootCauseRelevant {
 				line += " (root cause)"
 			}
-			d.Evidence = append(d.Evidence, truncate(line, 512))
+			d.Evidence = append(d.Evidence, controllers.Truncate(line, 512))
 		}
 	}
 	return d

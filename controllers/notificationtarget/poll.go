@@ -1,4 +1,4 @@
-package controllers
+package notificationtarget
 
 import (
 	"cmp"
@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/metrics"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
@@ -62,7 +63,7 @@ type PollReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
 	// NewDynatraceClient builds Dynatrace clients; dynatrace.New when nil.
-	NewDynatraceClient DynatraceClientFunc
+	NewDynatraceClient dtconn.NewFunc
 	// Egress decides which addresses the Dynatrace clients may connect to;
 	// every address when nil.
 	Egress *egress.Policy
@@ -111,7 +112,7 @@ func (r *PollReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	}
 	base := target.DeepCopy()
 	defer func() {
-		retErr = patchStatus(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status.Poll })
+		retErr = controllers.PatchStatus(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status.Poll })
 	}()
 	now := r.now()
 	st := target.Status.Poll
@@ -145,7 +146,7 @@ func (r *PollReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	listed, recorded, covered, err := r.poll(pollCtx, &target, from, to, now)
 	if err != nil {
 		metrics.Polls.WithLabelValues(metrics.PollFailed).Inc()
-		st.LastError = truncate(err.Error(), 1024)
+		st.LastError = controllers.Truncate(err.Error(), 1024)
 		r.Recorder.Eventf(&target, nil, corev1.EventTypeWarning, problemhookv1alpha1.ReasonPollFailed, "Poll", "Polling Dynatrace for missed problems: %s", st.LastError)
 		// The frame stays uncovered; the next poll covers it.
 		return ctrl.Result{RequeueAfter: min(interval, pollRetry)}, nil

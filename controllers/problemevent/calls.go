@@ -1,4 +1,4 @@
-package controllers
+package problemevent
 
 // Outside calls (Dynatrace, and the services messages go to) run beside
 // the reconcile that needs them, not in it: a reconcile waits for a call

@@ -1,4 +1,4 @@
-package controllers
+package problemevent
 
 import (
 	"testing"

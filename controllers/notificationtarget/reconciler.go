@@ -1,4 +1,9 @@
-package controllers
+// Package notificationtarget reconciles NotificationTargets: their Ready
+// condition and webhook URL, their registration in Dynatrace
+// (registration.go), the retention of their events (retention.go), and the
+// catch-up poller that records the problems whose notification never
+// arrived (poll.go, a reconciler of its own).
+package notificationtarget
 
 import (
 	"context"
@@ -22,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/credentials"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
@@ -31,9 +37,9 @@ import (
 // targetSecretsIndex indexes NotificationTargets by the names of the Secrets they reference.
 const targetSecretsIndex = ".spec.secretNames"
 
-// NotificationTargetReconciler checks that a NotificationTarget's Secrets
+// Reconciler checks that a NotificationTarget's Secrets
 // resolve, publishes its webhook URL and reports whether it is Ready.
-type NotificationTargetReconciler struct {
+type Reconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
 	// ReceiverURL is the base URL senders reach the receiver at, e.g.
@@ -46,7 +52,7 @@ type NotificationTargetReconciler struct {
 
 // SetupWithManager registers the reconciler and the Secret index and watch
 // that make a created, fixed or rotated Secret take effect at once.
-func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	r.dynatraceClients()
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &problemhookv1alpha1.NotificationTarget{}, targetSecretsIndex, func(o client.Object) []string {
 		return targetSecretNames(o.(*problemhookv1alpha1.NotificationTarget))
@@ -55,7 +61,7 @@ func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&problemhookv1alpha1.NotificationTarget{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(referencing(r.Client, &problemhookv1alpha1.NotificationTargetList{}, targetSecretsIndex))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(controllers.Referencing(r.Client, &problemhookv1alpha1.NotificationTargetList{}, targetSecretsIndex))).
 		// A new event, or one whose actions settled, may put older ones
 		// past the target's retention.
 		Watches(&problemhookv1alpha1.ProblemEvent{}, handler.EnqueueRequestsFromMapFunc(targetOfEvent), builder.WithPredicates(retentionRelevant)).
@@ -69,7 +75,7 @@ func (r *NotificationTargetReconciler) SetupWithManager(ctx context.Context, mgr
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile validates a NotificationTarget and reports it in its status.
-func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	var target problemhookv1alpha1.NotificationTarget
 	if err := r.Get(ctx, req.NamespacedName, &target); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -79,7 +85,7 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	}
 	base := target.DeepCopy()
 	defer func() {
-		retErr = errors.Join(retErr, patchStatus(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status }))
+		retErr = errors.Join(retErr, controllers.PatchStatus(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status }))
 	}()
 
 	recheck, err := r.enforceRetention(ctx, &target, time.Now())
@@ -94,7 +100,7 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 	target.Status.WebhookURL = r.ReceiverURL + path
 
 	if target.Spec.Suspend {
-		setReady(&target.Status.Conditions, target.Generation, metav1.ConditionFalse, problemhookv1alpha1.ReasonSuspended, "Suspended: senders get 503 until spec.suspend is false")
+		problemhookv1alpha1.SetReady(&target.Status.Conditions, target.Generation, metav1.ConditionFalse, problemhookv1alpha1.ReasonSuspended, "Suspended: senders get 503 until spec.suspend is false")
 		return res, nil
 	}
 	if err := r.validate(ctx, &target); err != nil {
@@ -123,7 +129,7 @@ func (r *NotificationTargetReconciler) Reconcile(ctx context.Context, req ctrl.R
 		// brings the target back here when they do. Retention goes on.
 		return res, reconcile.TerminalError(err)
 	}
-	setReady(&target.Status.Conditions, target.Generation, metav1.ConditionTrue, problemhookv1alpha1.ReasonReady, "Receiving notifications at "+path)
+	problemhookv1alpha1.SetReady(&target.Status.Conditions, target.Generation, metav1.ConditionTrue, problemhookv1alpha1.ReasonReady, "Receiving notifications at "+path)
 	if dt := target.Spec.Dynatrace; dt != nil && dt.Registration != nil {
 		if !controllerutil.ContainsFinalizer(&target, RegistrationFinalizer) {
 			patch := client.MergeFrom(target.DeepCopy())
@@ -150,7 +156,7 @@ var errInvalidCABundle = errors.New("spec.dynatrace.caBundle holds no PEM certif
 
 // validate resolves every Secret the target references, as the receiver
 // and the Dynatrace client will.
-func (r *NotificationTargetReconciler) validate(ctx context.Context, target *problemhookv1alpha1.NotificationTarget) error {
+func (r *Reconciler) validate(ctx context.Context, target *problemhookv1alpha1.NotificationTarget) error {
 	if _, err := credentials.Load(ctx, r.Client, target); err != nil {
 		return err
 	}
@@ -183,15 +189,15 @@ const CredentialRecheckInterval = time.Minute
 // events say why they were not enriched.
 const credentialCheckTimeout = 5 * time.Second
 
-func (r *NotificationTargetReconciler) dynatraceClients() *dtconn.Clients {
+func (r *Reconciler) dynatraceClients() *dtconn.Clients {
 	if r.Dynatrace == nil {
 		r.Dynatrace = &dtconn.Clients{}
 	}
 	return r.Dynatrace
 }
 
-func (r *NotificationTargetReconciler) notReady(target *problemhookv1alpha1.NotificationTarget, reason, msg string) {
-	setReady(&target.Status.Conditions, target.Generation, metav1.ConditionFalse, reason, msg)
+func (r *Reconciler) notReady(target *problemhookv1alpha1.NotificationTarget, reason, msg string) {
+	problemhookv1alpha1.SetReady(&target.Status.Conditions, target.Generation, metav1.ConditionFalse, reason, msg)
 	r.Recorder.Eventf(target, nil, corev1.EventTypeWarning, reason, "Validate", msg)
 }
 
@@ -213,17 +219,6 @@ func targetSecretNames(t *problemhookv1alpha1.NotificationTarget) []string {
 	return names
 }
 
-// setReady sets the Ready condition of an object of the given generation.
-func setReady(conds *[]metav1.Condition, generation int64, status metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(conds, metav1.Condition{
-		Type:               problemhookv1alpha1.ConditionReady,
-		Status:             status,
-		Reason:             reason,
-		Message:            msg,
-		ObservedGeneration: generation,
-	})
-}
-
 // targetOfEvent maps a ProblemEvent to its NotificationTarget.
 func targetOfEvent(_ context.Context, o client.Object) []reconcile.Request {
 	name := o.GetLabels()[problemhookv1alpha1.LabelTarget]
@@ -239,7 +234,7 @@ var retentionRelevant = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		old, okOld := e.ObjectOld.(*problemhookv1alpha1.ProblemEvent)
 		ev, okNew := e.ObjectNew.(*problemhookv1alpha1.ProblemEvent)
-		return okOld && okNew && !settled(old) && settled(ev)
+		return okOld && okNew && !old.Settled() && ev.Settled()
 	},
 	DeleteFunc:  func(event.DeleteEvent) bool { return false },
 	GenericFunc: func(event.GenericEvent) bool { return false },

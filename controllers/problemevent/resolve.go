@@ -1,4 +1,4 @@
-package controllers
+package problemevent
 
 // RESOLVED: a problem's RESOLVED event stops what its OPEN event still has
 // to do, Jobs running and messages not yet sent, unless an action says
@@ -23,7 +23,7 @@ import (
 
 // resolvedBy returns the name of the RESOLVED event of an OPEN event's
 // problem, once it has arrived, and "" otherwise.
-func (r *ProblemEventReconciler) resolvedBy(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent) (string, error) {
+func (r *Reconciler) resolvedBy(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent) (string, error) {
 	if ev.Spec.State != problemhookv1alpha1.StateOpen {
 		return "", nil
 	}
@@ -41,7 +41,7 @@ func (r *ProblemEventReconciler) resolvedBy(ctx context.Context, ev *problemhook
 
 // stop ends a run because its problem resolved: a running Job is deleted
 // with its Pods, a pending one never starts.
-func (r *ProblemEventReconciler) stop(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, resolvedBy string) error {
+func (r *Reconciler) stop(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, resolvedBy string) error {
 	if actionkind.IsMessage(a.Type) {
 		// Pending: never sent, or waiting for a retry. One in flight was
 		// settled before this, as its outcome is unknown.
@@ -70,16 +70,16 @@ func (r *ProblemEventReconciler) stop(ctx context.Context, ev *problemhookv1alph
 	state, verb := problemhookv1alpha1.ActionStopped, "Stopped"
 	if job.UID != "" && metav1.IsControlledBy(job, ev) {
 		// Deleted by whoever created it: a route's ServiceAccount.
-		w, err := r.Jobs.writer(r.Client, ev.Namespace, ir)
+		w, err := r.Jobs.Writer(r.Client, ev.Namespace, ir)
 		if err != nil {
 			return err
 		}
 		err = w.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &job.UID})
 		switch {
-		case w.refused(err):
+		case w.Refused(err):
 			// Retrying cannot help until someone grants the right; the
 			// Job runs on to its end or its deadline.
-			state, verb, what = problemhookv1alpha1.ActionFailed, "Not stopped", w.forbidden(err, "delete Job "+a.Job)+"; it runs on"
+			state, verb, what = problemhookv1alpha1.ActionFailed, "Not stopped", w.Forbidden(err, "delete Job "+a.Job)+"; it runs on"
 		case client.IgnoreNotFound(err) != nil:
 			return fmt.Errorf("stopping Job %s: %w", a.Job, err)
 		default:

@@ -1,4 +1,4 @@
-package controllers
+package problemevent
 
 // What a finished Job said: the end of its container's log, bounded and
 // with the Secrets its route and its Pod use masked, kept in the run's
@@ -19,7 +19,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"k8s.io/utils/ptr"
+
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/actionkind"
 )
 
@@ -68,13 +71,13 @@ func outputBounds(action *problemhookv1alpha1.Action) (lines, limit int) {
 		return lines, limit
 	}
 	o := action.Job.Output
-	return int(ptrOr(o.TailLines, int32(lines))), int(ptrOr(o.LimitBytes, int32(limit)))
+	return int(ptr.Deref(o.TailLines, int32(lines))), int(ptr.Deref(o.LimitBytes, int32(limit)))
 }
 
 // keepOutput stores the end of the log of the Pod container whose exit
 // code the run records in a.Output. A log that cannot be read is said so
 // there; it never fails the run.
-func (r *ProblemEventReconciler) keepOutput(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, job *batchv1.Job, pod, container string, a *problemhookv1alpha1.ActionStatus) {
+func (r *Reconciler) keepOutput(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, job *batchv1.Job, pod, container string, a *problemhookv1alpha1.ActionStatus) {
 	if r.PodLogs == nil || pod == "" {
 		return
 	}
@@ -98,7 +101,7 @@ func (r *ProblemEventReconciler) keepOutput(ctx context.Context, ev *problemhook
 	// for more than is kept and keep the end.
 	raw, err := r.PodLogs.Tail(ctx, ev.Namespace, pod, container, int64(lines), int64(4*limit))
 	if err != nil {
-		a.Output = truncate("(the log of Pod "+pod+" could not be read: "+err.Error()+")", limit)
+		a.Output = controllers.Truncate("(the log of Pod "+pod+" could not be read: "+err.Error()+")", limit)
 		return
 	}
 	a.Output = mask(tail(raw, limit), r.secretValues(ctx, ev.Namespace, ir, job))
@@ -149,7 +152,7 @@ func mask(out string, values []string) string {
 
 // secretValues are the values of the Secrets the route's actions and the
 // Job's Pod use, and each line of them, longest first.
-func (r *ProblemEventReconciler) secretValues(ctx context.Context, ns string, ir *problemhookv1alpha1.IntegrationRoute, job *batchv1.Job) []string {
+func (r *Reconciler) secretValues(ctx context.Context, ns string, ir *problemhookv1alpha1.IntegrationRoute, job *batchv1.Job) []string {
 	names := map[string]bool{}
 	if ir != nil {
 		for _, n := range actionkind.SecretNames(&ir.Spec) {

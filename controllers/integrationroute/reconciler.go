@@ -1,4 +1,8 @@
-package controllers
+// Package integrationroute reconciles IntegrationRoutes: a route is Ready
+// when its CEL expression and templates compile, its Secrets hold what its
+// actions read, and its Jobs would be created (a server-side dry run as
+// the route's ServiceAccount).
+package integrationroute
 
 import (
 	"context"
@@ -20,7 +24,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/actionkind"
+	"github.com/problemhook/problemhook/internal/jobs"
 	"github.com/problemhook/problemhook/internal/routing"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
@@ -32,20 +38,20 @@ const routeSecretsIndex = ".spec.actions.secretNames"
 // not create its Jobs is checked again.
 const ForbiddenRecheckInterval = time.Minute
 
-// IntegrationRouteReconciler checks that an IntegrationRoute can run: its
+// Reconciler checks that an IntegrationRoute can run: its
 // expression and templates compile, its Job templates are Jobs the API
 // server accepts, and its Secrets exist. It reports this in Ready.
-type IntegrationRouteReconciler struct {
+type Reconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
 	// Jobs is what the route's Jobs may do; its dry runs are made as the
 	// route's ServiceAccount.
-	Jobs JobPolicy
+	Jobs jobs.Policy
 }
 
 // SetupWithManager registers the reconciler, and the Secret index and
 // watch that make a created or fixed Secret take effect at once.
-func (r *IntegrationRouteReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &problemhookv1alpha1.IntegrationRoute{}, routeSecretsIndex, func(o client.Object) []string {
 		return actionkind.SecretNames(&o.(*problemhookv1alpha1.IntegrationRoute).Spec)
 	}); err != nil {
@@ -53,7 +59,7 @@ func (r *IntegrationRouteReconciler) SetupWithManager(ctx context.Context, mgr c
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&problemhookv1alpha1.IntegrationRoute{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(referencing(r.Client, &problemhookv1alpha1.IntegrationRouteList{}, routeSecretsIndex))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(controllers.Referencing(r.Client, &problemhookv1alpha1.IntegrationRouteList{}, routeSecretsIndex))).
 		Complete(r)
 }
 
@@ -63,14 +69,14 @@ func (r *IntegrationRouteReconciler) SetupWithManager(ctx context.Context, mgr c
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
 
 // Reconcile validates an IntegrationRoute and reports it in its status.
-func (r *IntegrationRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	var ir problemhookv1alpha1.IntegrationRoute
 	if err := r.Get(ctx, req.NamespacedName, &ir); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	base := ir.DeepCopy()
 	defer func() {
-		retErr = errors.Join(retErr, patchStatus(ctx, r.Client, base, &ir, func(o *problemhookv1alpha1.IntegrationRoute) any { return o.Status }))
+		retErr = errors.Join(retErr, controllers.PatchStatus(ctx, r.Client, base, &ir, func(o *problemhookv1alpha1.IntegrationRoute) any { return o.Status }))
 	}()
 	ir.Status.ObservedGeneration = ir.Generation
 
@@ -80,7 +86,7 @@ func (r *IntegrationRouteReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	if err != nil {
 		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
-		setReady(&ir.Status.Conditions, ir.Generation, metav1.ConditionFalse, reason, msg)
+		problemhookv1alpha1.SetReady(&ir.Status.Conditions, ir.Generation, metav1.ConditionFalse, reason, msg)
 		r.Recorder.Eventf(&ir, nil, corev1.EventTypeWarning, reason, "Validate", msg)
 		if reason == problemhookv1alpha1.ReasonJobsForbidden {
 			// Fixed by a RoleBinding, which the route does not watch:
@@ -89,14 +95,14 @@ func (r *IntegrationRouteReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		}
 		return ctrl.Result{}, reconcile.TerminalError(err)
 	}
-	setReady(&ir.Status.Conditions, ir.Generation, metav1.ConditionTrue, problemhookv1alpha1.ReasonReady,
+	problemhookv1alpha1.SetReady(&ir.Status.Conditions, ir.Generation, metav1.ConditionTrue, problemhookv1alpha1.ReasonReady,
 		fmt.Sprintf("Routes matching events to %d actions", len(ir.Spec.Actions)))
 	return ctrl.Result{}, nil
 }
 
 // validate checks the route as the ProblemEvent controller will use it. An
 // error with a reason is the user's to fix; one without is transient.
-func (r *IntegrationRouteReconciler) validate(ctx context.Context, ir *problemhookv1alpha1.IntegrationRoute) (string, error) {
+func (r *Reconciler) validate(ctx context.Context, ir *problemhookv1alpha1.IntegrationRoute) (string, error) {
 	if _, err := routing.Compile(&ir.Spec); err != nil {
 		var fe *routing.FieldError
 		if errors.As(err, &fe) {
@@ -117,7 +123,7 @@ func (r *IntegrationRouteReconciler) validate(ctx context.Context, ir *problemho
 		}
 		return "", err
 	}
-	var w *jobWriter
+	var w *jobs.Writer
 	for i := range ir.Spec.Actions {
 		a := &ir.Spec.Actions[i]
 		if a.Job == nil {
@@ -125,7 +131,7 @@ func (r *IntegrationRouteReconciler) validate(ctx context.Context, ir *problemho
 		}
 		if w == nil {
 			var err error
-			if w, err = r.Jobs.writer(r.Client, ir.Namespace, ir); err != nil {
+			if w, err = r.Jobs.Writer(r.Client, ir.Namespace, ir); err != nil {
 				return "", err
 			}
 		}
@@ -134,10 +140,10 @@ func (r *IntegrationRouteReconciler) validate(ctx context.Context, ir *problemho
 		if err != nil {
 			return problemhookv1alpha1.ReasonInvalidJobTemplate, fmt.Errorf("%s: %w", at, err)
 		}
-		if err := r.Jobs.nodeAccess(job, at); err != nil {
+		if err := r.Jobs.NodeAccess(job, at); err != nil {
 			return problemhookv1alpha1.ReasonPrivilegedJobTemplate, err
 		}
-		w.ownsJobs(job)
+		w.OwnsJobs(job)
 		// A dry run stores nothing, so no read need wait for the cache to
 		// see it (and its answer has no resourceVersion to wait for).
 		err = w.Create(ctx, job, client.DryRunAll, client.DisableReadYourWritesConsistency)
@@ -145,8 +151,8 @@ func (r *IntegrationRouteReconciler) validate(ctx context.Context, ir *problemho
 		case err == nil:
 		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 			return problemhookv1alpha1.ReasonInvalidJobTemplate, fmt.Errorf("%s: %s", at, invalidJobMessage(err))
-		case w.refused(err):
-			return problemhookv1alpha1.ReasonJobsForbidden, errors.New(w.forbidden(err, "create the Jobs of action "+a.Name))
+		case w.Refused(err):
+			return problemhookv1alpha1.ReasonJobsForbidden, errors.New(w.Forbidden(err, "create the Jobs of action "+a.Name))
 		default:
 			return "", fmt.Errorf("checking the Job template of action %s: %w", a.Name, err)
 		}
@@ -168,11 +174,11 @@ func dryRunJob(ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.
 	if a.Job.PerImpactedEntity {
 		entity = &p.ImpactedEntities[0]
 	}
-	job, err := newJob(p, ir, a, entity)
+	job, err := jobs.New(p, ir, a, entity)
 	if err != nil {
 		return nil, err
 	}
-	job.GenerateName, job.Name = truncate(ir.Name, 40)+"-dry-run-", ""
+	job.GenerateName, job.Name = controllers.Truncate(ir.Name, 40)+"-dry-run-", ""
 	return job, nil
 }
 
@@ -199,7 +205,7 @@ func invalidJobMessage(err error) string {
 // and renders each template that reads a Secret with its values: a key
 // the template reads that the Secret lacks is reported now, not when a
 // problem arrives.
-func (r *IntegrationRouteReconciler) checkSecrets(ctx context.Context, ir *problemhookv1alpha1.IntegrationRoute) error {
+func (r *Reconciler) checkSecrets(ctx context.Context, ir *problemhookv1alpha1.IntegrationRoute) error {
 	var compiled *routing.Route
 	for i := range ir.Spec.Actions {
 		a := &ir.Spec.Actions[i]

@@ -1,11 +1,10 @@
-package controllers
+package problemevent
 
 // The action runs of an event's status: how they group by route and
 // action, settle, add up to the event's phase, and retry.
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/routing"
 )
 
@@ -75,7 +75,7 @@ func allSettled(runs []problemhookv1alpha1.ActionStatus, idx []int) bool {
 // settle ends a run in state with a message.
 func settle(a *problemhookv1alpha1.ActionStatus, state problemhookv1alpha1.ActionState, msg string) {
 	now := metav1.Now()
-	a.State, a.Message, a.CompletionTime = state, truncate(msg, 1024), &now
+	a.State, a.Message, a.CompletionTime = state, controllers.Truncate(msg, 1024), &now
 }
 
 // summarise sets the event's phase and Ready condition from its actions,
@@ -113,7 +113,7 @@ func summarise(ev *problemhookv1alpha1.ProblemEvent) bool {
 	default:
 		ev.Status.Phase, status, reason = problemhookv1alpha1.PhaseSucceeded, metav1.ConditionTrue, problemhookv1alpha1.ReasonSucceeded
 	}
-	setReady(&ev.Status.Conditions, ev.Generation, status, reason, counts)
+	problemhookv1alpha1.SetReady(&ev.Status.Conditions, ev.Generation, status, reason, counts)
 	return status == metav1.ConditionTrue
 }
 
@@ -129,28 +129,10 @@ func countStates(runs []problemhookv1alpha1.ActionStatus) map[problemhookv1alpha
 // The retry policy of a route: how often a failed Job is run again (its
 // backoffLimit), and how often and when a failed message is sent again.
 const (
-	// defaultRetryLimit is RetryPolicy.limit's default, for routes that
-	// give no retry policy.
-	defaultRetryLimit = 5
-	// defaultRetryBackoff is RetryPolicy.backoff's default, for a route
-	// that gives no retry policy.
-	defaultRetryBackoff = 10 * time.Second
 	// maxRetryWait bounds the wait before an attempt, whatever the
 	// backoff or a Retry-After asks.
 	maxRetryWait = time.Hour
 )
-
-// retryPolicy returns a route's retry limit and first backoff.
-func retryPolicy(ir *problemhookv1alpha1.IntegrationRoute) (int32, time.Duration) {
-	limit, backoff := int32(defaultRetryLimit), defaultRetryBackoff
-	if rp := ir.Spec.Retry; rp != nil {
-		limit = ptrOr(rp.Limit, limit)
-		if rp.Backoff.Duration > 0 {
-			backoff = rp.Backoff.Duration
-		}
-	}
-	return limit, backoff
-}
 
 // backoffAfter is the wait after the given attempt failed: the first
 // backoff, doubled for each attempt after the first, at most maxRetryWait.
@@ -185,25 +167,4 @@ func nextAttempt(ev *problemhookv1alpha1.ProblemEvent) time.Duration {
 		}
 	}
 	return next
-}
-
-func ptrOr[T any](p *T, def T) T {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-func merged(base, extra map[string]string) map[string]string {
-	out := make(map[string]string, len(base)+len(extra))
-	maps.Copy(out, base)
-	maps.Copy(out, extra)
-	return out
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -1,7 +1,10 @@
-package controllers
-
-// Whose rights a route's Jobs are created with, and what their Pods may
-// ask for: a route may do no more than the ServiceAccount it names.
+// Package jobs builds the Jobs of a route's Job actions and the client
+// that writes them. Whose rights a route's Jobs are created with, and what
+// their Pods may ask for: a route may do no more than the ServiceAccount
+// it names. Starting, observing and stopping them is the ProblemEvent
+// reconciler's (controllers/problemevent/jobs.go); the IntegrationRoute
+// reconciler builds them too, to dry-run a route's Jobs.
+package jobs
 
 import (
 	"errors"
@@ -21,10 +24,10 @@ import (
 	"github.com/problemhook/problemhook/internal/routing"
 )
 
-// JobPolicy is what the operator lets a route's Jobs do. Its zero value is
+// Policy is what the operator lets a route's Jobs do. Its zero value is
 // a single-tenant cluster: Jobs are created with the operator's own
 // rights, and may not ask for the node.
-type JobPolicy struct {
+type Policy struct {
 	// DefaultServiceAccount is the ServiceAccount, in a route's namespace,
 	// whose rights the Jobs of a route that names none get
 	// (--default-service-account). A cluster that sets it is locked down:
@@ -40,26 +43,26 @@ type JobPolicy struct {
 	HTTPClient *http.Client
 }
 
-// jobWriter writes a route's Jobs as the identity it acts for.
-type jobWriter struct {
+// Writer writes a route's Jobs as the identity it acts for.
+type Writer struct {
 	client.Client
 	// as names the ServiceAccount, with where it was named, or is empty
 	// when the operator acts with its own rights.
 	as string
 }
 
-// writer returns the client that checks, creates and deletes the Jobs of
+// Writer returns the client that checks, creates and deletes the Jobs of
 // route (nil when it was deleted) in namespace ns.
-func (p *JobPolicy) writer(operator client.Client, ns string, route *problemhookv1alpha1.IntegrationRoute) (*jobWriter, error) {
+func (p *Policy) Writer(operator client.Client, ns string, route *problemhookv1alpha1.IntegrationRoute) (*Writer, error) {
 	sa, from := p.DefaultServiceAccount, "the manager's --default-service-account"
 	if route != nil && route.Spec.ServiceAccountName != "" {
 		sa, from = route.Spec.ServiceAccountName, "spec.serviceAccountName"
 	}
 	if sa == "" {
-		return &jobWriter{Client: operator}, nil
+		return &Writer{Client: operator}, nil
 	}
 	if p.Config == nil || p.HTTPClient == nil {
-		return nil, errors.New("controllers: JobPolicy has no connection to impersonate ServiceAccounts with")
+		return nil, errors.New("jobs: Policy has no connection to impersonate ServiceAccounts with")
 	}
 	// The API server adds the ServiceAccount's groups to an impersonated
 	// ServiceAccount, so RBAC sees exactly what the ServiceAccount's own
@@ -72,19 +75,19 @@ func (p *JobPolicy) writer(operator client.Client, ns string, route *problemhook
 	if err != nil {
 		return nil, fmt.Errorf("impersonating ServiceAccount %s/%s: %w", ns, sa, err)
 	}
-	return &jobWriter{Client: c, as: fmt.Sprintf("ServiceAccount %s/%s (%s)", ns, sa, from)}, nil
+	return &Writer{Client: c, as: fmt.Sprintf("ServiceAccount %s/%s (%s)", ns, sa, from)}, nil
 }
 
-// refused reports whether the API server refused a request to the
+// Refused reports whether the API server refused a request to the
 // ServiceAccount the writer acts as.
-func (w *jobWriter) refused(err error) bool {
+func (w *Writer) Refused(err error) bool {
 	return w.as != "" && apierrors.IsForbidden(err)
 }
 
-// forbidden explains a request the API server refused to the writer's
+// Forbidden explains a request the API server refused to the writer's
 // ServiceAccount: who, doing what, and the API server's own words, which
 // name the missing permission.
-func (w *jobWriter) forbidden(err error, doing string) string {
+func (w *Writer) Forbidden(err error, doing string) string {
 	var status apierrors.APIStatus
 	msg := err.Error()
 	if errors.As(err, &status) {
@@ -93,13 +96,13 @@ func (w *jobWriter) forbidden(err error, doing string) string {
 	return fmt.Sprintf("%s may not %s: %s", w.as, doing, msg)
 }
 
-// ownsJobs clears what only the operator may ask of a Job it owns: an
+// OwnsJobs clears what only the operator may ask of a Job it owns: an
 // ownerReference that blocks its owner's deletion needs update rights on
 // problemevents/finalizers, which a route's ServiceAccount has no reason
 // to hold (the OwnerReferencesPermissionEnforcement admission plugin
 // checks it). The garbage collector deletes the Job with its event either
 // way.
-func (w *jobWriter) ownsJobs(job *batchv1.Job) {
+func (w *Writer) OwnsJobs(job *batchv1.Job) {
 	if w.as == "" {
 		return
 	}
@@ -108,9 +111,9 @@ func (w *jobWriter) ownsJobs(job *batchv1.Job) {
 	}
 }
 
-// nodeAccess refuses a Job that asks for the node, naming each field,
+// NodeAccess refuses a Job that asks for the node, naming each field,
 // unless the policy allows it. at is the path of the action's template.
-func (p *JobPolicy) nodeAccess(job *batchv1.Job, at string) error {
+func (p *Policy) NodeAccess(job *batchv1.Job, at string) error {
 	if p.AllowPrivileged {
 		return nil
 	}
@@ -124,9 +127,9 @@ func (p *JobPolicy) nodeAccess(job *batchv1.Job, at string) error {
 	return fmt.Errorf("%s: the Pod asks for the node, which this operator does not allow (--allow-privileged-jobs)", strings.Join(fields, ", "))
 }
 
-// JobSelector selects the Jobs the operator created: the manager caches
+// Selector selects the Jobs the operator created: the manager caches
 // those alone, not every Job of the cluster.
-func JobSelector() labels.Selector {
+func Selector() labels.Selector {
 	req, err := labels.NewRequirement(problemhookv1alpha1.LabelEvent, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant, valid label key

@@ -1,4 +1,4 @@
-package controllers
+package notificationtarget
 
 // Registration: the problem notification a NotificationTarget keeps in
 // Dynatrace (a builtin:problem.notifications webhook in Settings 2.0), so
@@ -17,8 +17,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"k8s.io/utils/ptr"
+
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/credentials"
+	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 )
 
@@ -45,7 +49,7 @@ func externalID(target *problemhookv1alpha1.NotificationTarget) string {
 // register puts the target's problem notification in step, and returns
 // when to check it again. A failure is recorded in Registered; it returns
 // an error only for what retrying soon may fix.
-func (r *NotificationTargetReconciler) register(ctx context.Context, target *problemhookv1alpha1.NotificationTarget) time.Duration {
+func (r *Reconciler) register(ctx context.Context, target *problemhookv1alpha1.NotificationTarget) time.Duration {
 	reg := target.Spec.Dynatrace.Registration
 	st := target.Status.Registration
 	if st == nil {
@@ -53,7 +57,7 @@ func (r *NotificationTargetReconciler) register(ctx context.Context, target *pro
 		target.Status.Registration = st
 	}
 	fail := func(err error) time.Duration {
-		msg := truncate(err.Error(), 1024)
+		msg := controllers.Truncate(err.Error(), 1024)
 		st.LastError = msg
 		meta.SetStatusCondition(&target.Status.Conditions, metav1.Condition{Type: problemhookv1alpha1.ConditionRegistered, Status: metav1.ConditionFalse,
 			ObservedGeneration: target.Generation, Reason: problemhookv1alpha1.ReasonRegistrationFailed, Message: msg})
@@ -70,7 +74,7 @@ func (r *NotificationTargetReconciler) register(ctx context.Context, target *pro
 	if err != nil {
 		return fail(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, dtconn.CallTimeout)
 	defer cancel()
 	profiles, err := c.SettingsObjects(ctx, dynatrace.SchemaAlertingProfile, "")
 	if err != nil {
@@ -91,7 +95,7 @@ func (r *NotificationTargetReconciler) register(ctx context.Context, target *pro
 	}
 	hook := map[string]any{
 		"url": reg.WebhookURL, "urlContainsSecret": false, "acceptAnyCertificate": reg.AcceptAnyCertificate,
-		"notifyEventMergesEnabled": false, "notifyClosedProblems": ptrOr(reg.NotifyClosedProblems, true),
+		"notifyEventMergesEnabled": false, "notifyClosedProblems": ptr.Deref(reg.NotifyClosedProblems, true),
 		"payload": RegistrationPayload, "useOAuth2": false, "headers": []any{},
 	}
 	if auth != "" {
@@ -100,7 +104,7 @@ func (r *NotificationTargetReconciler) register(ctx context.Context, target *pro
 		hook["headers"] = []any{map[string]any{"name": "Authorization", "secret": true, "secretValue": auth}}
 	}
 	value := map[string]any{
-		"enabled": true, "displayName": truncate("problemhook "+target.Namespace+"/"+target.Name, 100), "type": "WEBHOOK",
+		"enabled": true, "displayName": controllers.Truncate("problemhook "+target.Namespace+"/"+target.Name, 100), "type": "WEBHOOK",
 		"alertingProfile": profileID, "webHookNotification": hook,
 	}
 	data, err := json.Marshal(value)
@@ -128,7 +132,7 @@ func (r *NotificationTargetReconciler) register(ctx context.Context, target *pro
 
 // unregister deletes the target's problem notification from Dynatrace,
 // found by its externalId, and lets the target go.
-func (r *NotificationTargetReconciler) unregister(ctx context.Context, target *problemhookv1alpha1.NotificationTarget) error {
+func (r *Reconciler) unregister(ctx context.Context, target *problemhookv1alpha1.NotificationTarget) error {
 	if !controllerutil.ContainsFinalizer(target, RegistrationFinalizer) {
 		return nil
 	}
@@ -137,7 +141,7 @@ func (r *NotificationTargetReconciler) unregister(ctx context.Context, target *p
 		if err != nil {
 			return fmt.Errorf("deleting the problem notification of NotificationTarget %s/%s: %w", target.Namespace, target.Name, err)
 		}
-		ctx, cancel := context.WithTimeout(ctx, dynatraceCallTimeout)
+		ctx, cancel := context.WithTimeout(ctx, dtconn.CallTimeout)
 		defer cancel()
 		objects, err := c.SettingsObjects(ctx, dynatrace.SchemaProblemNotifications, externalID(target))
 		if err != nil {
