@@ -12,6 +12,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -176,10 +177,13 @@ func run(ctx context.Context, o options) error {
 	}
 	o.jobs.Config, o.jobs.HTTPClient = mgr.GetConfig(), mgr.GetHTTPClient()
 	notifier := &notify.Client{HTTPClient: notify.NewHTTPClient(policy)}
+	// One set of Dynatrace clients, a client per target's connection, for
+	// the reconcilers of every term and the dashboard.
+	dynatraceClients := &dtconn.Clients{Egress: policy}
 	if err := mgr.Add(&leaderpkg.Terms{
 		Options: leader, Config: cfg, Recorders: mgr, Cache: &leaderpkg.SharedCache{Cache: mgr.GetCache()},
 		Setup: func(ctx context.Context, lm ctrl.Manager) error {
-			return setupReconcilers(ctx, lm, o, policy, podLogs, notifier)
+			return setupReconcilers(ctx, lm, o, dynatraceClients, podLogs, notifier)
 		},
 	}); err != nil {
 		return fmt.Errorf("adding the leader's reconcilers: %w", err)
@@ -212,7 +216,7 @@ func run(ctx context.Context, o options) error {
 			Namespace: o.namespace,
 			Service:   receiverService,
 			Hosts:     o.dashboardHosts,
-			Dynatrace: &dtconn.Clients{Egress: policy},
+			Dynatrace: dynatraceClients,
 		}); err != nil {
 			return fmt.Errorf("adding dashboard: %w", err)
 		}
@@ -229,40 +233,29 @@ func run(ctx context.Context, o options) error {
 	return mgr.Start(ctx)
 }
 
-// setupReconcilers adds the reconcilers to a leader's manager.
-func setupReconcilers(ctx context.Context, mgr ctrl.Manager, o options, policy *egress.Policy, podLogs problemevent.PodLogs, notifier *notify.Client) error {
-	if err := (&notificationtarget.Reconciler{
-		Client:      mgr.GetClient(),
-		Recorder:    mgr.GetEventRecorder("problemhook"),
-		ReceiverURL: o.receiverURL,
-		Dynatrace:   &dtconn.Clients{Egress: policy},
-	}).SetupWithManager(ctx, mgr); err != nil {
+// setupReconcilers adds the reconcilers to a leader's manager, each given
+// the same dependencies: the term's clients, the replica's Dynatrace
+// clients and notifier, the Job policy and the real clock.
+func setupReconcilers(ctx context.Context, mgr ctrl.Manager, o options, dynatraceClients *dtconn.Clients, podLogs problemevent.PodLogs, notifier *notify.Client) error {
+	deps := controllers.Deps{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("problemhook"),
+		Dynatrace: dynatraceClients,
+		Notifier:  notifier,
+		Jobs:      o.jobs,
+		Clock:     clock.RealClock{},
+	}
+	if err := (&notificationtarget.Reconciler{Deps: deps, ReceiverURL: o.receiverURL}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up NotificationTarget controller: %w", err)
 	}
-	if err := (&integrationroute.Reconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("problemhook"),
-		Jobs:     o.jobs,
-	}).SetupWithManager(ctx, mgr); err != nil {
+	if err := (&integrationroute.Reconciler{Deps: deps}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up IntegrationRoute controller: %w", err)
 	}
-	if err := (&problemevent.Reconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("problemhook"),
-		Jobs:                    o.jobs,
-		PodLogs:                 podLogs,
-		Egress:                  policy,
-		Notifier:                notifier,
-		MaxConcurrentReconciles: o.eventWorkers,
-	}).SetupWithManager(mgr); err != nil {
+	if err := (&problemevent.Reconciler{Deps: deps, PodLogs: podLogs, MaxConcurrentReconciles: o.eventWorkers}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up ProblemEvent controller: %w", err)
 	}
-	if err := (&notificationtarget.PollReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("problemhook"),
-		Egress:   policy,
-	}).SetupWithManager(mgr); err != nil {
+	if err := (&notificationtarget.PollReconciler{Deps: deps}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the catch-up poller: %w", err)
 	}
 	return nil

@@ -45,16 +45,15 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return nil, err
 		}
-		if err := (&notificationtarget.Reconciler{
-			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"), ReceiverURL: receiverURL,
+		deps := controllers.Deps{
+			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"),
 			Dynatrace: &dtconn.Clients{Egress: testEgress},
-		}).SetupWithManager(ctx, mgr); err != nil {
+			Jobs:      jobs.Policy{Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient()},
+		}
+		if err := (&notificationtarget.Reconciler{Deps: deps, ReceiverURL: receiverURL}).SetupWithManager(ctx, mgr); err != nil {
 			return nil, err
 		}
-		return mgr, (&integrationroute.Reconciler{
-			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"),
-			Jobs: jobs.Policy{Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient()},
-		}).SetupWithManager(ctx, mgr)
+		return mgr, (&integrationroute.Reconciler{Deps: deps}).SetupWithManager(ctx, mgr)
 	}))
 }
 
@@ -79,14 +78,16 @@ func startEventManager(t *testing.T, ns string, opts ...func(*problemevent.Recon
 	if err != nil {
 		t.Fatal(err)
 	}
+	deps := controllers.Deps{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("problemhook"),
+		Dynatrace: fastDynatrace(),
+		Notifier:  &notify.Client{HTTPClient: notify.NewHTTPClient(testEgress)},
+		Jobs:      jobs.Policy{Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient()},
+	}
 	r := &problemevent.Reconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("problemhook"),
-		NewDynatraceClient:      fastRetries,
-		Egress:                  testEgress,
-		Notifier:                &notify.Client{HTTPClient: notify.NewHTTPClient(testEgress)},
-		Jobs:                    jobs.Policy{Config: mgr.GetConfig(), HTTPClient: mgr.GetHTTPClient()},
+		Deps:                    deps,
 		MaxConcurrentReconciles: 2,
 		MatchNoteInterval:       200 * time.Millisecond,
 	}
@@ -96,9 +97,7 @@ func startEventManager(t *testing.T, ns string, opts ...func(*problemevent.Recon
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&notificationtarget.PollReconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"), NewDynatraceClient: fastRetries, Egress: testEgress,
-	}).SetupWithManager(mgr); err != nil {
+	if err := (&notificationtarget.PollReconciler{Deps: deps}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	recv := &receiver.Server{Addr: "127.0.0.1:0", Cache: mgr.GetCache(), Client: mgr.GetClient()}
@@ -123,11 +122,14 @@ func startEventManager(t *testing.T, ns string, opts ...func(*problemevent.Recon
 	return stop, server.URL
 }
 
-// fastRetries is a Dynatrace client that backs off for milliseconds, not
-// seconds, so that retry tests run fast.
-func fastRetries(o dynatrace.Options) (*dynatrace.Client, error) {
-	o.MinBackoff, o.MaxBackoff = time.Millisecond, 10*time.Millisecond
-	return dynatrace.New(o)
+// fastDynatrace opens Dynatrace clients that back off for milliseconds,
+// not seconds, so that retry tests run fast, within the tests' egress
+// policy.
+func fastDynatrace() *dtconn.Clients {
+	return &dtconn.Clients{Egress: testEgress, New: func(o dynatrace.Options) (*dynatrace.Client, error) {
+		o.MinBackoff, o.MaxBackoff = time.Millisecond, 10*time.Millisecond
+		return dynatrace.New(o)
+	}}
 }
 
 // newNamespace creates a namespace for one test.

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,28 +18,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/controllers/notificationtarget"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
 )
-
-// clock is a settable clock shared by a poller and the fake Dynatrace.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // problemAt is a problem that started at start and, unless end is zero, ended at end.
 func problemAt(n int, start, end time.Time) dynatrace.Problem {
@@ -75,9 +59,9 @@ func eventName(p dynatrace.Problem, state problemhookv1alpha1.ProblemState) stri
 // newPollingTarget is a Ready target that polls a fake Dynatrace every 5
 // minutes over a 2-hour window, on a clock the test sets, from
 // 2026-11-21T10:00Z; the tests call the poller themselves.
-func newPollingTarget(t *testing.T) (*fixture, *dynatracetest.Server, *clock) {
+func newPollingTarget(t *testing.T) (*fixture, *dynatracetest.Server, *clocktesting.FakeClock) {
 	t.Helper()
-	clk := &clock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
 	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{Now: clk.Now})
 	t.Cleanup(dt.Close)
 	dt.AddToken(dtToken, "problems.read")
@@ -114,7 +98,7 @@ func TestPollerCatchesUpOnMissedProblems(t *testing.T) {
 	f.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: notified.ProblemID, DisplayID: "105", State: problemhookv1alpha1.StateOpen})
 
 	recorder := events.NewFakeRecorder(10)
-	poller := &notificationtarget.PollReconciler{Client: k8s, Recorder: recorder, Now: clk.Now, PageSize: 2, NewDynatraceClient: fastRetries}
+	poller := &notificationtarget.PollReconciler{Deps: controllers.Deps{Client: k8s, Recorder: recorder, Clock: clk, Dynatrace: fastDynatrace()}, PageSize: 2}
 	req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(nt)}
 	pollStatus := func() *problemhookv1alpha1.PollStatus {
 		var got problemhookv1alpha1.NotificationTarget
@@ -164,7 +148,7 @@ func TestPollerCatchesUpOnMissedProblems(t *testing.T) {
 
 	// Not due yet: nothing is asked of Dynatrace.
 	calls := listCalls()
-	clk.Set(t0.Add(time.Minute))
+	clk.SetTime(t0.Add(time.Minute))
 	res, err = poller.Reconcile(ctx, req)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.RequeueAfter).To(Equal(4 * time.Minute))
@@ -172,7 +156,7 @@ func TestPollerCatchesUpOnMissedProblems(t *testing.T) {
 
 	// The next poll starts where the last one ended: the problem that was
 	// too recent then is recorded now, the others are not listed again.
-	clk.Set(t0.Add(5 * time.Minute))
+	clk.SetTime(t0.Add(5 * time.Minute))
 	_, err = poller.Reconcile(ctx, req)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(polledEvents(t, f.ns)).To(HaveLen(6))
@@ -185,7 +169,7 @@ func TestPollerCatchesUpOnMissedProblems(t *testing.T) {
 
 	// Dynatrace fails: the frame stays uncovered, the poll is retried
 	// within a minute, and then covers the whole gap.
-	clk.Set(t0.Add(10 * time.Minute))
+	clk.SetTime(t0.Add(10 * time.Minute))
 	dt.FailNext(http.MethodGet, "/problems", dynatrace.DefaultMaxAttempts, http.StatusServiceUnavailable, "")
 	res, err = poller.Reconcile(ctx, req)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -197,7 +181,7 @@ func TestPollerCatchesUpOnMissedProblems(t *testing.T) {
 
 	duringOutage := problemAt(7, t0.Add(4*time.Minute), t0.Add(7*time.Minute))
 	dt.AddProblem(duringOutage)
-	clk.Set(t0.Add(11 * time.Minute))
+	clk.SetTime(t0.Add(11 * time.Minute))
 	_, err = poller.Reconcile(ctx, req)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(polledEvents(t, f.ns)).To(And(
@@ -263,7 +247,7 @@ func TestPollerCreatesAtMostItsBoundPerPoll(t *testing.T) {
 		dt.AddProblem(p)
 		missed = append(missed, p)
 	}
-	poller := &notificationtarget.PollReconciler{Client: k8s, Recorder: events.NewFakeRecorder(10), Now: clk.Now, MaxEventsPerPoll: 2, NewDynatraceClient: fastRetries}
+	poller := &notificationtarget.PollReconciler{Deps: controllers.Deps{Client: k8s, Recorder: events.NewFakeRecorder(10), Clock: clk, Dynatrace: fastDynatrace()}, MaxEventsPerPoll: 2}
 	req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(f.target)}
 	status := func() *problemhookv1alpha1.PollStatus {
 		var got problemhookv1alpha1.NotificationTarget
@@ -284,7 +268,7 @@ func TestPollerCreatesAtMostItsBoundPerPoll(t *testing.T) {
 			g.Expect(res.RequeueAfter).To(Equal(5 * time.Minute))
 			g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", clk.Now().Add(-notificationtarget.CompletenessDelay)))
 		}
-		clk.Set(clk.Now().Add(time.Minute))
+		clk.SetTime(clk.Now().Add(time.Minute))
 	}
 	for _, p := range missed {
 		g.Expect(polledEvents(t, f.ns)).To(HaveKey(eventName(p, problemhookv1alpha1.StateOpen)))

@@ -21,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/controllers"
@@ -42,16 +41,15 @@ const ForbiddenRecheckInterval = time.Minute
 // expression and templates compile, its Job templates are Jobs the API
 // server accepts, and its Secrets exist. It reports this in Ready.
 type Reconciler struct {
-	client.Client
-	Recorder recorder.EventRecorder
-	// Jobs is what the route's Jobs may do; its dry runs are made as the
-	// route's ServiceAccount.
-	Jobs jobs.Policy
+	// Deps.Jobs is what the route's Jobs may do; its dry runs are made
+	// as the route's ServiceAccount.
+	controllers.Deps
 }
 
 // SetupWithManager registers the reconciler, and the Secret index and
 // watch that make a created or fixed Secret take effect at once.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	r.Deps = r.Defaulted()
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &problemhookv1alpha1.IntegrationRoute{}, routeSecretsIndex, func(o client.Object) []string {
 		return actionkind.SecretNames(&o.(*problemhookv1alpha1.IntegrationRoute).Spec)
 	}); err != nil {

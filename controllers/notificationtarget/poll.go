@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/metrics"
@@ -27,7 +25,6 @@ import (
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
-	"github.com/problemhook/problemhook/internal/egress"
 	"github.com/problemhook/problemhook/internal/payload"
 )
 
@@ -60,15 +57,7 @@ const (
 // A notification that arrives later is then a duplicate, and one that
 // arrived earlier makes the poller's create a no-op.
 type PollReconciler struct {
-	client.Client
-	Recorder recorder.EventRecorder
-	// NewDynatraceClient builds Dynatrace clients; dynatrace.New when nil.
-	NewDynatraceClient dtconn.NewFunc
-	// Egress decides which addresses the Dynatrace clients may connect to;
-	// every address when nil.
-	Egress *egress.Policy
-	// Now returns the current time; time.Now when nil.
-	Now func() time.Time
+	controllers.Deps
 	// PageSize is the number of problems asked for per page; 500, the
 	// API's largest, when zero.
 	PageSize int
@@ -77,13 +66,11 @@ type PollReconciler struct {
 	MaxEventsPerPoll int
 	// PollTimeout bounds one poll; DefaultPollTimeout when zero.
 	PollTimeout time.Duration
-
-	clientsOnce sync.Once
-	clients     *dtconn.Clients
 }
 
 // SetupWithManager registers the poller for the targets that poll.
 func (r *PollReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.Deps = r.Defaulted()
 	polling := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		t, ok := o.(*problemhookv1alpha1.NotificationTarget)
 		return ok && pollSpec(t) != nil
@@ -114,7 +101,7 @@ func (r *PollReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	defer func() {
 		retErr = controllers.PatchStatus(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status.Poll })
 	}()
-	now := r.now()
+	now := r.Now()
 	st := target.Status.Poll
 	if st == nil {
 		st = &problemhookv1alpha1.PollStatus{}
@@ -181,8 +168,7 @@ func (r *PollReconciler) poll(ctx context.Context, target *problemhookv1alpha1.N
 	if !to.After(from) {
 		return 0, 0, from, nil
 	}
-	r.clientsOnce.Do(func() { r.clients = &dtconn.Clients{New: r.NewDynatraceClient, Egress: r.Egress} })
-	dc, err := r.clients.For(ctx, r.Client, target)
+	dc, err := r.Dynatrace.For(ctx, r.Client, target)
 	if err != nil {
 		return 0, 0, from, err
 	}
@@ -301,11 +287,4 @@ func pollSpec(t *problemhookv1alpha1.NotificationTarget) *problemhookv1alpha1.Po
 		return nil
 	}
 	return t.Spec.Dynatrace.Poll
-}
-
-func (r *PollReconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
 }

@@ -24,7 +24,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/controllers"
@@ -40,20 +39,16 @@ const targetSecretsIndex = ".spec.secretNames"
 // Reconciler checks that a NotificationTarget's Secrets
 // resolve, publishes its webhook URL and reports whether it is Ready.
 type Reconciler struct {
-	client.Client
-	Recorder recorder.EventRecorder
+	controllers.Deps
 	// ReceiverURL is the base URL senders reach the receiver at, e.g.
 	// http://problemhook-receiver.problemhook-system.svc:9292.
 	ReceiverURL string
-	// Dynatrace opens the targets' connections, to check an OAuth client's
-	// credentials; a Clients of its own when nil.
-	Dynatrace *dtconn.Clients
 }
 
 // SetupWithManager registers the reconciler and the Secret index and watch
 // that make a created, fixed or rotated Secret take effect at once.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	r.dynatraceClients()
+	r.Deps = r.Defaulted()
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &problemhookv1alpha1.NotificationTarget{}, targetSecretsIndex, func(o client.Object) []string {
 		return targetSecretNames(o.(*problemhookv1alpha1.NotificationTarget))
 	}); err != nil {
@@ -88,7 +83,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		retErr = errors.Join(retErr, controllers.PatchStatus(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status }))
 	}()
 
-	recheck, err := r.enforceRetention(ctx, &target, time.Now())
+	recheck, err := r.enforceRetention(ctx, &target, r.Now())
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -172,7 +167,7 @@ func (r *Reconciler) validate(ctx context.Context, target *problemhookv1alpha1.N
 	}
 	// The credential is tried now: a wrong secret, a refused token or a
 	// scope it lacks shows here, not in every event's status.
-	c, err := r.dynatraceClients().For(ctx, r.Client, target)
+	c, err := r.Dynatrace.For(ctx, r.Client, target)
 	if err != nil {
 		return err
 	}
@@ -188,13 +183,6 @@ const CredentialRecheckInterval = time.Minute
 // environment that does not answer leaves the target Ready, and its
 // events say why they were not enriched.
 const credentialCheckTimeout = 5 * time.Second
-
-func (r *Reconciler) dynatraceClients() *dtconn.Clients {
-	if r.Dynatrace == nil {
-		r.Dynatrace = &dtconn.Clients{}
-	}
-	return r.Dynatrace
-}
 
 func (r *Reconciler) notReady(target *problemhookv1alpha1.NotificationTarget, reason, msg string) {
 	problemhookv1alpha1.SetReady(&target.Status.Conditions, target.Generation, metav1.ConditionFalse, reason, msg)

@@ -70,7 +70,7 @@ func (r *Reconciler) register(ctx context.Context, target *problemhookv1alpha1.N
 	if err != nil {
 		return fail(err)
 	}
-	c, err := r.dynatraceClients().For(ctx, r.Client, target)
+	c, err := r.Dynatrace.For(ctx, r.Client, target)
 	if err != nil {
 		return fail(err)
 	}
@@ -113,8 +113,8 @@ func (r *Reconciler) register(ctx context.Context, target *problemhookv1alpha1.N
 	}
 	sum := sha256.Sum256(append(data, target.Spec.Dynatrace.URL...))
 	hash := hex.EncodeToString(sum[:16])
-	if st.AppliedHash == hash && st.ObjectID != "" && st.LastAppliedTime != nil && time.Since(st.LastAppliedTime.Time) < ReregisterInterval {
-		return time.Until(st.LastAppliedTime.Add(ReregisterInterval))
+	if st.AppliedHash == hash && st.ObjectID != "" && st.LastAppliedTime != nil && r.Now().Sub(st.LastAppliedTime.Time) < ReregisterInterval {
+		return st.LastAppliedTime.Add(ReregisterInterval).Sub(r.Now())
 	}
 	id, err := c.UpsertSettings(ctx, dynatrace.SettingsWrite{
 		SchemaID: dynatrace.SchemaProblemNotifications, Scope: "environment", ExternalID: externalID(target), Value: value,
@@ -122,7 +122,7 @@ func (r *Reconciler) register(ctx context.Context, target *problemhookv1alpha1.N
 	if err != nil {
 		return fail(err)
 	}
-	now := metav1.Now()
+	now := metav1.NewTime(r.Now())
 	*st = problemhookv1alpha1.RegistrationStatus{ObjectID: id, AppliedHash: hash, LastAppliedTime: &now}
 	meta.SetStatusCondition(&target.Status.Conditions, metav1.Condition{Type: problemhookv1alpha1.ConditionRegistered, Status: metav1.ConditionTrue,
 		ObservedGeneration: target.Generation, Reason: problemhookv1alpha1.ReasonRegistered,
@@ -137,7 +137,7 @@ func (r *Reconciler) unregister(ctx context.Context, target *problemhookv1alpha1
 		return nil
 	}
 	if target.Spec.Dynatrace != nil {
-		c, err := r.dynatraceClients().For(ctx, r.Client, target)
+		c, err := r.Dynatrace.For(ctx, r.Client, target)
 		if err != nil {
 			return fmt.Errorf("deleting the problem notification of NotificationTarget %s/%s: %w", target.Namespace, target.Name, err)
 		}

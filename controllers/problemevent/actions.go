@@ -72,9 +72,9 @@ func allSettled(runs []problemhookv1alpha1.ActionStatus, idx []int) bool {
 	return true
 }
 
-// settle ends a run in state with a message.
-func settle(a *problemhookv1alpha1.ActionStatus, state problemhookv1alpha1.ActionState, msg string) {
-	now := metav1.Now()
+// settle ends a run in state with a message, now.
+func (r *Reconciler) settle(a *problemhookv1alpha1.ActionStatus, state problemhookv1alpha1.ActionState, msg string) {
+	now := metav1.NewTime(r.Now())
 	a.State, a.Message, a.CompletionTime = state, controllers.Truncate(msg, 1024), &now
 }
 
@@ -155,13 +155,13 @@ func ceilSecond(t time.Time) time.Time {
 
 // nextAttempt is how long until the earliest retry of the event's message
 // runs is due, or 0 when none waits.
-func nextAttempt(ev *problemhookv1alpha1.ProblemEvent) time.Duration {
+func (r *Reconciler) nextAttempt(ev *problemhookv1alpha1.ProblemEvent) time.Duration {
 	var next time.Duration
 	for _, a := range ev.Status.Actions {
 		if a.State != problemhookv1alpha1.ActionPending || a.NextAttemptTime == nil {
 			continue
 		}
-		d := max(time.Until(a.NextAttemptTime.Time), time.Millisecond)
+		d := max(a.NextAttemptTime.Sub(r.Now()), time.Millisecond)
 		if next == 0 || d < next {
 			next = d
 		}

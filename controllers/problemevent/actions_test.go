@@ -7,8 +7,10 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 )
 
 // run is an action run of route/action in state, for the tables below.
@@ -120,7 +122,8 @@ func TestCeilSecond(t *testing.T) {
 // The event comes back when its earliest pending retry is due; runs that
 // are not waiting for a retry do not bring it back.
 func TestNextAttempt(t *testing.T) {
-	at := func(d time.Duration) *metav1.Time { return new(metav1.NewTime(time.Now().Add(d))) }
+	clock := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC))
+	at := func(d time.Duration) *metav1.Time { return new(metav1.NewTime(clock.Now().Add(d))) }
 	waiting := func(state problemhookv1alpha1.ActionState, next *metav1.Time) problemhookv1alpha1.ActionStatus {
 		a := run("r", "sms", state)
 		a.NextAttemptTime = next
@@ -132,11 +135,12 @@ func TestNextAttempt(t *testing.T) {
 		min, max time.Duration
 	}{
 		{"nothing waits", []problemhookv1alpha1.ActionStatus{run("r", "a", pending), waiting(failed, at(time.Minute))}, 0, 0},
-		{"the earliest of two", []problemhookv1alpha1.ActionStatus{waiting(pending, at(time.Hour)), waiting(pending, at(30*time.Second))}, 29 * time.Second, 30 * time.Second},
+		{"the earliest of two", []problemhookv1alpha1.ActionStatus{waiting(pending, at(time.Hour)), waiting(pending, at(30*time.Second))}, 30 * time.Second, 30 * time.Second},
 		{"overdue is due at once", []problemhookv1alpha1.ActionStatus{waiting(pending, at(-time.Minute))}, time.Millisecond, time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := nextAttempt(&problemhookv1alpha1.ProblemEvent{Status: problemhookv1alpha1.ProblemEventStatus{Actions: tc.runs}})
+			r := &Reconciler{Deps: controllers.Deps{Clock: clock}}
+			got := r.nextAttempt(&problemhookv1alpha1.ProblemEvent{Status: problemhookv1alpha1.ProblemEventStatus{Actions: tc.runs}})
 			NewWithT(t).Expect(got).To(BeNumerically(">=", tc.min))
 			NewWithT(t).Expect(got).To(BeNumerically("<=", tc.max))
 		})

@@ -21,7 +21,9 @@ import (
 // AwaitWindow is how long a reconcile waits for an outside call before it
 // lets its worker go: most answers come within it and are recorded in the
 // same reconcile; a slower one costs a reconcile more when it comes, and a
-// call that hangs costs the shared workers no more than this.
+// call that hangs costs the shared workers no more than this. It is real
+// time, not the reconcilers' clock: it bounds how long a worker is held,
+// which a fake clock cannot shorten.
 const AwaitWindow = 250 * time.Millisecond
 
 // calls are the outside calls under way, by key. The zero value is not

@@ -40,7 +40,7 @@ func (r *Reconciler) comment(ctx context.Context, ev *problemhookv1alpha1.Proble
 		return err
 	}
 	text := commentText(ev, commenting)
-	c, err := r.dynatrace.For(ctx, r.Client, target)
+	c, err := r.Dynatrace.For(ctx, r.Client, target)
 	if err != nil {
 		var refErr *secretref.Error
 		if errors.As(err, &refErr) {
@@ -79,7 +79,7 @@ func (r *Reconciler) comment(ctx context.Context, ev *problemhookv1alpha1.Proble
 		r.commentFailed(ev, err)
 		return nil
 	}
-	now := metav1.Now()
+	now := metav1.NewTime(r.Now())
 	ev.Status.Comment = &problemhookv1alpha1.CommentStatus{Posted: true, Time: &now, Message: controllers.Truncate(text, 4096)}
 	ctrl.LoggerFrom(ctx).Info("Posted comment to Dynatrace problem", "problemID", ev.Spec.ProblemID)
 	r.Recorder.Eventf(ev, target, corev1.EventTypeNormal, "CommentPosted", "Comment", "Posted the outcome to Dynatrace problem %s", ev.Spec.ProblemID)

@@ -25,7 +25,7 @@ func (r *Reconciler) enrich(ctx context.Context, ev *problemhookv1alpha1.Problem
 	if target == nil || target.Spec.Dynatrace == nil || !ev.Spec.Source.IsDynatrace() || ev.Spec.Test {
 		return true
 	}
-	c, err := r.dynatrace.For(ctx, r.Client, target)
+	c, err := r.Dynatrace.For(ctx, r.Client, target)
 	var problem *dynatrace.Problem
 	if err == nil {
 		var value any
@@ -49,7 +49,7 @@ func (r *Reconciler) enrich(ctx context.Context, ev *problemhookv1alpha1.Problem
 		r.Recorder.Eventf(ev, target, corev1.EventTypeWarning, problemhookv1alpha1.ReasonEnrichmentFailed, "Enrich", msg)
 		return true
 	}
-	ev.Status.Details = problemDetails(problem, metav1.Now())
+	ev.Status.Details = problemDetails(problem, metav1.NewTime(r.Now()))
 	meta.SetStatusCondition(&ev.Status.Conditions, metav1.Condition{
 		Type: problemhookv1alpha1.ConditionEnriched, Status: metav1.ConditionTrue, ObservedGeneration: ev.Generation,
 		Reason: problemhookv1alpha1.ReasonEnriched, Message: "Read problem " + problem.DisplayID + " from Dynatrace",

@@ -78,7 +78,7 @@ func (r *Reconciler) startJob(ctx context.Context, ev *problemhookv1alpha1.Probl
 		err = r.Jobs.NodeAccess(job, "job.template")
 	}
 	if err != nil {
-		settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %v", ir.Name, action.Name, err))
+		r.settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %v", ir.Name, action.Name, err))
 		return nil, nil
 	}
 	if err := controllerutil.SetControllerReference(ev, job, r.Scheme()); err != nil {
@@ -92,15 +92,15 @@ func (r *Reconciler) startJob(ctx context.Context, ev *problemhookv1alpha1.Probl
 	err = w.Create(ctx, job)
 	switch {
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
-		settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: the API server refused the Job: %v", ir.Name, action.Name, err))
+		r.settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: the API server refused the Job: %v", ir.Name, action.Name, err))
 		return nil, nil
 	case w.Refused(err):
-		settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %s; no Job was created", ir.Name, action.Name, w.Forbidden(err, "create Job "+job.Name)))
+		r.settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %s; no Job was created", ir.Name, action.Name, w.Forbidden(err, "create Job "+job.Name)))
 		return nil, nil
 	case err != nil && !apierrors.IsAlreadyExists(err):
 		return nil, fmt.Errorf("creating Job %s: %w", job.Name, err)
 	}
-	now := metav1.Now()
+	now := metav1.NewTime(r.Now())
 	a.State, a.Job, a.Attempts, a.StartTime = problemhookv1alpha1.ActionRunning, job.Name, 1, &now
 	a.Message = "Job " + job.Name + " created"
 	if err != nil {
@@ -155,7 +155,7 @@ func (r *Reconciler) observeJob(ctx context.Context, ev *problemhookv1alpha1.Pro
 		err = r.APIReader.Get(ctx, key, &job)
 	}
 	if apierrors.IsNotFound(err) {
-		settle(a, problemhookv1alpha1.ActionFailed, "Job "+a.Job+" was deleted before it ended")
+		r.settle(a, problemhookv1alpha1.ActionFailed, "Job "+a.Job+" was deleted before it ended")
 		return nil
 	}
 	if err != nil {
@@ -164,7 +164,7 @@ func (r *Reconciler) observeJob(ctx context.Context, ev *problemhookv1alpha1.Pro
 	if !metav1.IsControlledBy(&job, ev) {
 		// Another Job holds the name: problemhook neither adopts nor
 		// deletes what it did not create for this event.
-		settle(a, problemhookv1alpha1.ActionFailed, "Job "+a.Job+" exists but was not created for ProblemEvent "+ev.Name+": it is left alone, and this run does not use it")
+		r.settle(a, problemhookv1alpha1.ActionFailed, "Job "+a.Job+" exists but was not created for ProblemEvent "+ev.Name+": it is left alone, and this run does not use it")
 		return nil
 	}
 	a.Attempts = jobAttempts(&job)
@@ -194,7 +194,7 @@ func (r *Reconciler) observeJob(ctx context.Context, ev *problemhookv1alpha1.Pro
 			line += ": " + msg
 		}
 	}
-	settle(a, state, line)
+	r.settle(a, state, line)
 	r.keepOutput(ctx, ev, &job, pod, container, a)
 	if t := job.Status.CompletionTime; t != nil {
 		a.CompletionTime = t

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 )
 
 // The Jobs a reconcile started make one Event: one Job is named as such;
@@ -19,7 +20,7 @@ import (
 func TestJobsCreatedEvent(t *testing.T) {
 	g := NewWithT(t)
 	rec := events.NewFakeRecorder(4)
-	r := &Reconciler{Recorder: rec}
+	r := &Reconciler{Deps: controllers.Deps{Recorder: rec}}
 	ev := &problemhookv1alpha1.ProblemEvent{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "ev"}}
 	var jobs []*batchv1.Job
 	for i := range 60 {

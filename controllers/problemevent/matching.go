@@ -64,7 +64,7 @@ func (r *Reconciler) route(ctx context.Context, ev *problemhookv1alpha1.ProblemE
 		if !ok {
 			continue
 		}
-		plan.add(ev, ir, compiled, routeActions(ir, compiled, p))
+		plan.add(ev, ir, compiled, routeActions(ir, compiled, p, metav1.NewTime(r.Now())))
 		r.matches.note(ir, ev)
 	}
 	for _, o := range plan.omitted {
@@ -152,7 +152,7 @@ func (pl *runPlan) action(ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv
 }
 
 // routeActions lists the action runs a matching route asks for, in its order.
-func routeActions(ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, p *routing.Problem) []problemhookv1alpha1.ActionStatus {
+func routeActions(ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, p *routing.Problem, now metav1.Time) []problemhookv1alpha1.ActionStatus {
 	var out []problemhookv1alpha1.ActionStatus
 	for _, a := range ir.Spec.Actions {
 		run := problemhookv1alpha1.ActionStatus{Route: ir.Name, Action: a.Name, Type: actionkind.Of(&a).Type, State: problemhookv1alpha1.ActionPending}
@@ -169,7 +169,6 @@ func routeActions(ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Ro
 		}
 		entities := compiled.Entities(p)
 		if len(entities) == 0 {
-			now := metav1.Now()
 			run.State, run.CompletionTime = problemhookv1alpha1.ActionFailed, &now
 			run.Message = "No impacted entities to run a Job for: the notification named none, and Dynatrace gave none"
 			out = append(out, run)

@@ -26,13 +26,15 @@ const DefaultMatchNoteInterval = 10 * time.Second
 type matchNotes struct {
 	client   client.Client
 	interval time.Duration
+	// now tells the time a match is noted at.
+	now func() time.Time
 	// latest holds the name of the event each route matched last.
 	latest coalesce.Latest[types.NamespacedName, string]
 }
 
 // note remembers that ir matched ev now.
 func (m *matchNotes) note(ir *problemhookv1alpha1.IntegrationRoute, ev *problemhookv1alpha1.ProblemEvent) {
-	m.latest.Note(client.ObjectKeyFromObject(ir), time.Now(), ev.Name)
+	m.latest.Note(client.ObjectKeyFromObject(ir), m.now(), ev.Name)
 }
 
 // Start writes the notes every interval until ctx ends, and once more then.

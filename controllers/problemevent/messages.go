@@ -60,7 +60,7 @@ type send struct {
 // sendMessages sends the runs of a message action that are due, records
 // them as Running before anything is sent, and records each outcome.
 func (r *Reconciler) sendMessages(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) error {
-	now := time.Now()
+	now := r.Now()
 	var due []int
 	for _, i := range runs {
 		a := &ev.Status.Actions[i]
@@ -74,7 +74,7 @@ func (r *Reconciler) sendMessages(ctx context.Context, w *statusWriter, ev *prob
 	compiled, err := r.routes.get(ir)
 	if err != nil {
 		for _, i := range due {
-			settle(&ev.Status.Actions[i], problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s is invalid: %v", ir.Name, err))
+			r.settle(&ev.Status.Actions[i], problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s is invalid: %v", ir.Name, err))
 		}
 		return nil
 	}
@@ -86,7 +86,7 @@ func (r *Reconciler) sendMessages(ctx context.Context, w *statusWriter, ev *prob
 		var prepErr *actionkind.PrepareError
 		switch {
 		case errors.As(err, &refErr) || errors.As(err, &prepErr):
-			settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %v", ir.Name, action.Name, err))
+			r.settle(a, problemhookv1alpha1.ActionFailed, fmt.Sprintf("IntegrationRoute %s action %s: %v", ir.Name, action.Name, err))
 		case err != nil:
 			return err
 		case prep.Pace != "":
@@ -107,7 +107,7 @@ func (r *Reconciler) sendMessages(ctx context.Context, w *statusWriter, ev *prob
 		return nil
 	}
 
-	start := metav1.Now()
+	start := metav1.NewTime(now)
 	for _, s := range sends {
 		a := &ev.Status.Actions[s.run]
 		a.State, a.NextAttemptTime = problemhookv1alpha1.ActionRunning, nil
@@ -131,7 +131,7 @@ func (r *Reconciler) sendMessages(ctx context.Context, w *statusWriter, ev *prob
 		r.calls.begin(ctx, sendKey(ev, s.run, a.Attempts), ev, func(ctx context.Context) (any, error) {
 			ctx, cancel := context.WithTimeout(ctx, notify.DefaultTimeout)
 			defer cancel()
-			res, err := s.Send(ctx, r.notifier())
+			res, err := s.Send(ctx, r.Notifier)
 			return sent{res, s.Pace}, err
 		}, r.lateOutcome(ev, ir, s.run, a.Attempts))
 	}
@@ -160,7 +160,7 @@ func (r *Reconciler) settleSend(ctx context.Context, ev *problemhookv1alpha1.Pro
 	s, _ := value.(sent)
 	// A service that asked for time gets it from every event's runs.
 	if wait := askedFor(err); wait > 0 && s.pace != "" {
-		now := time.Now()
+		now := r.Now()
 		r.pacer.Block(s.pace, now.Add(wait), now)
 	}
 	r.recordOutcome(ctx, ev, ir, a, s.res, err)
@@ -268,7 +268,7 @@ func (r *Reconciler) recordOutcome(ctx context.Context, ev *problemhookv1alpha1.
 	}
 	if err == nil {
 		metrics.MessageAttempts.WithLabelValues(a.Type, metrics.MessageSent).Inc()
-		settle(a, problemhookv1alpha1.ActionSucceeded, sentLine(a, res))
+		r.settle(a, problemhookv1alpha1.ActionSucceeded, sentLine(a, res))
 		log.Info("Sent message")
 		r.Recorder.Eventf(ev, nil, corev1.EventTypeNormal, "MessageSent", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
 		return
@@ -282,7 +282,7 @@ func (r *Reconciler) recordOutcome(ctx context.Context, ev *problemhookv1alpha1.
 	if retryable && a.Attempts <= limit {
 		metrics.MessageAttempts.WithLabelValues(a.Type, metrics.MessageRetryable).Inc()
 		wait := min(max(backoffAfter(backoff, a.Attempts), after), maxRetryWait)
-		next := metav1.NewTime(ceilSecond(time.Now().Add(wait)))
+		next := metav1.NewTime(ceilSecond(r.Now().Add(wait)))
 		a.State, a.NextAttemptTime = problemhookv1alpha1.ActionPending, &next
 		a.Message = controllers.Truncate(fmt.Sprintf("Attempt %d of %d failed: %s; next attempt at %s", a.Attempts, limit+1, what, next.UTC().Format(time.RFC3339)), 1024)
 		log.Info("Sending message failed; will retry", "error", err.Error(), "retryAt", next.Time)
@@ -294,19 +294,10 @@ func (r *Reconciler) recordOutcome(ctx context.Context, ev *problemhookv1alpha1.
 	if retryable {
 		msg = fmt.Sprintf("Failed after %d attempts: %s", a.Attempts, what)
 	}
-	settle(a, problemhookv1alpha1.ActionFailed, msg)
+	r.settle(a, problemhookv1alpha1.ActionFailed, msg)
 	log.Info("Sending message failed", "error", err.Error())
 	r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageFailed", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
 }
-
-func (r *Reconciler) notifier() *notify.Client {
-	if r.Notifier != nil {
-		return r.Notifier
-	}
-	return defaultNotifier
-}
-
-var defaultNotifier = &notify.Client{}
 
 // sentLine says in status what a successful send did, in its kind's words.
 func sentLine(a *problemhookv1alpha1.ActionStatus, res notify.Result) string {

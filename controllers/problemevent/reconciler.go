@@ -29,14 +29,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/dtconn"
-	"github.com/problemhook/problemhook/internal/egress"
-	"github.com/problemhook/problemhook/internal/jobs"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/pacing"
 	"github.com/problemhook/problemhook/internal/routing"
@@ -47,21 +45,7 @@ import (
 // runs and follows their actions, and comments the outcome back. All it
 // knows is in the event's status, so a restart resumes where it stopped.
 type Reconciler struct {
-	client.Client
-	// APIReader reads what the cache does not hold: the Pods of a finished
-	// Job, and Jobs the cache has not seen yet.
-	APIReader client.Reader
-	Recorder  recorder.EventRecorder
-	// NewDynatraceClient builds Dynatrace clients; dynatrace.New when nil.
-	NewDynatraceClient dtconn.NewFunc
-	// Egress decides which addresses the Dynatrace clients may connect to;
-	// every address when nil. Notifier has a policy of its own.
-	Egress *egress.Policy
-	// Notifier sends the messages of Twilio, DingTalk and HTTP actions; a
-	// shared notify.Client when nil.
-	Notifier *notify.Client
-	// Jobs is what routes' Jobs may do, and whose rights create them.
-	Jobs jobs.Policy
+	controllers.Deps
 	// PodLogs reads the end of a finished Job's log for its run's output;
 	// no output is kept when nil.
 	PodLogs PodLogs
@@ -74,23 +58,22 @@ type Reconciler struct {
 	// written; DefaultMatchNoteInterval when zero.
 	MatchNoteInterval time.Duration
 
-	routes    routeCache
-	pacer     pacing.Pacer
-	calls     *calls
-	dynatrace *dtconn.Clients
-	matches   *matchNotes
+	routes  routeCache
+	pacer   pacing.Pacer
+	calls   *calls
+	matches *matchNotes
 }
 
 // SetupWithManager registers the reconciler. It follows the Jobs it owns,
 // and the arrival of a RESOLVED event brings its OPEN event back, to stop
 // what still runs for the problem.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	r.dynatrace = &dtconn.Clients{New: r.NewDynatraceClient, Egress: r.Egress}
+	r.Deps = r.Defaulted()
 	r.calls = newCalls()
 	if err := mgr.Add(r.calls); err != nil {
 		return fmt.Errorf("adding the outside calls: %w", err)
 	}
-	r.matches = &matchNotes{client: r.Client, interval: cmp.Or(r.MatchNoteInterval, DefaultMatchNoteInterval)}
+	r.matches = &matchNotes{client: r.Client, interval: cmp.Or(r.MatchNoteInterval, DefaultMatchNoteInterval), now: r.Now}
 	if err := mgr.Add(r.matches); err != nil {
 		return fmt.Errorf("adding the route match recorder: %w", err)
 	}
@@ -172,7 +155,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, err
 	}
 	if !summarise(&ev) {
-		after := nextAttempt(&ev)
+		after := r.nextAttempt(&ev)
 		if messagesInFlight(&ev) && (after == 0 || after > sendRecheck) {
 			// Its answer wakes the event; should that be lost, this does.
 			after = sendRecheck
@@ -246,7 +229,7 @@ func (r *Reconciler) drive(ctx context.Context, w *statusWriter, ev *problemhook
 				case actionkind.IsMessage(a.Type):
 					// Claimed by a manager that stopped before it recorded
 					// the outcome.
-					settle(a, problemhookv1alpha1.ActionFailed, outcomeUnknown)
+					r.settle(a, problemhookv1alpha1.ActionFailed, outcomeUnknown)
 					r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageOutcomeUnknown", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, outcomeUnknown)
 				case a.Job != "":
 					if err := r.observeJob(ctx, ev, a); err != nil {
@@ -295,7 +278,7 @@ func (r *Reconciler) start(ctx context.Context, w *statusWriter, ev *problemhook
 	}
 	for _, i := range runs {
 		if a := &ev.Status.Actions[i]; a.State == problemhookv1alpha1.ActionPending {
-			settle(a, problemhookv1alpha1.ActionFailed, "IntegrationRoute "+a.Route+" "+gone)
+			r.settle(a, problemhookv1alpha1.ActionFailed, "IntegrationRoute "+a.Route+" "+gone)
 		}
 	}
 	return nil, nil

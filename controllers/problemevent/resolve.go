@@ -53,11 +53,11 @@ func (r *Reconciler) stop(ctx context.Context, ev *problemhookv1alpha1.ProblemEv
 			msg = fmt.Sprintf("Not sent again after %d failed attempts: the problem resolved (ProblemEvent %s)", a.Attempts, resolvedBy)
 		}
 		a.NextAttemptTime = nil
-		settle(a, problemhookv1alpha1.ActionStopped, msg)
+		r.settle(a, problemhookv1alpha1.ActionStopped, msg)
 		return nil
 	}
 	if a.State != problemhookv1alpha1.ActionRunning || a.Job == "" {
-		settle(a, problemhookv1alpha1.ActionStopped, "Not started: the problem resolved (ProblemEvent "+resolvedBy+")")
+		r.settle(a, problemhookv1alpha1.ActionStopped, "Not started: the problem resolved (ProblemEvent "+resolvedBy+")")
 		return nil
 	}
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ev.Namespace, Name: a.Job}}
@@ -86,7 +86,7 @@ func (r *Reconciler) stop(ctx context.Context, ev *problemhookv1alpha1.ProblemEv
 			what = "Job " + a.Job + " deleted"
 		}
 	}
-	settle(a, state, verb+": the problem resolved (ProblemEvent "+resolvedBy+"); "+what)
+	r.settle(a, state, verb+": the problem resolved (ProblemEvent "+resolvedBy+"); "+what)
 	ctrl.LoggerFrom(ctx).Info("Stopped Job: the problem resolved", "Job", klog.KObj(job), "resolvedBy", resolvedBy)
 	r.Recorder.Eventf(ev, job, corev1.EventTypeNormal, "JobStopped", "StopJob", "%s", a.Message)
 	return nil

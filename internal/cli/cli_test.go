@@ -21,6 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/controllers/notificationtarget"
 	"github.com/problemhook/problemhook/internal/cli"
 	"github.com/problemhook/problemhook/internal/scheme"
@@ -73,7 +74,8 @@ func TestMain(m *testing.M) {
 		// The test server outlives the package's tests; the process ends with them.
 		server = httptest.NewServer(recv.Handler())
 		if err := (&notificationtarget.Reconciler{
-			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"), ReceiverURL: server.URL,
+			Deps:        controllers.Deps{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook")},
+			ReceiverURL: server.URL,
 		}).SetupWithManager(ctx, mgr); err != nil {
 			return nil, err
 		}

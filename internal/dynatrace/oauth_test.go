@@ -44,6 +44,8 @@ func TestOAuthClient(t *testing.T) {
 	}
 	g.Expect(c.PostComment(context.Background(), "P1", dynatrace.CommentRequest{Message: "m", Context: "problemhook"})).To(Succeed())
 	g.Expect(sso.Issued()).To(Equal(1), "one token for every call while it is fresh")
+	// golang.org/x/oauth2 reads the wall clock to tell that a token is
+	// about to expire, so the stand-in's short-lived token must age for real.
 	time.Sleep(1200 * time.Millisecond)
 	_, err := c.GetProblem(context.Background(), "P1")
 	g.Expect(err).NotTo(HaveOccurred())

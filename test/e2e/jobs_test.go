@@ -221,6 +221,7 @@ func TestManagerKilledWhileJobsRun(t *testing.T) {
 	}
 
 	mgr.Kill()
+	// A restart a moment later, as a crash-looping Pod's would be.
 	time.Sleep(time.Second)
 	if err := mgr.Start(context.Background()); err != nil {
 		t.Fatalf("restarting the manager: %v", err)
@@ -258,7 +259,8 @@ func TestManagerKilledWhileJobsRun(t *testing.T) {
 	if !slices.Equal(seen, hosts) {
 		t.Errorf("the Pods printed %v, want %v", seen, hosts)
 	}
-	// Give a second comment the time to show, were one coming.
+	// Give a second comment the time to show, were one coming: proving
+	// that nothing happens takes waiting.
 	time.Sleep(3 * time.Second)
 	if n := len(dt.Comments(pid)); n != 1 {
 		t.Errorf("want 1 comment after the restart, got %d", n)

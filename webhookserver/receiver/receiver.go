@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
@@ -85,8 +86,9 @@ type Server struct {
 	// with Retry-After at once: the receiver sheds load itself instead of
 	// queueing more creates at an API server that is already behind.
 	MaxInFlight int
-	// Now returns the current time; time.Now when nil.
-	Now func() time.Time
+	// Clock tells the time of receipts and rate limits; the real one when
+	// nil.
+	Clock clock.PassiveClock
 	// TLSCertFile and TLSKeyFile, when set, make the receiver serve HTTPS
 	// with this certificate, reloaded when the files change (a mounted
 	// kubernetes.io/tls Secret that cert-manager renews).
@@ -358,7 +360,7 @@ func (r *Server) store(req *http.Request, target *problemhookv1alpha1.Notificati
 	log := ctrl.LoggerFrom(req.Context()).WithValues("ProblemEvent", klog.KObj(ev), "problemID", spec.ProblemID, "state", spec.State)
 	ctx, cancel := context.WithTimeout(req.Context(), storeTimeout)
 	defer cancel()
-	start := time.Now()
+	start := time.Now() // a latency, measured in real time
 	err := r.Client.Create(ctx, ev)
 	metrics.ReceiverStoreDuration.Observe(time.Since(start).Seconds())
 	switch {
@@ -478,10 +480,10 @@ func (r *Server) maxBodyBytes() int64 {
 }
 
 func (r *Server) now() time.Time {
-	if r.Now == nil {
+	if r.Clock == nil {
 		return time.Now()
 	}
-	return r.Now()
+	return r.Clock.Now()
 }
 
 // sweepLimits forgets idle rate limit buckets every minute until ctx ends.

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/controllers/notificationtarget"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
 	"github.com/problemhook/problemhook/webhookserver/receiver"
@@ -58,7 +59,8 @@ func Main(m *testing.M, env *Env) int {
 			return nil, err
 		}
 		if err := (&notificationtarget.Reconciler{
-			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook"), ReceiverURL: ReceiverURL,
+			Deps:        controllers.Deps{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("problemhook")},
+			ReceiverURL: ReceiverURL,
 		}).SetupWithManager(ctx, mgr); err != nil {
 			return nil, err
 		}
