@@ -1,6 +1,6 @@
-// Package controllers holds what problemhook's reconcilers share: the
-// client options they are written for, the status patch and the watch of
-// referenced Secrets. Each reconciler is a package below it, one per kind
+// Package controllers holds what problemhook's reconcilers share: their
+// dependencies (Deps), the client options they are written for and the
+// watch of referenced Secrets. Each reconciler is a package below it, one per kind
 // it reconciles: problemevent (the events' actions, comments and
 // enrichment), notificationtarget (targets, their registration in
 // Dynatrace, retention and the catch-up poller) and integrationroute

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2"
@@ -22,21 +21,6 @@ import (
 // and be refused twice, once because they exist and once for the conflict.
 func ClientOptions() client.Options {
 	return client.Options{Cache: &client.CacheOptions{EnableReadYourWritesConsistency: new(true)}}
-}
-
-// PatchStatus writes obj's status when it differs from base's: one status
-// write per reconcile, and none when nothing changed. A merge patch sends
-// only the changed fields, so fields written by others (the receiver's
-// lastReceivedTime) are left alone.
-//
-// opts can add client.MergeFromWithOptimisticLock: then a status computed
-// from a stale read of obj is refused with a conflict instead of
-// overwriting a newer one, and the reconcile runs again.
-func PatchStatus[T client.Object](ctx context.Context, c client.Client, base, obj T, status func(T) any, opts ...client.MergeFromOption) error {
-	if equality.Semantic.DeepEqual(status(base), status(obj)) {
-		return nil
-	}
-	return client.IgnoreNotFound(c.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, opts...)))
 }
 
 // Referencing maps a Secret to the objects in its namespace that reference

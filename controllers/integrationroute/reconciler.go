@@ -28,6 +28,7 @@ import (
 	"github.com/problemhook/problemhook/internal/jobs"
 	"github.com/problemhook/problemhook/internal/routing"
 	"github.com/problemhook/problemhook/internal/secretref"
+	"github.com/problemhook/problemhook/internal/statuspatch"
 )
 
 // routeSecretsIndex indexes IntegrationRoutes by the names of the Secrets they reference.
@@ -74,7 +75,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	base := ir.DeepCopy()
 	defer func() {
-		retErr = errors.Join(retErr, controllers.PatchStatus(ctx, r.Client, base, &ir, func(o *problemhookv1alpha1.IntegrationRoute) any { return o.Status }))
+		retErr = errors.Join(retErr, statuspatch.Merge(ctx, r.Client, base, &ir, func(o *problemhookv1alpha1.IntegrationRoute) any { return o.Status }))
 	}()
 	ir.Status.ObservedGeneration = ir.Generation
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/metrics"
+	"github.com/problemhook/problemhook/internal/statuspatch"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/internal/dtconn"
@@ -99,7 +100,7 @@ func (r *PollReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 	}
 	base := target.DeepCopy()
 	defer func() {
-		retErr = controllers.PatchStatus(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status.Poll })
+		retErr = statuspatch.Merge(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status.Poll })
 	}()
 	now := r.Now()
 	st := target.Status.Poll

@@ -31,6 +31,7 @@ import (
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/secretref"
+	"github.com/problemhook/problemhook/internal/statuspatch"
 )
 
 // targetSecretsIndex indexes NotificationTargets by the names of the Secrets they reference.
@@ -80,7 +81,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	base := target.DeepCopy()
 	defer func() {
-		retErr = errors.Join(retErr, controllers.PatchStatus(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status }))
+		retErr = errors.Join(retErr, statuspatch.Merge(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status }))
 	}()
 
 	recheck, err := r.enforceRetention(ctx, &target, r.Now())

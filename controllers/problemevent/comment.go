@@ -14,12 +14,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/outcall"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
 
@@ -50,7 +52,7 @@ func (r *Reconciler) comment(ctx context.Context, ev *problemhookv1alpha1.Proble
 		return err
 	}
 	marker, problemID := commentMarker(ev), ev.Spec.ProblemID
-	value, err, done := r.calls.await(ctx, callKey(ev, "comment"), ev, func(ctx context.Context) (any, error) {
+	cm, err, done := outcall.Await(ctx, r.calls, outcall.NewKey[*dynatrace.Comment](ev.UID, "comment"), client.ObjectKeyFromObject(ev), func(ctx context.Context) (*dynatrace.Comment, error) {
 		ctx, cancel := context.WithTimeout(ctx, dtconn.CallTimeout)
 		defer cancel()
 		existing, err := c.Comments(ctx, problemID)
@@ -63,11 +65,11 @@ func (r *Reconciler) comment(ctx context.Context, ev *problemhookv1alpha1.Proble
 			}
 		}
 		return nil, c.PostComment(ctx, problemID, dynatrace.CommentRequest{Message: text, Context: CommentContext})
-	}, nil)
+	})
 	if !done {
 		return errCallsPending
 	}
-	if cm, ok := value.(*dynatrace.Comment); ok && err == nil {
+	if cm != nil && err == nil {
 		ev.Status.Comment = &problemhookv1alpha1.CommentStatus{Posted: true, Time: new(metav1.NewTime(time.UnixMilli(cm.CreatedAtTimestamp))), Message: controllers.Truncate(cm.Content, 4096)}
 		return nil
 	}

@@ -10,16 +10,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/outcall"
 )
 
 // enrich reads the problem from the target's Dynatrace connection into
 // status.details. A failure is recorded and does not hold back the
-// actions. It reports false while the read goes on past AwaitWindow: the
+// actions. It reports false while the read goes on past outcall.AwaitWindow: the
 // event comes back when it ends.
 func (r *Reconciler) enrich(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) bool {
 	if target == nil || target.Spec.Dynatrace == nil || !ev.Spec.Source.IsDynatrace() || ev.Spec.Test {
@@ -28,17 +30,16 @@ func (r *Reconciler) enrich(ctx context.Context, ev *problemhookv1alpha1.Problem
 	c, err := r.Dynatrace.For(ctx, r.Client, target)
 	var problem *dynatrace.Problem
 	if err == nil {
-		var value any
 		var done bool
-		value, err, done = r.calls.await(ctx, callKey(ev, "enrich"), ev, func(ctx context.Context) (any, error) {
-			ctx, cancel := context.WithTimeout(ctx, dtconn.CallTimeout)
-			defer cancel()
-			return c.GetProblem(ctx, ev.Spec.ProblemID)
-		}, nil)
+		problem, err, done = outcall.Await(ctx, r.calls, outcall.NewKey[*dynatrace.Problem](ev.UID, "enrich"), client.ObjectKeyFromObject(ev),
+			func(ctx context.Context) (*dynatrace.Problem, error) {
+				ctx, cancel := context.WithTimeout(ctx, dtconn.CallTimeout)
+				defer cancel()
+				return c.GetProblem(ctx, ev.Spec.ProblemID)
+			})
 		if !done {
 			return false
 		}
-		problem, _ = value.(*dynatrace.Problem)
 	}
 	if err != nil {
 		msg := controllers.Truncate(fmt.Sprintf("Reading problem %s from Dynatrace: %v; the actions run without its details", ev.Spec.ProblemID, err), 1024)

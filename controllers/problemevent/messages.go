@@ -18,6 +18,7 @@ import (
 	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/notify"
+	"github.com/problemhook/problemhook/internal/outcall"
 	"github.com/problemhook/problemhook/internal/routing"
 	"github.com/problemhook/problemhook/internal/secretref"
 )
@@ -122,13 +123,13 @@ func (r *Reconciler) sendMessages(ctx context.Context, w *statusWriter, ev *prob
 	}
 
 	// The sends are recorded as in flight: they go on beside the reconcile,
-	// which waits for them at most AwaitWindow; an answer that comes later
+	// which waits for them at most outcall.AwaitWindow; an answer that comes later
 	// wakes the event, and one that comes while the manager stops is
 	// recorded by the calls before the manager exits.
-	until := time.Now().Add(AwaitWindow)
+	until := time.Now().Add(outcall.AwaitWindow)
 	for _, s := range sends {
 		a := &ev.Status.Actions[s.run]
-		r.calls.begin(ctx, sendKey(ev, s.run, a.Attempts), ev, func(ctx context.Context) (any, error) {
+		outcall.Begin(ctx, r.calls, sendKey(ev, s.run, a.Attempts), client.ObjectKeyFromObject(ev), func(ctx context.Context) (sent, error) {
 			ctx, cancel := context.WithTimeout(ctx, notify.DefaultTimeout)
 			defer cancel()
 			res, err := s.Send(ctx, r.Notifier)
@@ -137,7 +138,7 @@ func (r *Reconciler) sendMessages(ctx context.Context, w *statusWriter, ev *prob
 	}
 	for _, s := range sends {
 		a := &ev.Status.Actions[s.run]
-		if value, err, done := r.calls.result(ctx, sendKey(ev, s.run, a.Attempts), until); done {
+		if value, err, done := outcall.Result(ctx, r.calls, sendKey(ev, s.run, a.Attempts), until); done {
 			r.settleSend(ctx, ev, ir, a, value, err)
 		}
 	}
@@ -151,13 +152,12 @@ type sent struct {
 }
 
 // sendKey names the call of one attempt of one run.
-func sendKey(ev *problemhookv1alpha1.ProblemEvent, run int, attempt int32) string {
-	return callKey(ev, fmt.Sprintf("send/%d/%d", run, attempt))
+func sendKey(ev *problemhookv1alpha1.ProblemEvent, run int, attempt int32) outcall.Key[sent] {
+	return outcall.NewKey[sent](ev.UID, fmt.Sprintf("send/%d/%d", run, attempt))
 }
 
 // settleSend records the answer of a send in its run.
-func (r *Reconciler) settleSend(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, value any, err error) {
-	s, _ := value.(sent)
+func (r *Reconciler) settleSend(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, s sent, err error) {
 	// A service that asked for time gets it from every event's runs.
 	if wait := askedFor(err); wait > 0 && s.pace != "" {
 		now := r.Now()
@@ -169,9 +169,9 @@ func (r *Reconciler) settleSend(ctx context.Context, ev *problemhookv1alpha1.Pro
 // lateOutcome records, straight into the stored event, the answer of a
 // send that came while the manager was stopping, so that the next leader
 // finds the message sent, or failed, rather than in flight.
-func (r *Reconciler) lateOutcome(ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, run int, attempt int32) func(context.Context, any, error) {
+func (r *Reconciler) lateOutcome(ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, run int, attempt int32) func(context.Context, sent, error) {
 	key := client.ObjectKeyFromObject(ev)
-	return func(ctx context.Context, value any, sendErr error) {
+	return func(ctx context.Context, value sent, sendErr error) {
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			var cur problemhookv1alpha1.ProblemEvent
 			if err := r.APIReader.Get(ctx, key, &cur); err != nil {

@@ -4,7 +4,7 @@
 // reconcile), stops what a RESOLVED stops, and comments the outcome back on
 // the Dynatrace problem. One file per concern: enrichment.go, matching.go,
 // jobs.go, messages.go, output.go, resolve.go, comment.go, with the runs'
-// bookkeeping in actions.go, the outside calls in calls.go and the status
+// bookkeeping in actions.go, the outside calls in internal/outcall and the status
 // writes in status.go.
 package problemevent
 
@@ -36,6 +36,7 @@ import (
 	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/notify"
+	"github.com/problemhook/problemhook/internal/outcall"
 	"github.com/problemhook/problemhook/internal/pacing"
 	"github.com/problemhook/problemhook/internal/routing"
 )
@@ -60,7 +61,7 @@ type Reconciler struct {
 
 	routes  routeCache
 	pacer   pacing.Pacer
-	calls   *calls
+	calls   *outcall.Set
 	matches *matchNotes
 }
 
@@ -69,7 +70,7 @@ type Reconciler struct {
 // what still runs for the problem.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Deps = r.Defaulted()
-	r.calls = newCalls()
+	r.calls = outcall.New()
 	if err := mgr.Add(r.calls); err != nil {
 		return fmt.Errorf("adding the outside calls: %w", err)
 	}
@@ -97,7 +98,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&problemhookv1alpha1.ProblemEvent{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&batchv1.Job{}).
 		Watches(&problemhookv1alpha1.ProblemEvent{}, handler.EnqueueRequestsFromMapFunc(openEventOf), builder.WithPredicates(resolvedCreated)).
-		WatchesRawSource(source.Channel(r.calls.wake, &handler.TypedEnqueueRequestForObject[client.Object]{})).
+		WatchesRawSource(source.Channel(r.calls.Wake(), &handler.TypedEnqueueRequestForObject[client.Object]{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Complete(r)
 }
@@ -221,9 +222,9 @@ func (r *Reconciler) drive(ctx context.Context, w *statusWriter, ev *problemhook
 				a := &ev.Status.Actions[i]
 				switch {
 				case a.State != problemhookv1alpha1.ActionRunning:
-				case actionkind.IsMessage(a.Type) && r.calls.running(sendKey(ev, i, a.Attempts)):
+				case actionkind.IsMessage(a.Type) && outcall.Running(r.calls, sendKey(ev, i, a.Attempts)):
 					// In flight beside a reconcile: its answer, if it came.
-					if value, err, done := r.calls.result(ctx, sendKey(ev, i, a.Attempts), time.Now()); done {
+					if value, err, done := outcall.Result(ctx, r.calls, sendKey(ev, i, a.Attempts), time.Now()); done {
 						r.settleSend(ctx, ev, ir, a, value, err)
 					}
 				case actionkind.IsMessage(a.Type):

@@ -1,11 +1,7 @@
 package problemevent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"slices"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
@@ -13,6 +9,7 @@ import (
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 	"github.com/problemhook/problemhook/controllers"
+	"github.com/problemhook/problemhook/internal/statuspatch"
 )
 
 // statusWriter writes a ProblemEvent's status from a reconcile, possibly
@@ -41,7 +38,7 @@ func (w *statusWriter) write(ctx context.Context, ev *problemhookv1alpha1.Proble
 	if equality.Semantic.DeepEqual(w.base.Status, ev.Status) {
 		return nil
 	}
-	patch, err := eventStatusPatch(w.base, ev)
+	patch, err := statuspatch.Event(w.base, ev)
 	if err != nil {
 		return err
 	}
@@ -51,71 +48,4 @@ func (w *statusWriter) write(ctx context.Context, ev *problemhookv1alpha1.Proble
 	countSettled(w.base, ev)
 	w.base = ev.DeepCopy()
 	return nil
-}
-
-// eventStatusPatch is a JSON patch (RFC 6902) from base's status to ev's
-// that sends what changed: the fields of the status that changed and, of
-// its runs, only those that changed when their number did not. An event
-// with a thousand runs sends one run when one run changed. It carries
-// base's resourceVersion, so that a status computed from a stale read is
-// refused with a conflict instead of overwriting a newer one.
-func eventStatusPatch(base, ev *problemhookv1alpha1.ProblemEvent) ([]byte, error) {
-	type op struct {
-		Op    string `json:"op"`
-		Path  string `json:"path"`
-		Value any    `json:"value,omitempty"`
-	}
-	ops := []op{{Op: "replace", Path: "/metadata/resourceVersion", Value: base.ResourceVersion}}
-	fields := func(st *problemhookv1alpha1.ProblemEventStatus) (map[string]json.RawMessage, error) {
-		data, err := json.Marshal(st)
-		if err != nil {
-			return nil, err
-		}
-		m := map[string]json.RawMessage{}
-		return m, json.Unmarshal(data, &m)
-	}
-	was, err := fields(&base.Status)
-	if err != nil {
-		return nil, err
-	}
-	is, err := fields(&ev.Status)
-	if err != nil {
-		return nil, err
-	}
-	if len(was) == 0 {
-		// A status never written: it may not exist to add fields to.
-		ops = append(ops, op{Op: "add", Path: "/status", Value: ev.Status})
-		return json.Marshal(ops)
-	}
-	keys := make([]string, 0, len(was)+len(is))
-	for k := range was {
-		keys = append(keys, k)
-	}
-	for k := range is {
-		if _, ok := was[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		before, hadIt := was[k]
-		after, hasIt := is[k]
-		path := "/status/" + k
-		switch {
-		case !hasIt:
-			ops = append(ops, op{Op: "remove", Path: path})
-		case !hadIt:
-			ops = append(ops, op{Op: "add", Path: path, Value: after})
-		case bytes.Equal(before, after):
-		case k == "actions" && len(base.Status.Actions) == len(ev.Status.Actions):
-			for i := range ev.Status.Actions {
-				if !equality.Semantic.DeepEqual(base.Status.Actions[i], ev.Status.Actions[i]) {
-					ops = append(ops, op{Op: "replace", Path: fmt.Sprintf("%s/%d", path, i), Value: ev.Status.Actions[i]})
-				}
-			}
-		default:
-			ops = append(ops, op{Op: "replace", Path: path, Value: after})
-		}
-	}
-	return json.Marshal(ops)
 }

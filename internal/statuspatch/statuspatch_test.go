@@ -1,4 +1,4 @@
-package problemevent
+package statuspatch
 
 import (
 	"encoding/json"
@@ -27,7 +27,7 @@ func TestEventStatusPatchSendsWhatChanged(t *testing.T) {
 	ev.Status.Phase = problemhookv1alpha1.PhaseRunning
 	ev.Status.Summary = "1 running, 999 pending"
 
-	patch, err := eventStatusPatch(base, ev)
+	patch, err := Event(base, ev)
 	g.Expect(err).NotTo(HaveOccurred())
 	var ops []map[string]any
 	g.Expect(json.Unmarshal(patch, &ops)).To(Succeed())
@@ -41,10 +41,10 @@ func TestEventStatusPatchSendsWhatChanged(t *testing.T) {
 
 	// Runs added or removed: the list goes whole. A first write adds the status.
 	ev.Status.Actions = ev.Status.Actions[:10]
-	patch, err = eventStatusPatch(base, ev)
+	patch, err = Event(base, ev)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(patch)).To(ContainSubstring(`{"op":"replace","path":"/status/actions","value":[`))
-	patch, err = eventStatusPatch(&problemhookv1alpha1.ProblemEvent{}, ev)
+	patch, err = Event(&problemhookv1alpha1.ProblemEvent{}, ev)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(patch)).To(ContainSubstring(`{"op":"add","path":"/status","value":{`))
 }
