@@ -64,11 +64,13 @@ func (t *Terms) Start(ctx context.Context) error {
 	if !t.Options.LeaderElection {
 		return t.lead(ctx)
 	}
+	// NewResourceLock sets the user agent and timeout of the config it is
+	// given: a copy, so the terms' own clients keep theirs.
 	cfg := t.Config
 	if t.Options.LeaderElectionConfig != nil {
 		cfg = t.Options.LeaderElectionConfig
 	}
-	lock, err := crleaderelection.NewResourceLock(cfg, t.Recorders, crleaderelection.Options{
+	lock, err := crleaderelection.NewResourceLock(rest.CopyConfig(cfg), t.Recorders, crleaderelection.Options{
 		LeaderElection:             true,
 		LeaderElectionResourceLock: t.Options.LeaderElectionResourceLock,
 		LeaderElectionID:           t.Options.LeaderElectionID,

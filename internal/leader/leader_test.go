@@ -69,6 +69,7 @@ func TestALostLeaseEndsTheTermAndItsHandlers(t *testing.T) {
 				Complete(reconcile.Func(func(context.Context, reconcile.Request) (reconcile.Result, error) { return reconcile.Result{}, nil }))
 		},
 	}
+	userAgent := env.Config.UserAgent
 	done := make(chan error, 1)
 	go func() { done <- terms0.Start(ctx) }()
 
@@ -77,6 +78,8 @@ func TestALostLeaseEndsTheTermAndItsHandlers(t *testing.T) {
 	}
 	create("before")
 	g.Eventually(heard[0].Load).WithTimeout(30 * time.Second).Should(BeNumerically(">=", 1))
+	g.Expect(env.Config.UserAgent).To(Equal(userAgent), "the election's user agent is its own lock's, not the terms' clients'")
+	g.Expect(env.Config.Timeout).To(BeZero(), "the election's request timeout is its own lock's, not the terms' clients'")
 
 	// Another holder takes the lease: the term ends within the renew
 	// deadline, and a new one starts once that holder's lease expires.
