@@ -133,13 +133,13 @@ func (t *Terms) term(ctx context.Context, lock resourcelock.Interface) error {
 	select {
 	case leading = <-elected:
 	case <-electorDone:
-		// The elector gives up only when ctx ends, or when it lost the
-		// lease before the term's manager was started.
-		select {
-		case leading = <-elected:
-		default:
-			return ctx.Err()
+		// The elector stops before it leads only when ctx ends; with ctx
+		// alive, it led and lost the lease before this term's manager
+		// started (its late OnStartedLeading finds room in elected).
+		if err := ctx.Err(); err != nil {
+			return err
 		}
+		return ErrLeaseLost
 	}
 	err = t.lead(leading)
 	stopElecting() // reconcilers that stopped give the lease up at once
