@@ -494,3 +494,37 @@ func TestTwilioSenderIsPacedAfter429(t *testing.T) {
 	m.g.Expect(m.get(second).Status.Actions[0].Attempts).To(Equal(int32(1)), "the waiting message was sent once")
 	m.g.Expect(m.twilio.Requests()).To(Equal(3), "the 429, then one message each")
 }
+
+// No Secret value reaches what a message records: a URL from a Secret that
+// a problem's title breaks is not quoted in the error, and a service that
+// echoes the key it refused has its answer recorded with the key masked,
+// in the run, its Events and the comment.
+func TestSecretsNeverReachAMessage(t *testing.T) {
+	m := newMessaging(t)
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":"unknown key `+r.Header.Get("X-Api-Key")+`"}`)
+	}))
+	t.Cleanup(echo.Close)
+	m.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: m.ns, Name: "echo"},
+		Data: map[string][]byte{"url": []byte(echo.URL + "/api/incidents?token=" + itsmKey)}})
+	broken := m.http("ticket")
+	broken.HTTP.URLSecretRef = &problemhookv1alpha1.SecretKeyReference{Name: "itsm"}
+	m.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: m.ns, Name: "itsm-base"},
+		Data: map[string][]byte{"url": []byte(m.itsm.URL + "/api/incidents/" + itsmKey)}})
+	broken.HTTP.URLSecretRef.Name = "itsm-base"
+	broken.HTTP.Path = "/{{.Title}}"
+	echoed := m.http("echoed")
+	echoed.HTTP.URLSecretRef.Name = "echo"
+	m.route("a-path", problemhookv1alpha1.RouteMatch{}, broken)
+	m.route("b-echo", problemhookv1alpha1.RouteMatch{}, echoed)
+	ev := m.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: pid, DisplayID: "1234", State: problemhookv1alpha1.StateOpen, Title: "CPU at 100%zz"})
+
+	got := m.eventually(ev, phase(problemhookv1alpha1.PhaseFailed))
+	m.g.Expect(got.Status.Actions).To(HaveExactElements(
+		HaveField("Message", `IntegrationRoute a-path action ticket: http.path: the URL with the path does not parse: invalid URL escape "%zz"`),
+		HaveField("Message", And(ContainSubstring(`unknown key [masked]`), Not(ContainSubstring(itsmKey)))),
+	))
+	m.g.Expect(m.itsm.received()).To(BeEmpty(), "the broken URL was not called")
+	m.expectNoSecrets(got)
+}

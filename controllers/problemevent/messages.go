@@ -133,7 +133,7 @@ func (r *Reconciler) sendMessages(ctx context.Context, w *statusWriter, ev *prob
 			ctx, cancel := context.WithTimeout(ctx, notify.DefaultTimeout)
 			defer cancel()
 			res, err := s.Send(ctx, r.Notifier)
-			return sent{res, s.Pace}, err
+			return sent{res: res, pace: s.Pace, masked: secretMask(s.Secrets)}, err
 		}, r.lateOutcome(ev, ir, s.run, a.Attempts))
 	}
 	for _, s := range sends {
@@ -149,6 +149,18 @@ func (r *Reconciler) sendMessages(ctx context.Context, w *statusWriter, ev *prob
 type sent struct {
 	res  notify.Result
 	pace string
+	// masked are the values of the Secrets the send read: an answer
+	// that echoes one is recorded with it masked.
+	masked []string
+}
+
+// secretMask is what a message that read secrets masks in what it records.
+func secretMask(secrets map[string]map[string][]byte) []string {
+	data := make([]map[string][]byte, 0, len(secrets))
+	for _, d := range secrets {
+		data = append(data, d)
+	}
+	return maskValues(data...)
 }
 
 // sendKey names the call of one attempt of one run.
@@ -163,7 +175,7 @@ func (r *Reconciler) settleSend(ctx context.Context, ev *problemhookv1alpha1.Pro
 		now := r.Now()
 		r.pacer.Block(s.pace, now.Add(wait), now)
 	}
-	r.recordOutcome(ctx, ev, ir, a, s.res, err)
+	r.recordOutcome(ctx, ev, ir, a, s, err)
 }
 
 // lateOutcome records, straight into the stored event, the answer of a
@@ -261,19 +273,20 @@ func recipient(to []string, runs []problemhookv1alpha1.ActionStatus, a *problemh
 
 // recordOutcome records the answer to one send, and when a retryable
 // failure leaves attempts, when to try again.
-func (r *Reconciler) recordOutcome(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, res notify.Result, err error) {
+func (r *Reconciler) recordOutcome(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus, s sent, err error) {
 	log := ctrl.LoggerFrom(ctx).WithValues("route", a.Route, "action", a.Action, "type", a.Type, "attempt", a.Attempts)
 	if a.Recipient != "" {
 		log = log.WithValues("recipient", a.Recipient)
 	}
 	if err == nil {
 		metrics.MessageAttempts.WithLabelValues(a.Type, metrics.MessageSent).Inc()
-		r.settle(a, problemhookv1alpha1.ActionSucceeded, sentLine(a, res))
+		r.settle(a, problemhookv1alpha1.ActionSucceeded, mask(sentLine(a, s.res), s.masked))
 		log.Info("Sent message")
 		r.Recorder.Eventf(ev, nil, corev1.EventTypeNormal, "MessageSent", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
 		return
 	}
-	what := err.Error()
+	// A service's answer may echo what it was sent, a key included.
+	what := mask(err.Error(), s.masked)
 	if a.Recipient != "" {
 		what = a.Recipient + ": " + what
 	}
@@ -285,7 +298,7 @@ func (r *Reconciler) recordOutcome(ctx context.Context, ev *problemhookv1alpha1.
 		next := metav1.NewTime(ceilSecond(r.Now().Add(wait)))
 		a.State, a.NextAttemptTime = problemhookv1alpha1.ActionPending, &next
 		a.Message = controllers.Truncate(fmt.Sprintf("Attempt %d of %d failed: %s; next attempt at %s", a.Attempts, limit+1, what, next.UTC().Format(time.RFC3339)), 1024)
-		log.Info("Sending message failed; will retry", "error", err.Error(), "retryAt", next.Time)
+		log.Info("Sending message failed; will retry", "error", mask(err.Error(), s.masked), "retryAt", next.Time)
 		r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageRetrying", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
 		return
 	}
@@ -295,7 +308,7 @@ func (r *Reconciler) recordOutcome(ctx context.Context, ev *problemhookv1alpha1.
 		msg = fmt.Sprintf("Failed after %d attempts: %s", a.Attempts, what)
 	}
 	r.settle(a, problemhookv1alpha1.ActionFailed, msg)
-	log.Info("Sending message failed", "error", err.Error())
+	log.Info("Sending message failed", "error", mask(err.Error(), s.masked))
 	r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageFailed", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
 }
 

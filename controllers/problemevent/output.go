@@ -184,6 +184,20 @@ func (r *Reconciler) secretValues(ctx context.Context, ns string, ir *problemhoo
 			}
 		}
 	}
+	var data []map[string][]byte
+	for name := range names {
+		var secret corev1.Secret
+		if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &secret); err != nil {
+			continue // a Secret that is gone has nothing left to leak
+		}
+		data = append(data, secret.Data)
+	}
+	return maskValues(data...)
+}
+
+// maskValues are the values of Secrets' data, and each line of them, as
+// mask takes them: longest first, none shorter than minMasked.
+func maskValues(data ...map[string][]byte) []string {
 	seen := map[string]bool{}
 	var values []string
 	add := func(v string) {
@@ -193,14 +207,10 @@ func (r *Reconciler) secretValues(ctx context.Context, ns string, ir *problemhoo
 			values = append(values, v)
 		}
 	}
-	for name := range names {
-		var secret corev1.Secret
-		if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &secret); err != nil {
-			continue // a Secret that is gone has nothing left to leak
-		}
-		for _, data := range secret.Data {
-			add(string(data))
-			for _, line := range strings.Split(string(data), "\n") {
+	for _, d := range data {
+		for _, v := range d {
+			add(string(v))
+			for _, line := range strings.Split(string(v), "\n") {
 				add(line)
 			}
 		}

@@ -10,7 +10,6 @@
 package actionkind
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -39,7 +38,7 @@ type Kind struct {
 	templates     []templateField
 	recipients    func(*problemhookv1alpha1.Action) []string
 	// prepare makes a message kind's run ready to send.
-	prepare func(context.Context, Input) (Message, error)
+	prepare func(Input, map[string]map[string][]byte) (Message, error)
 	// sentLine says in status what a successful send did.
 	sentLine func(recipient string, res notify.Result) string
 }

@@ -48,16 +48,13 @@ func init() { dingTalk.prepare = prepareDingTalk }
 
 // prepareDingTalk sends one robot message, signed when the action has a
 // signing secret, in the robot's turn.
-func prepareDingTalk(ctx context.Context, in Input) (Message, error) {
+func prepareDingTalk(in Input, values map[string]map[string][]byte) (Message, error) {
 	d := in.Action.DingTalk
-	values, err := dingTalk.readSecrets(ctx, in)
-	if err != nil {
-		return Message{}, err
-	}
 	m := notify.DingTalkMessage{URL: string(only(values["dingtalk.urlSecretRef"])), MsgType: string(d.MsgType)}
 	if sign, ok := values["dingtalk.signSecretRef"]; ok {
 		m.Secret = string(only(sign))
 	}
+	var err error
 	if m.Title, err = in.Render("dingtalk.title"); err != nil {
 		return Message{}, err
 	}

@@ -58,12 +58,8 @@ func init() { httpCall.prepare = prepareCall }
 // prepareCall makes one call: the URL from the action or its Secret, with
 // the rendered path appended, the headers of its headers Secret and the
 // body rendered with the values of its body Secret.
-func prepareCall(ctx context.Context, in Input) (Message, error) {
+func prepareCall(in Input, values map[string]map[string][]byte) (Message, error) {
 	h := in.Action.HTTP
-	values, err := httpCall.readSecrets(ctx, in)
-	if err != nil {
-		return Message{}, err
-	}
 	call := notify.Call{Method: h.Method, URL: h.URL, IdempotencyKey: in.IdempotencyKey}
 	if ref := h.URLSecretRef; ref != nil {
 		call.URL = string(only(values["http.urlSecretRef"]))
@@ -88,6 +84,7 @@ func prepareCall(ctx context.Context, in Input) (Message, error) {
 			return Message{}, &PrepareError{Msg: "http.path: " + err.Error()}
 		}
 	}
+	var err error
 	if call.Body, err = in.RenderWithSecrets("http.body", values["http.secretRef"]); err != nil {
 		return Message{}, err
 	}
@@ -108,6 +105,12 @@ func joinPath(base, path string) (string, error) {
 	}
 	j, err := url.Parse(joined)
 	if err != nil {
+		// url.Parse's error quotes the whole URL, which may hold a
+		// credential from a Secret: say only what is wrong with it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return "", fmt.Errorf("the URL with the path does not parse: %w", err)
 	}
 	// A server resolves dot segments, encoded or not: so does the check.

@@ -43,6 +43,10 @@ type Message struct {
 	// the service asks for) and, for status, Why; empty for none.
 	Pace, Why string
 	Rate      pacing.Rate
+	// Secrets are the values of the Secrets the run read, by reference
+	// field: what a message about it (a service's answer that echoes a
+	// key) must not show.
+	Secrets map[string]map[string][]byte
 }
 
 // PrepareError is a message that cannot be sent as the route describes it.
@@ -58,7 +62,13 @@ func (k *Kind) Prepare(ctx context.Context, in Input) (Message, error) {
 	if k.prepare == nil {
 		return Message{}, &PrepareError{Msg: "the action is not a message action"}
 	}
-	return k.prepare(ctx, in)
+	values, err := k.readSecrets(ctx, in)
+	if err != nil {
+		return Message{}, err
+	}
+	m, err := k.prepare(in, values)
+	m.Secrets = values
+	return m, err
 }
 
 // Read reads the keys ref names, or every key when it names none, from

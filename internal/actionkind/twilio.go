@@ -45,12 +45,8 @@ func init() {
 
 // prepareSMS sends one SMS to the run's recipient. Twilio paces each
 // sender; its 429 holds every message from it.
-func prepareSMS(ctx context.Context, in Input) (Message, error) {
+func prepareSMS(in Input, values map[string]map[string][]byte) (Message, error) {
 	t := in.Action.Twilio
-	values, err := twilio.readSecrets(ctx, in)
-	if err != nil {
-		return Message{}, err
-	}
 	creds := values["twilio.credentialsSecretRef"]
 	body, err := in.Render("twilio.body")
 	if err != nil {
