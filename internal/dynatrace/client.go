@@ -254,7 +254,7 @@ func newHTTPClient(caBundle []byte, policy *egress.Policy) (*http.Client, error)
 		tlsConfig.RootCAs = pool
 	}
 	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 policy.Proxy(),
 		DialContext:           policy.Dialer(10*time.Second, 30*time.Second).DialContext,
 		TLSClientConfig:       tlsConfig,
 		TLSHandshakeTimeout:   10 * time.Second,

@@ -54,6 +54,7 @@ func (o *OAuthClient) tokenSource(policy *egress.Policy) oauth2.TokenSource {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.DialContext = policy.Dialer(10*time.Second, 30*time.Second).DialContext
+	transport.Proxy = policy.Proxy()
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{
 		Transport: transport, Timeout: DefaultTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -101,6 +101,7 @@ var defaultHTTPClient = NewHTTPClient(nil)
 func NewHTTPClient(policy *egress.Policy) *http.Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.DialContext = policy.Dialer(10*time.Second, 30*time.Second).DialContext
+	transport.Proxy = policy.Proxy()
 	return &http.Client{
 		Timeout:   DefaultTimeout,
 		Transport: transport,

@@ -6,12 +6,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 
+	"github.com/problemhook/problemhook/internal/egress"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/notify/notifytest"
 )
@@ -361,4 +364,23 @@ func TestRetryAfter(t *testing.T) {
 	g.Expect(notify.RetryAfter("Sat, 21 Nov 2026 12:01:30 GMT", now)).To(Equal(90 * time.Second))
 	g.Expect(notify.RetryAfter("Sat, 21 Nov 2026 11:00:00 GMT", now)).To(BeZero())
 	g.Expect(notify.RetryAfter("99999999", now)).To(Equal(24 * time.Hour))
+}
+
+// A sender's client built with a proxy in the environment checks the
+// destination, not the proxy: a call to the metadata address is refused
+// with the policy's words, not retried, and the proxy sees nothing.
+func TestProxyInTheEnvironmentHonoursTheEgressPolicy(t *testing.T) {
+	g := NewWithT(t)
+	var proxied atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { proxied.Add(1) }))
+	t.Cleanup(proxy.Close)
+	t.Setenv("HTTP_PROXY", proxy.URL)
+	t.Setenv("NO_PROXY", "")
+	policy := egress.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, nil)
+	c := &notify.Client{HTTPClient: notify.NewHTTPClient(policy)}
+	_, err := c.Do(context.Background(), notify.Call{Method: http.MethodPost, URL: "http://169.254.169.254/latest/meta-data/"})
+	g.Expect(err).To(MatchError("Calling http://169.254.169.254/latest/meta-data/: destination 169.254.169.254 is not allowed by problemhook's egress policy (link-local, where cloud metadata services answer)"))
+	retryable, _ := notify.IsRetryable(err)
+	g.Expect(retryable).To(BeFalse())
+	g.Expect(proxied.Load()).To(BeZero())
 }
