@@ -14,7 +14,10 @@ type truncator struct {
 // bound cuts the strings and lists of spec to the bounds the API server
 // enforces, so that a large notification is stored, flagged as truncated,
 // rather than refused. It also drops empty and repeated list items. The ids
-// were checked whole when they were read.
+// were checked whole when they were read. spec.ImpactedEntityCount arrives
+// holding the entities the parser counted past maxListItems without
+// decoding them, and leaves holding all the entities the notification
+// named, when the event cannot hold them.
 func bound(spec *problemhookv1alpha1.ProblemEventSpec) *problemhookv1alpha1.ProblemEventSpec {
 	var t truncator
 	spec.Title = t.text(spec.Title, problemhookv1alpha1.MaxTitleLength)
@@ -23,8 +26,9 @@ func bound(spec *problemhookv1alpha1.ProblemEventSpec) *problemhookv1alpha1.Prob
 	spec.Severity = t.short(spec.Severity)
 	spec.Impact = t.short(spec.Impact)
 	spec.Tags = boundList(&t, spec.Tags, problemhookv1alpha1.MaxTagCount, t.short)
-	if n := distinct(spec.ImpactedEntities, t.entity); n > problemhookv1alpha1.MaxEntityCount {
-		spec.ImpactedEntityCount = int32(n)
+	spec.ImpactedEntityCount += int32(distinct(spec.ImpactedEntities, t.entity))
+	if spec.ImpactedEntityCount <= problemhookv1alpha1.MaxEntityCount {
+		spec.ImpactedEntityCount = 0
 	}
 	spec.ImpactedEntities = boundList(&t, spec.ImpactedEntities, problemhookv1alpha1.MaxEntityCount, t.entity)
 	spec.ManagementZones = boundList(&t, spec.ManagementZones, problemhookv1alpha1.MaxZoneCount, t.short)

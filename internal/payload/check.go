@@ -9,7 +9,8 @@ import (
 )
 
 // checkJSON reports why data is not exactly one JSON value of the kind want
-// ('{' or '['), nested at most MaxDepth deep, with no key twice in an object.
+// ('{' or '['), nested at most MaxDepth deep, with no key twice in an object
+// and at most MaxMembers members.
 // encoding/json would keep the last of two equal keys where other parsers keep
 // the first; refusing them keeps everyone reading the same notification.
 func checkJSON(data []byte, want json.Delim) error {
@@ -74,31 +75,50 @@ func checkNested(dec *json.Decoder, open json.Delim) error {
 
 // container is an array or object that checkNested has opened and not closed.
 type container struct {
-	keys    map[string]struct{} // nil for an array
+	object  bool
+	n       int                 // an object's keys so far
+	first   string              // an object's first key
+	keys    map[string]struct{} // an object's keys, from its second: most have one or none
 	wantKey bool                // the next token of an object is a key
 }
 
 func newContainer(open json.Delim) container {
-	if open == '{' {
-		return container{keys: map[string]struct{}{}, wantKey: true}
-	}
-	return container{}
+	return container{object: open == '{', wantKey: open == '{'}
 }
 
 // next takes the token after the previous one, other than a close: in an
 // object, a key and the start of its value take turns.
 func (c *container) next(tok json.Token) error {
-	if c.keys == nil {
+	if !c.object {
 		return nil
 	}
 	if c.wantKey {
 		key, _ := tok.(string) // the decoder accepts nothing else as a key
+		if err := c.add(key); err != nil {
+			return err
+		}
+	}
+	c.wantKey = !c.wantKey
+	return nil
+}
+
+// add records an object's key, refusing one it has seen.
+func (c *container) add(key string) error {
+	switch {
+	case c.n == MaxMembers:
+		return fmt.Errorf("an object with more than %d members", MaxMembers)
+	case c.n == 0:
+		c.first = key
+	case c.keys == nil:
+		c.keys = map[string]struct{}{c.first: {}}
+		fallthrough
+	default:
 		if _, dup := c.keys[key]; dup {
 			return fmt.Errorf("duplicate key %s", quoteShort(key))
 		}
 		c.keys[key] = struct{}{}
 	}
-	c.wantKey = !c.wantKey
+	c.n++
 	return nil
 }
 

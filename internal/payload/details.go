@@ -11,19 +11,19 @@ import (
 // {ProblemDetailsJSONv2} placeholder renders it, that a ProblemEvent keeps.
 // The problem's ids and status are not read: the required placeholders give them.
 type problemV2 struct {
-	Title            string     `json:"title"`
-	ImpactLevel      string     `json:"impactLevel"`
-	SeverityLevel    string     `json:"severityLevel"`
-	ImpactedEntities []entityV2 `json:"impactedEntities"`
-	AffectedEntities []entityV2 `json:"affectedEntities"`
-	EntityTags       []struct {
+	Title            string         `json:"title"`
+	ImpactLevel      string         `json:"impactLevel"`
+	SeverityLevel    string         `json:"severityLevel"`
+	ImpactedEntities list[entityV2] `json:"impactedEntities"`
+	AffectedEntities list[entityV2] `json:"affectedEntities"`
+	EntityTags       list[struct {
 		Key                  string `json:"key"`
 		Value                string `json:"value"`
 		StringRepresentation string `json:"stringRepresentation"`
-	} `json:"entityTags"`
-	ManagementZones []struct {
+	}] `json:"entityTags"`
+	ManagementZones list[struct {
 		Name string `json:"name"`
-	} `json:"managementZones"`
+	}] `json:"managementZones"`
 }
 
 type entityV2 struct {
@@ -40,14 +40,14 @@ type entityV2 struct {
 type problemV1 struct {
 	ImpactLevel            string `json:"impactLevel"`
 	SeverityLevel          string `json:"severityLevel"`
-	TagsOfAffectedEntities []struct {
+	TagsOfAffectedEntities list[struct {
 		Key   string `json:"key"`
 		Value string `json:"value"`
-	} `json:"tagsOfAffectedEntities"`
-	RankedImpacts []struct {
+	}] `json:"tagsOfAffectedEntities"`
+	RankedImpacts list[struct {
 		EntityID   string `json:"entityId"`
 		EntityName string `json:"entityName"`
-	} `json:"rankedImpacts"`
+	}] `json:"rankedImpacts"`
 }
 
 // detailsV2 reads {ProblemDetailsJSONv2} into the fields of a spec it can fill,
@@ -62,16 +62,21 @@ func detailsV2(f *fields) *problemhookv1alpha1.ProblemEventSpec {
 		Severity: p.SeverityLevel,
 		Impact:   impactLevel(p.ImpactLevel),
 	}
-	for _, t := range p.EntityTags {
+	for _, t := range p.EntityTags.items {
 		details.Tags = append(details.Tags, cmp.Or(t.StringRepresentation, tag(t.Key, t.Value)))
 	}
 	// Impacted entities are what users notice; the affected ones, where
 	// Dynatrace detected the problem, stand in when none is impacted yet.
-	for _, e := range or(p.ImpactedEntities, p.AffectedEntities) {
+	entities := p.ImpactedEntities
+	if len(entities.items) == 0 {
+		entities = p.AffectedEntities
+	}
+	for _, e := range entities.items {
 		details.ImpactedEntities = append(details.ImpactedEntities,
 			problemhookv1alpha1.ImpactedEntity{ID: e.EntityID.ID, Name: e.Name, Type: e.EntityID.Type})
 	}
-	for _, z := range p.ManagementZones {
+	details.ImpactedEntityCount = int32(entities.more)
+	for _, z := range p.ManagementZones.items {
 		details.ManagementZones = append(details.ManagementZones, z.Name)
 	}
 	return details
@@ -88,13 +93,14 @@ func detailsV1(f *fields) *problemhookv1alpha1.ProblemEventSpec {
 		Severity: p.SeverityLevel,
 		Impact:   impactLevel(p.ImpactLevel),
 	}
-	for _, t := range p.TagsOfAffectedEntities {
+	for _, t := range p.TagsOfAffectedEntities.items {
 		details.Tags = append(details.Tags, tag(t.Key, t.Value))
 	}
-	for _, e := range p.RankedImpacts {
+	for _, e := range p.RankedImpacts.items {
 		details.ImpactedEntities = append(details.ImpactedEntities,
 			problemhookv1alpha1.ImpactedEntity{ID: e.EntityID, Name: e.EntityName, Type: entityType(e.EntityID)})
 	}
+	details.ImpactedEntityCount = int32(p.RankedImpacts.more)
 	return details
 }
 

@@ -2,7 +2,6 @@ package payload
 
 import (
 	"cmp"
-	"strings"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
 )
@@ -21,22 +20,22 @@ func ParseDynatrace(body []byte) (*problemhookv1alpha1.ProblemEventSpec, error) 
 		return nil, err
 	}
 	spec := &problemhookv1alpha1.ProblemEventSpec{
-		Source:           problemhookv1alpha1.FormatDynatrace,
-		State:            problemhookv1alpha1.ProblemState(f.oneOf("State", dynatraceStates...)),
-		ProblemID:        dynatraceID(f, "PID"),
-		DisplayID:        dynatraceID(f, "ProblemID"),
-		Title:            f.str("ProblemTitle"),
-		Message:          cmp.Or(f.str("ProblemDetailsText"), f.str("ProblemDetailsMarkdown")),
-		Severity:         f.str("ProblemSeverity"),
-		Impact:           f.str("ProblemImpact"),
-		URL:              f.str("ProblemURL"),
-		Tags:             splitList(f.str("Tags")),
-		ImpactedEntities: dynatraceEntities(f),
+		Source:    problemhookv1alpha1.FormatDynatrace,
+		State:     problemhookv1alpha1.ProblemState(f.oneOf("State", dynatraceStates...)),
+		ProblemID: dynatraceID(f, "PID"),
+		DisplayID: dynatraceID(f, "ProblemID"),
+		Title:     f.str("ProblemTitle"),
+		Message:   cmp.Or(f.str("ProblemDetailsText"), f.str("ProblemDetailsMarkdown")),
+		Severity:  f.str("ProblemSeverity"),
+		Impact:    f.str("ProblemImpact"),
+		URL:       f.str("ProblemURL"),
 	}
+	spec.Tags, _ = splitList(f.str("Tags"))
+	spec.ImpactedEntities, spec.ImpactedEntityCount = dynatraceEntities(f)
 	merge(spec, detailsV2(f))
 	merge(spec, detailsV1(f))
 	// Names alone come last: the details name the same entities with their ids.
-	spec.ImpactedEntities = or(spec.ImpactedEntities, entityNames(f))
+	merge(spec, entityNames(f))
 	if err := f.errs.err(); err != nil {
 		return nil, err
 	}
@@ -68,8 +67,9 @@ func isDynatraceTest(displayID, problemID string) bool {
 
 // dynatraceEntities reads the ImpactedEntities placeholder. It is JSON, but
 // templates often quote it like the text placeholders, so a string holding
-// the array is accepted too.
-func dynatraceEntities(f *fields) []problemhookv1alpha1.ImpactedEntity {
+// the array is accepted too. It returns the entities it decoded and the
+// number past maxListItems it did not.
+func dynatraceEntities(f *fields) ([]problemhookv1alpha1.ImpactedEntity, int32) {
 	const name = "ImpactedEntities"
 	raw := f.raw(name)
 	if kindOf(raw) == "string" {
@@ -79,47 +79,39 @@ func dynatraceEntities(f *fields) []problemhookv1alpha1.ImpactedEntity {
 		}
 	}
 	if raw == nil {
-		return nil
+		return nil, 0
 	}
-	var list []struct {
+	var decoded list[struct {
 		Entity string `json:"entity"`
 		Name   string `json:"name"`
 		Type   string `json:"type"`
+	}]
+	if !f.decode(name, raw, &decoded) {
+		return nil, 0
 	}
-	if !f.decode(name, raw, &list) {
-		return nil
-	}
-	entities := make([]problemhookv1alpha1.ImpactedEntity, 0, len(list))
-	for _, e := range list {
+	entities := make([]problemhookv1alpha1.ImpactedEntity, 0, len(decoded.items))
+	for _, e := range decoded.items {
 		entities = append(entities, problemhookv1alpha1.ImpactedEntity{ID: e.Entity, Name: e.Name, Type: e.Type})
 	}
-	return entities
+	return entities, int32(decoded.more)
 }
 
 // entityNames reads the text placeholders that list impacted entities by
-// name. All are read, so that each is type-checked; the first that names
-// anything wins.
-func entityNames(f *fields) []problemhookv1alpha1.ImpactedEntity {
-	var names []string
+// name, as the entities of a spec. All are read, so that each is
+// type-checked; the first that names anything wins.
+func entityNames(f *fields) *problemhookv1alpha1.ProblemEventSpec {
+	names := &problemhookv1alpha1.ProblemEventSpec{}
 	for _, name := range []string{"ImpactedEntity", "ImpactedEntityNames", "NamesOfImpactedEntities"} {
-		names = or(names, splitList(f.str(name)))
-	}
-	var entities []problemhookv1alpha1.ImpactedEntity
-	for _, name := range names {
-		entities = append(entities, problemhookv1alpha1.ImpactedEntity{Name: name})
-	}
-	return entities
-}
-
-// splitList splits a comma-separated placeholder such as Tags.
-func splitList(s string) []string {
-	var items []string
-	for item := range strings.SplitSeq(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			items = append(items, item)
+		list, more := splitList(f.str(name))
+		if len(names.ImpactedEntities) > 0 {
+			continue
 		}
+		for _, name := range list {
+			names.ImpactedEntities = append(names.ImpactedEntities, problemhookv1alpha1.ImpactedEntity{Name: name})
+		}
+		names.ImpactedEntityCount = int32(more)
 	}
-	return items
+	return names
 }
 
 // merge fills the fields of spec that are still empty from details.
@@ -131,7 +123,9 @@ func merge(spec, details *problemhookv1alpha1.ProblemEventSpec) {
 	spec.Severity = cmp.Or(spec.Severity, details.Severity)
 	spec.Impact = cmp.Or(spec.Impact, details.Impact)
 	spec.Tags = or(spec.Tags, details.Tags)
-	spec.ImpactedEntities = or(spec.ImpactedEntities, details.ImpactedEntities)
+	if len(spec.ImpactedEntities) == 0 {
+		spec.ImpactedEntities, spec.ImpactedEntityCount = details.ImpactedEntities, details.ImpactedEntityCount
+	}
 	spec.ManagementZones = or(spec.ManagementZones, details.ManagementZones)
 }
 

@@ -16,10 +16,15 @@ import (
 // from costing more than a real one.
 const MaxDepth = 64
 
+// MaxMembers is how many members an object may have. Real notifications
+// have tens; a body of a hundred thousand short keys would cost tens of
+// MiB decoded into a map, for no field the parser reads.
+const MaxMembers = 1024
+
 // ErrNotJSON is wrapped by the error returned for a body that is not exactly
 // one JSON object: a syntax error, an empty body, a top-level value of another
 // kind, data after the object, nesting deeper than MaxDepth, or an object
-// with a duplicate key.
+// with a duplicate key or more than MaxMembers members.
 var ErrNotJSON = errors.New("not a JSON object")
 
 // FieldError is returned for a JSON object that lacks required fields or has

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -346,6 +348,7 @@ func TestNotJSON(t *testing.T) {
 		{"duplicate key written differently", `{"State":"OPEN","St\u0061te":"RESOLVED"}`, `not a JSON object: duplicate key "State" at byte 28`},
 		{"duplicate nested key", withMinimal(`"ProblemDetailsJSONv2":{"title":"a","x":[],"title":"b"}`), `not a JSON object: duplicate key "title" at byte 130`},
 		{"duplicate key in an array", withMinimal(`"ImpactedEntities":[{},{"name":"a","name":"b"}]`), `not a JSON object: duplicate key "name" at byte 121`},
+		{"too many members", manyMembers(payload.MaxMembers + 1), "not a JSON object: an object with more than 1024 members at byte 9138"},
 	}
 	for _, tt := range tests {
 		for _, format := range []problemhookv1alpha1.PayloadFormat{problemhookv1alpha1.FormatDynatrace, problemhookv1alpha1.FormatGuance} {
@@ -506,6 +509,120 @@ func BenchmarkParseDynatrace(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// manyMembers is an object of n members.
+func manyMembers(n int) string {
+	members := make([]string, n)
+	for i := range members {
+		members[i] = fmt.Sprintf(`"k%d":0`, i)
+	}
+	return "{" + strings.Join(members, ",") + "}"
+}
+
+func TestManyMembersAreAccepted(t *testing.T) {
+	g := NewWithT(t)
+	members := manyMembers(payload.MaxMembers - 3)
+	_, err := payload.ParseDynatrace([]byte(withMinimal(members[1 : len(members)-1])))
+	g.Expect(err).NotTo(HaveOccurred())
+}
+
+// TestLongListsAreCountedNotDecoded sends more list items than the parser
+// decodes: the entities past the bound are still counted.
+func TestLongListsAreCountedNotDecoded(t *testing.T) {
+	entities := func(n int) string {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"entity":"HOST-%d","name":"host%d"}`, i, i)
+		}
+		return strings.Join(items, ",")
+	}
+	v2 := func(n int) string {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"entityId":{"id":"HOST-%d","type":"HOST"},"name":"host%d"}`, i, i)
+		}
+		return strings.Join(items, ",")
+	}
+	names := func(n int) string {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf("host%d", i)
+		}
+		return strings.Join(items, ", ")
+	}
+	for _, tt := range []struct {
+		name    string
+		members string
+		want    int32
+	}{
+		{"ImpactedEntities", fmt.Sprintf(`"ImpactedEntities":[%s]`, entities(5000)), 5000},
+		{"ImpactedEntities after many empty ones", fmt.Sprintf(`"ImpactedEntities":[%s,%s]`, strings.Repeat("{},", 2000)+"{}", entities(300)), 300},
+		{"ProblemDetailsJSONv2", fmt.Sprintf(`"ProblemDetailsJSONv2":{"impactedEntities":[%s]}`, v2(3000)), 3000},
+		{"ImpactedEntityNames", fmt.Sprintf(`"ImpactedEntityNames":%q`, names(2000)), 2000},
+		{"at the bound, nothing is counted twice", fmt.Sprintf(`"ImpactedEntities":[%s]`, entities(1024)), 1024},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			spec, err := payload.ParseDynatrace([]byte(withMinimal(tt.members)))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(spec.ImpactedEntities).To(HaveLen(problemhookv1alpha1.MaxEntityCount))
+			g.Expect(spec.ImpactedEntityCount).To(Equal(tt.want))
+			g.Expect(spec.Truncated).To(BeTrue())
+		})
+	}
+}
+
+// TestParsingCostsAFewTimesTheBody parses 1 MiB bodies that cost far more
+// decoded than sent, and bounds what each allocates, in multiples of the
+// body: a receiver parses many at once, within its memory limit. The bound
+// is a property of the parser, not a speed: decoded into slices, the first
+// of these allocated 182 MiB and kept most of it until the parse ended.
+func TestParsingCostsAFewTimesTheBody(t *testing.T) {
+	const size = 1 << 20
+	fill := func(prefix, item, suffix string) string {
+		n := (size - len(prefix) - len(suffix)) / (len(item) + 1)
+		return prefix + strings.Repeat(item+",", n) + item + suffix
+	}
+	minimal := minimalDynatrace[:len(minimalDynatrace)-1] + ","
+	guance := `{"timestamp":1,"df_status":"critical","df_event_id":"e","df_title":"t",`
+	for _, tt := range []struct {
+		name   string
+		format problemhookv1alpha1.PayloadFormat
+		body   string
+		// times bounds what the parse allocates, in bodies.
+		times int
+	}{
+		{"empty entities", problemhookv1alpha1.FormatDynatrace, fill(minimal+`"ImpactedEntities":[`, "{}", "]}"), 8},
+		{"empty entities in a string", problemhookv1alpha1.FormatDynatrace, fill(minimal+`"ImpactedEntities":"[`, "{}", `]"}`), 16},
+		{"empty v2 entities", problemhookv1alpha1.FormatDynatrace, fill(minimal+`"ProblemDetailsJSONv2":{"impactedEntities":[`, "{}", "]}}"), 8},
+		{"empty v1 impacts", problemhookv1alpha1.FormatDynatrace, fill(minimal+`"ProblemDetailsJSON":{"rankedImpacts":[`, "{}", "]}}"), 8},
+		{"empty tags", problemhookv1alpha1.FormatDynatrace, fill(minimal+`"ProblemDetailsJSONv2":{"entityTags":[`, "{}", "]}}"), 8},
+		{"one-letter names", problemhookv1alpha1.FormatDynatrace, fill(minimal+`"ImpactedEntityNames":"`, "a", `"}`), 16},
+		{"one-letter tags", problemhookv1alpha1.FormatDynatrace, fill(minimal+`"Tags":"`, "a", `"}`), 16},
+		{"empty arrays", problemhookv1alpha1.FormatDynatrace, fill(minimal+`"x":[`, "[]", "]}"), 8},
+		{"many members", problemhookv1alpha1.FormatDynatrace, manyMembers(size / 8), 8},
+		{"many dimensions", problemhookv1alpha1.FormatGuance, guance + `"df_dimension_tags":` + strconv.Quote(manyMembers(size/8)) + "}", 16},
+		// encoding/json's tokenizer, which checks every body for duplicate
+		// keys and depth, allocates some 200 bytes for each string it
+		// reads. That is garbage the moment it is made, which the collector
+		// reclaims as the parse goes: it costs time, not memory kept.
+		{"empty strings", problemhookv1alpha1.FormatDynatraceWorkflow, fill(`{"event.id":"1","event.status":"ACTIVE","event.name":"n","affected_entity_ids":[`, `""`, "]}"), 80},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(len(tt.body)).To(BeNumerically(">=", size*9/10))
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			spec, err := payload.Parse(tt.format, []byte(tt.body))
+			runtime.ReadMemStats(&after)
+			runtime.KeepAlive(spec)
+			allocated := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%d KiB body: allocated %.1f MiB, error: %v", len(tt.body)>>10, float64(allocated)/(1<<20), err)
+			g.Expect(allocated).To(BeNumerically("<", tt.times*len(tt.body)))
 		})
 	}
 }

@@ -105,13 +105,13 @@ func workflowEntities(f *fields) []problemhookv1alpha1.ImpactedEntity {
 	return out
 }
 
-// strings reads an optional array of strings.
+// strings reads an optional array of strings, at most maxListItems of it.
 func (f *fields) strings(name string) []string {
-	var out []string
+	var out list[string]
 	if raw := f.raw(name); raw != nil {
 		f.decode(name, raw, &out)
 	}
-	return out
+	return out.items
 }
 
 // boolean reads an optional boolean.
