@@ -51,14 +51,15 @@ type options struct {
 	jobs                    jobs.Policy
 	egressAllow, egressDeny string
 	// namespace is the manager's own: its leader election Lease lives there.
-	namespace    string
-	leaderElect  bool
-	maxBodyBytes int64
-	maxInFlight  int
-	drainDelay   time.Duration
-	qps          float64
-	burst        int
-	eventWorkers int
+	namespace        string
+	leaderElect      bool
+	maxBodyBytes     int64
+	maxInFlight      int
+	maxBytesInFlight int64
+	drainDelay       time.Duration
+	qps              float64
+	burst            int
+	eventWorkers     int
 }
 
 func main() {
@@ -85,6 +86,7 @@ func main() {
 	flag.StringVar(&o.receiverCert, "receiver-tls-cert-file", "", "Serve the receiver over HTTPS with this certificate (PEM), reloaded when it changes.")
 	flag.StringVar(&o.receiverKey, "receiver-tls-key-file", "", "The private key (PEM) of --receiver-tls-cert-file.")
 	flag.Int64Var(&o.maxBodyBytes, "receiver-max-body-bytes", receiver.DefaultMaxBodyBytes, "Largest notification body accepted; larger ones get 413.")
+	flag.Int64Var(&o.maxBytesInFlight, "receiver-max-bytes-inflight", receiver.DefaultMaxBytesInFlight, "Most bytes of notification bodies one replica reads and stores at once, taken before a body is read; past it the receiver answers 503 with Retry-After at once.")
 	flag.IntVar(&o.maxInFlight, "receiver-max-inflight", receiver.DefaultMaxInFlight, "Most notifications one replica stores at once; past it the receiver answers 503 with Retry-After at once.")
 	flag.DurationVar(&o.drainDelay, "receiver-drain-delay", receiver.DefaultDrainDelay, "How long a stopping replica goes on taking notifications, not ready, before it stops listening, while its removal from the Service reaches every kube-proxy. 0 outside a cluster.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader to run the reconcilers. Receivers run on every replica regardless.")
@@ -196,14 +198,15 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("creating the receiver's client: %w", err)
 	}
 	recv := &receiver.Server{
-		Addr:         o.receiverAddr,
-		Cache:        mgr.GetCache(),
-		Client:       receiverClient,
-		MaxBodyBytes: o.maxBodyBytes,
-		MaxInFlight:  o.maxInFlight,
-		DrainDelay:   &o.drainDelay,
-		TLSCertFile:  o.receiverCert,
-		TLSKeyFile:   o.receiverKey,
+		Addr:             o.receiverAddr,
+		Cache:            mgr.GetCache(),
+		Client:           receiverClient,
+		MaxBodyBytes:     o.maxBodyBytes,
+		MaxInFlight:      o.maxInFlight,
+		MaxBytesInFlight: o.maxBytesInFlight,
+		DrainDelay:       &o.drainDelay,
+		TLSCertFile:      o.receiverCert,
+		TLSKeyFile:       o.receiverKey,
 	}
 	if err := mgr.Add(recv); err != nil {
 		return fmt.Errorf("adding receiver: %w", err)

@@ -34,6 +34,9 @@ const (
 	ResultFailed = "failed"
 	// ResultThrottled: 429, past the target's spec.rateLimit.
 	ResultThrottled = "throttled"
+	// ResultShed: 503, this replica was at its bound of notifications
+	// being read or stored, and answered at once instead of queueing.
+	ResultShed = "shed"
 )
 
 // Values of Actions' result label: the lower-case state a run settled in.

@@ -15,10 +15,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/semaphore"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -52,6 +54,13 @@ const (
 	MaxHeaderBytes = 64 << 10
 	// DefaultMaxInFlight bounds the ProblemEvents one replica stores at once.
 	DefaultMaxInFlight = 128
+	// DefaultMaxBytesInFlight bounds the bodies one replica reads, parses
+	// and stores at once, in bytes. A body costs three to four times its
+	// size while it is parsed and stored (the body, its members, the event
+	// and the event's JSON), so 16 MiB of bodies stay under 64 MiB: a
+	// quarter of the Deployment's 256 MiB limit, beside the informers'
+	// caches and the leader's work.
+	DefaultMaxBytesInFlight = 16 << 20
 	// DefaultDrainDelay is how long a stopping replica goes on taking
 	// notifications, not ready, before it stops listening: long enough for
 	// the Pod's removal from the Service's endpoints to reach every node's
@@ -86,6 +95,12 @@ type Server struct {
 	// with Retry-After at once: the receiver sheds load itself instead of
 	// queueing more creates at an API server that is already behind.
 	MaxInFlight int
+	// MaxBytesInFlight bounds the bytes of the bodies this replica is
+	// reading, parsing and storing at once, DefaultMaxBytesInFlight when
+	// zero. A body's bytes are taken before it is read (its Content-Length,
+	// or MaxBodyBytes when it has none): past the bound a notification is
+	// answered 503 with Retry-After at once, unread.
+	MaxBytesInFlight int64
 	// Clock tells the time of receipts and rate limits; the real one when
 	// nil.
 	Clock clock.PassiveClock
@@ -103,6 +118,10 @@ type Server struct {
 	draining atomic.Bool
 	// inFlight counts the creates under way.
 	inFlight atomic.Int64
+	// bytesInFlight holds the bytes of the bodies being read, parsed or
+	// stored, made at the first notification.
+	bytesInFlight     *semaphore.Weighted
+	bytesInFlightOnce sync.Once
 
 	// limits holds each target's rate limit bucket.
 	limits limiters
@@ -278,10 +297,20 @@ func (r *Server) handle(w http.ResponseWriter, req *http.Request) (*problemhookv
 	if ok, wait := r.limits.allow(target, r.now()); !ok {
 		return target, nil, throttle(target, wait)
 	}
-	body, ref := r.readBody(w, req)
-	if ref != nil {
+	weight := r.bodyWeight(req)
+	if !r.bytes().TryAcquire(weight) {
+		ref := refuse(http.StatusServiceUnavailable, "notification not read: this replica is reading %d MiB of notifications already; retry later", r.maxBytesInFlight()>>20)
+		ref.result = metrics.ResultShed
 		return target, nil, ref
 	}
+	body, ref := r.readBody(w, req)
+	if ref != nil {
+		r.bytes().Release(weight)
+		return target, nil, ref
+	}
+	// A body sent without its length took the most a body may be.
+	r.bytes().Release(weight - int64(len(body)))
+	defer r.bytes().Release(int64(len(body)))
 	// A body that is not the JSON object the format wants is a bad request
 	// (400) as a missing field is: the media type was JSON, or readBody
 	// would have answered 415.
@@ -351,7 +380,7 @@ func (r *Server) store(req *http.Request, target *problemhookv1alpha1.Notificati
 	if n := r.inFlight.Add(1); n > limit {
 		r.inFlight.Add(-1)
 		ref := refuse(http.StatusServiceUnavailable, "notification not stored: this replica is storing %d notifications already; retry later", limit)
-		ref.result = metrics.ResultFailed
+		ref.result = metrics.ResultShed
 		return nil, ref
 	}
 	defer r.inFlight.Add(-1)
@@ -470,6 +499,26 @@ func (r *Server) addr() string {
 		return DefaultAddr
 	}
 	return r.Addr
+}
+
+// bodyWeight is what reading req's body takes of MaxBytesInFlight before
+// it is read: its length, or the most a body may be when it has none.
+func (r *Server) bodyWeight(req *http.Request) int64 {
+	limit := r.maxBodyBytes()
+	if req.ContentLength >= 0 && req.ContentLength < limit {
+		return req.ContentLength
+	}
+	return limit
+}
+
+func (r *Server) bytes() *semaphore.Weighted {
+	r.bytesInFlightOnce.Do(func() { r.bytesInFlight = semaphore.NewWeighted(r.maxBytesInFlight()) })
+	return r.bytesInFlight
+}
+
+func (r *Server) maxBytesInFlight() int64 {
+	// Never less than one body: the largest must be readable.
+	return max(cmp.Or(r.MaxBytesInFlight, DefaultMaxBytesInFlight), r.maxBodyBytes())
 }
 
 func (r *Server) maxBodyBytes() int64 {

@@ -16,8 +16,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -621,4 +623,84 @@ func TestStoppingReceiverDrains(t *testing.T) {
 	g.Expect(env.Events(t, tg.NS)).To(HaveLen(2))
 	_, err = net.DialTimeout("tcp", draining.Addr, time.Second)
 	g.Expect(err).To(HaveOccurred(), "the receiver still listens after it stopped")
+}
+
+// Bodies that cost far more decoded than sent, all at once: each is
+// stored or shed with 503 and Retry-After before it is read, and the heap
+// stays well inside the Deployment's 256 MiB limit. Before the byte bound
+// and the bounded parse, eight of these peaked at 606 MiB.
+func TestConcurrentLargeBodiesStayWithinMemory(t *testing.T) {
+	g := NewWithT(t)
+	tg := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace)
+	srv := &receiver.Server{Addr: controlplane.FreeAddr(t), Cache: env.Receiver.Cache, Client: env.Receiver.Client}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = srv.Start(ctx) }()
+	g.Eventually(func() error { return srv.Ready(nil) }).Should(Succeed())
+	url := "http://" + srv.Addr + tg.Obj.GetWebhookPath()
+
+	const senders = 32
+	body := func(i int) string {
+		prefix := fmt.Sprintf(`{"State":"OPEN","ProblemID":"%d","PID":"large-%d","ImpactedEntities":[`, i, i)
+		n := (receiver.DefaultMaxBodyBytes - len(prefix) - 2) / 3
+		return prefix + strings.Repeat("{},", n-1) + "{}]}"
+	}
+	bodies := make([]string, senders)
+	for i := range bodies {
+		bodies[i] = body(i)
+		g.Expect(len(bodies[i])).To(BeNumerically("<=", receiver.DefaultMaxBodyBytes))
+	}
+
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+
+	replies := make(chan receivertest.Reply, senders)
+	start := make(chan struct{})
+	for i := range senders {
+		go func() {
+			<-start
+			replies <- receivertest.Send(t, receivertest.Request{URL: url, Body: bodies[i], Auth: receivertest.Basic(receivertest.User, receivertest.Password)})
+		}()
+	}
+	close(start)
+	stored := 0
+	for range senders {
+		r := <-replies
+		switch r.Status {
+		case http.StatusAccepted:
+			stored++
+		case http.StatusServiceUnavailable:
+			g.Expect(r.Header.Get("Retry-After")).To(Equal("5"))
+			g.Expect(r.Body.Message).To(Equal("notification not read: this replica is reading 16 MiB of notifications already; retry later"))
+		default:
+			t.Fatalf("answered %d: %s", r.Status, r.Body.Message)
+		}
+	}
+	close(done)
+	<-sampled
+	grew := float64(peak.Load()-min(peak.Load(), base.HeapInuse)) / (1 << 20)
+	t.Logf("%d bodies of %d KiB: %d stored, %d shed; heap in use %.0f MiB before, peak %.0f MiB (+%.0f MiB)",
+		senders, len(bodies[0])>>10, stored, senders-stored, float64(base.HeapInuse)/(1<<20), float64(peak.Load())/(1<<20), grew)
+	g.Expect(stored).To(BeNumerically(">", 0))
+	g.Expect(env.Events(t, tg.NS)).To(HaveLen(stored))
+	g.Expect(grew).To(BeNumerically("<", 96), "MiB the heap grew by")
 }
