@@ -68,10 +68,21 @@ var testEgress = egress.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"),
 
 func startEventManager(t *testing.T, ns string, opts ...func(*problemevent.Reconciler)) (stop func(), receiverURL string) {
 	t.Helper()
+	return startEventManagerOver(t, []string{ns}, opts...)
+}
+
+// startEventManagerOver is startEventManager for the tenants of several
+// namespaces, sharing its workers as the tenants of a cluster do.
+func startEventManagerOver(t *testing.T, namespaces []string, opts ...func(*problemevent.Reconciler)) (stop func(), receiverURL string) {
+	t.Helper()
+	watched := map[string]cache.Config{}
+	for _, ns := range namespaces {
+		watched[ns] = cache.Config{}
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:     scheme.New(),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Cache:      cache.Options{DefaultNamespaces: watched},
 		Client:     controllers.ClientOptions(),
 		Controller: config.Controller{SkipNameValidation: new(true)},
 	})

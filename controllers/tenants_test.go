@@ -1,17 +1,23 @@
 package controllers_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/controllers/problemevent"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
 )
 
@@ -100,4 +106,84 @@ func TestAHangingTenantDelaysNoOther(t *testing.T) {
 		got := m.get(ev)
 		m.g.Expect(got.Status.Actions).To(HaveExactElements(HaveField("State", problemhookv1alpha1.ActionRunning)), "still sending: %s", got.Status.Phase)
 	}
+}
+
+// One namespace stores a thousand events in a burst while the workers are
+// busy, then another namespace stores one: the lone event's action is
+// among the first to run, not behind the thousand, as it would be in a
+// queue in arrival order. The test asserts that order, not seconds.
+func TestABacklogInOneNamespaceDelaysNoOther(t *testing.T) {
+	const flood = 1000
+	var mu sync.Mutex
+	var calls []string // the namespaces of the hook's calls, in order
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls = append(calls, strings.TrimPrefix(r.URL.Path, "/"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(hook.Close)
+	dt := dynatracetest.NewServer(dynatracetest.ServerOptions{})
+	t.Cleanup(dt.Close)
+	dt.AddToken(dtToken, "problems.read", "problems.write")
+	busy, quiet := newTargetFixture(t, dt), newTargetFixture(t, dt)
+	for _, f := range []*fixture{busy, quiet} {
+		ir := f.route("hook", problemhookv1alpha1.RouteMatch{}, problemhookv1alpha1.Action{Name: "hook",
+			HTTP: &problemhookv1alpha1.HTTPAction{URL: hook.URL + "/" + f.ns, Body: "{}"}})
+		routeReady(t, ir, metav1.ConditionTrue, problemhookv1alpha1.ReasonReady)
+	}
+	// The workers' first status writes wait until the backlog is queued.
+	gate := make(chan struct{})
+	startEventManagerOver(t, []string{busy.ns, quiet.ns}, func(r *problemevent.Reconciler) {
+		r.Client = gatedStatus{Client: r.Client, gate: gate}
+	})
+
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range work {
+				busy.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: fmt.Sprintf("-7_%dV2", i), DisplayID: fmt.Sprint(i), State: problemhookv1alpha1.StateOpen})
+			}
+		})
+	}
+	for i := range flood {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	lone := quiet.event(problemhookv1alpha1.ProblemEventSpec{ProblemID: "-8_1V2", DisplayID: "1", State: problemhookv1alpha1.StateOpen})
+	time.Sleep(time.Second) // the informer queues the lone event
+	start := time.Now()
+	close(gate)
+
+	quiet.eventually(lone, phase(problemhookv1alpha1.PhaseSucceeded))
+	mu.Lock()
+	order := slices.Index(calls, quiet.ns)
+	before := len(calls)
+	mu.Unlock()
+	t.Logf("the lone event's action was call %d, %s after the workers were let go; %d of the busy namespace's %d had run by the time it settled",
+		order+1, time.Since(start).Round(time.Millisecond), before-1, flood)
+	quiet.g.Expect(order).To(And(BeNumerically(">=", 0), BeNumerically("<", 10)), "the lone event waited behind the other namespace's backlog")
+	quiet.g.Expect(before).To(BeNumerically("<", flood/2), "the backlog was gone before the lone event ran: the test shows nothing")
+}
+
+// gatedStatus holds every status write until gate is closed.
+type gatedStatus struct {
+	client.Client
+	gate <-chan struct{}
+}
+
+func (c gatedStatus) Status() client.SubResourceWriter {
+	return gatedStatusWriter{SubResourceWriter: c.Client.Status(), gate: c.gate}
+}
+
+type gatedStatusWriter struct {
+	client.SubResourceWriter
+	gate <-chan struct{}
+}
+
+func (w gatedStatusWriter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	<-w.gate
+	return w.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }

@@ -16,15 +16,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -35,6 +38,7 @@ import (
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/dtconn"
+	"github.com/problemhook/problemhook/internal/fairqueue"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/outcall"
 	"github.com/problemhook/problemhook/internal/pacing"
@@ -99,8 +103,26 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&batchv1.Job{}).
 		Watches(&problemhookv1alpha1.ProblemEvent{}, handler.EnqueueRequestsFromMapFunc(openEventOf), builder.WithPredicates(resolvedCreated)).
 		WatchesRawSource(source.Channel(r.calls.Wake(), &handler.TypedEnqueueRequestForObject[client.Object]{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1),
+			NewQueue:                fairQueue(mgr.GetLogger()),
+		}).
 		Complete(r)
+}
+
+// fairQueue makes the controller's queue: controller-runtime's priority
+// queue, whose items of each priority take turns between namespaces. Many
+// tenants share the workers; one tenant's backlog (a storm stored in a
+// burst, or a leader's start over ten thousand events) must not hold
+// another's next event behind all of it.
+func fairQueue(log logr.Logger) func(string, workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+	return func(name string, limiter workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+		q := priorityqueue.New(name, func(o *priorityqueue.Opts[reconcile.Request]) {
+			o.Log = log.WithValues("controller", name)
+			o.RateLimiter = limiter
+		})
+		return fairqueue.New(q, func(req reconcile.Request) string { return req.Namespace })
+	}
 }
 
 // +kubebuilder:rbac:groups=problemhook.io,resources=problemevents,verbs=get;list;watch
