@@ -22,6 +22,7 @@ func FuzzRouteTemplate(f *testing.F) {
 		`{{define "x"}}{{template "x" .}}{{end}}{{template "x" .}}`,
 		`{{range $i, $e := .Tags}}{{range $.Tags}}{{range $.Tags}}{{$e}}{{end}}{{end}}{{end}}`,
 		`{{printf "%0128d" 1}}`,
+		`{{$s := .Title}}{{range 40}}{{$s = print $s $s}}{{end}}{{len $s}}`,
 		"{{.Titel}}",
 		"{{",
 		"{{with .ImpactedEntities}}{{index . 7}}{{end}}",

@@ -124,11 +124,11 @@ func (r *Route) compileAction(i int, a *problemhookv1alpha1.Action) []error {
 		if err == nil {
 			// A template that fails, or passes a bound, for a problem like
 			// any other is refused now rather than when a problem arrives.
-			var sample template.FuncMap
+			var secret func(string) (string, error)
 			if tpl.Secrets != nil {
-				sample = template.FuncMap{"secret": sampleSecrets{}.secret}
+				secret = sampleSecrets{}.secret
 			}
-			if _, err = execute(t, SampleProblem(), sample); err != nil {
+			if _, err = execute(t, SampleProblem(), secret); err != nil {
 				err = fmt.Errorf("rendering it for a sample problem: %w", err)
 			}
 		}

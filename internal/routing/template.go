@@ -28,17 +28,21 @@ var errTooLong = fmt.Errorf("rendered text exceeds %d bytes", MaxRenderedBytes)
 //	truncate    keeps the first n characters of a string: {{.Title | truncate 130}}
 //	secret reads a key of an HTTP action's secretRef: {{ secret "routing_key" }}
 //
-// printf is text/template's own, with its widths bounded (boundedPrintf).
+// Templates are parsed with these; each render calls them, and
+// text/template's builtins that build strings, through its budget
+// (renderBudget.funcMap), whose printf also bounds its widths.
 var funcs = template.FuncMap{
-	"printf":     boundedPrintf,
 	"json":       jsonString,
-	"join":       func(sep string, list []string) string { return strings.Join(list, sep) },
+	"join":       joinStrings,
 	"upper":      strings.ToUpper,
 	"lower":      strings.ToLower,
 	"pathEscape": url.PathEscape,
 	"truncate":   truncateRunes,
 	"secret":     noSecrets,
 }
+
+// joinStrings is strings.Join with the separator first, so that it pipes.
+func joinStrings(sep string, list []string) string { return strings.Join(list, sep) }
 
 // truncateRunes keeps the first n characters of s: a service's limit on
 // a field is in characters. It only ever shortens.
@@ -112,7 +116,8 @@ func parseTemplate(name, text string) (*template.Template, error) {
 // "dingtalk.text" or "http.body") of the route's action named action, for a
 // problem. It returns "" when the field is empty, and an error when the action
 // has no such field, when the template fails, or when it passes a bound of
-// its budget: MaxRenderedBytes, MaxRenderSteps, MaxRenderTime.
+// its budget: MaxRenderedBytes, MaxRenderValueBytes, MaxRenderSteps,
+// MaxRenderTime.
 func (r *Route) Render(action, field string, p *Problem) (string, error) {
 	return r.RenderWithSecrets(action, field, p, nil)
 }
@@ -131,11 +136,11 @@ func (r *Route) RenderWithSecrets(action, field string, p *Problem, secrets Secr
 	if !ok {
 		return "", nil
 	}
-	var extra template.FuncMap
+	var secret func(string) (string, error)
 	if secrets != nil {
-		extra = template.FuncMap{"secret": secrets.secret}
+		secret = secrets.secret
 	}
-	out, err := execute(t, p, extra)
+	out, err := execute(t, p, secret)
 	if err != nil {
 		return "", fmt.Errorf("rendering %s of action %q: %w", field, action, err)
 	}

@@ -28,8 +28,8 @@ var fanOutRoute = httpRoute("fan-out",
 	`{{range .ImpactedEntities}}{{range $.ImpactedEntities}}{{range $.ImpactedEntities}}{{end}}{{end}}{{end}}{"event": {{json .Event}}}`)
 
 // templateBombs applies routes whose templates would never end or would
-// allocate gigabytes: each is refused when it is checked, naming its
-// field. A route within its budget for the sample problem but past it for
+// allocate gigabytes (30 doublings of a string want 8 GiB): each is
+// refused when it is checked, naming its field. A route within its budget for the sample problem but past it for
 // problems with 30 impacted hosts fails those runs at once. The manager
 // neither restarts nor grows.
 func (d *drills) templateBombs(ctx context.Context) result {
@@ -50,6 +50,7 @@ func (d *drills) templateBombs(ctx context.Context) result {
 		"recursion":       `{{define "a"}}{{template "a" .}}{{template "a" .}}{{end}}{{template "a" .}}`,
 		"printf-megabyte": `{{printf "%999999d %999999d" 1 2}}`,
 		"printf-star":     `{{printf "%*d" 99999999 1}}`,
+		"string-doubling": `{{$s := "xxxxxxxx"}}` + strings.Repeat(`{{$s = print $s $s}}`, 30),
 	}
 	start := time.Now()
 	for name, body := range bombs {
