@@ -2,12 +2,15 @@ package controllers_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -94,11 +97,67 @@ func TestRetentionDefault(t *testing.T) {
 	ns := newNamespace(t)
 	silent := basicTarget(ns)
 	g.Expect(k8s.Create(ctx, silent)).To(Succeed())
-	g.Expect(silent.Spec.Retention).To(Equal(&problemhookv1alpha1.Retention{MaxEvents: new(int32(problemhookv1alpha1.DefaultMaxEvents))}))
+	g.Expect(silent.Spec.Retention).To(Equal(&problemhookv1alpha1.Retention{
+		MaxEvents: new(int32(problemhookv1alpha1.DefaultMaxEvents)),
+		MaxBytes:  new(resource.MustParse("64Mi")),
+	}))
+	g.Expect(silent.Spec.Retention.MaxBytes.Value()).To(Equal(int64(problemhookv1alpha1.DefaultMaxBytes)))
 
 	ageOnly := basicTarget(ns)
 	ageOnly.Name = "age-only"
 	ageOnly.Spec.Retention = &problemhookv1alpha1.Retention{MaxAge: &metav1.Duration{Duration: 720 * time.Hour}}
 	g.Expect(k8s.Create(ctx, ageOnly)).To(Succeed())
 	g.Expect(*ageOnly.Spec.Retention.MaxEvents).To(Equal(int32(10000)))
+	g.Expect(ageOnly.Spec.Retention.MaxBytes.String()).To(Equal("64Mi"))
+
+	for _, q := range []string{"1023Ki", "9Gi", "0"} {
+		bad := basicTarget(ns)
+		bad.Name = "bad-" + strings.ToLower(q)
+		bad.Spec.Retention = &problemhookv1alpha1.Retention{MaxBytes: new(resource.MustParse(q))}
+		g.Expect(k8s.Create(ctx, bad)).To(MatchError(ContainSubstring("maxBytes must be between 1Mi and 8Gi")), q)
+	}
+}
+
+// TestRetentionMaxBytes: past maxBytes, counted from the events as they
+// are stored, the oldest settled events go until the rest fit.
+func TestRetentionMaxBytes(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "webhook-auth"},
+		Data: map[string][]byte{"username": []byte("u"), "password": []byte("p")}})).To(Succeed())
+	nt := basicTarget(ns)
+	nt.Spec.Retention = &problemhookv1alpha1.Retention{MaxBytes: new(resource.MustParse("1Mi"))}
+	g.Expect(k8s.Create(ctx, nt)).To(Succeed())
+
+	now := time.Now()
+	const events = 24
+	var newest string
+	for i := range events {
+		spec := &problemhookv1alpha1.ProblemEventSpec{
+			Source: problemhookv1alpha1.FormatDynatrace, ProblemID: fmt.Sprintf("P%d", i), State: problemhookv1alpha1.StateOpen,
+			ReceivedAt: metav1.NewTime(now.Add(-time.Duration(events-i) * time.Minute)),
+			Payload:    strings.Repeat("x", problemhookv1alpha1.MaxPayloadBytes),
+		}
+		ev := problemhookv1alpha1.NewProblemEvent(nt, spec)
+		g.Expect(k8s.Create(ctx, ev)).To(Succeed())
+		ev.Status.Phase = problemhookv1alpha1.PhaseSucceeded
+		g.Expect(k8s.Status().Update(ctx, ev)).To(Succeed())
+		newest = ev.Name
+	}
+	g.Eventually(func(g Gomega) {
+		var list problemhookv1alpha1.ProblemEventList
+		g.Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+		var total int
+		var names []string
+		for _, ev := range list.Items {
+			data, err := json.Marshal(ev)
+			g.Expect(err).NotTo(HaveOccurred())
+			total += len(data)
+			names = append(names, ev.Name)
+		}
+		g.Expect(total).To(BeNumerically("<=", 1<<20))
+		g.Expect(total).To(BeNumerically(">", 1<<20-(70<<10)), "more went than had to")
+		g.Expect(names).To(ContainElement(newest))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
 }

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -63,11 +64,12 @@ type NotificationTargetSpec struct {
 	// +kubebuilder:default=Record
 	TestNotifications TestNotificationPolicy `json:"testNotifications,omitempty"`
 
-	// retention bounds how many ProblemEvents of this target are kept, and
-	// for how long. By default a target keeps its newest 10000 events, so
-	// that a flood of notifications cannot fill etcd.
+	// retention bounds how many ProblemEvents of this target are kept, how
+	// many bytes they take, and for how long. By default a target keeps its
+	// newest 10000 events, in at most 64Mi, so that a flood of
+	// notifications cannot fill etcd.
 	// +optional
-	// +kubebuilder:default={maxEvents: 10000}
+	// +kubebuilder:default={maxEvents: 10000, maxBytes: "64Mi"}
 	Retention *Retention `json:"retention,omitempty"`
 
 	// rateLimit bounds how fast each replica stores this target's
@@ -339,10 +341,22 @@ type Retention struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100000
 	MaxEvents *int32 `json:"maxEvents,omitempty"`
+
+	// maxBytes keeps the events within this many bytes, as stored (their
+	// JSON), deleting the oldest first. A maximal notification is stored in
+	// some 350Ki, so 10000 of them would want 3.4Gi, past etcd's default
+	// quota of 2Gi for the whole cluster.
+	// +optional
+	// +kubebuilder:default="64Mi"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('1Mi')) >= 0 && quantity(string(self)).compareTo(quantity('8Gi')) <= 0",message="maxBytes must be between 1Mi and 8Gi"
+	MaxBytes *resource.Quantity `json:"maxBytes,omitempty"`
 }
 
-// DefaultMaxEvents is retention.maxEvents's default, as the CRD gives it.
-const DefaultMaxEvents = 10000
+// Defaults of Retention, as the CRD gives them.
+const (
+	DefaultMaxEvents = 10000
+	DefaultMaxBytes  = 64 << 20
+)
 
 // NotificationTargetStatus is the observed state of a NotificationTarget.
 type NotificationTargetStatus struct {

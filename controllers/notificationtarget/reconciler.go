@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,6 +45,9 @@ type Reconciler struct {
 	// ReceiverURL is the base URL senders reach the receiver at, e.g.
 	// http://problemhook-receiver.problemhook-system.svc:9292.
 	ReceiverURL string
+
+	// sizes remembers the sizes of the targets' events for retention.
+	sizes eventSizes
 }
 
 // SetupWithManager registers the reconciler and the Secret index and watch
@@ -74,6 +78,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	var target problemhookv1alpha1.NotificationTarget
 	if err := r.Get(ctx, req.NamespacedName, &target); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.sizes.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !target.DeletionTimestamp.IsZero() {

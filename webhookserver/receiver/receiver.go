@@ -399,6 +399,13 @@ func (r *Server) store(req *http.Request, target *problemhookv1alpha1.Notificati
 	case apierrors.IsAlreadyExists(err):
 		log.V(1).Info("Acknowledged duplicate notification")
 		return &answer{status: http.StatusOK, Result: metrics.ResultDuplicate, ProblemEvent: name}, nil
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
+		// The namespace's ResourceQuota holds no more events until
+		// retention or an admin frees some: nothing was written.
+		log.Info("ResourceQuota refused the ProblemEvent", "reason", err.Error())
+		ref := refuse(http.StatusInsufficientStorage, "notification not stored: the namespace's ResourceQuota allows no more: %v", err)
+		ref.result = metrics.ResultFailed
+		return nil, ref
 	case apierrors.IsInvalid(err):
 		// The parser bounds every field, so this is a notification the API
 		// server refuses for a reason the parser does not know: retrying

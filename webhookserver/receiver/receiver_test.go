@@ -26,7 +26,9 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apiruntime "k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -34,6 +36,7 @@ import (
 	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/scheme"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
+	"github.com/problemhook/problemhook/test/harness/manifests"
 	"github.com/problemhook/problemhook/test/harness/receivertest"
 	"github.com/problemhook/problemhook/webhookserver/receiver"
 )
@@ -703,4 +706,36 @@ func TestConcurrentLargeBodiesStayWithinMemory(t *testing.T) {
 	g.Expect(stored).To(BeNumerically(">", 0))
 	g.Expect(env.Events(t, tg.NS)).To(HaveLen(stored))
 	g.Expect(grew).To(BeNumerically("<", 96), "MiB the heap grew by")
+}
+
+// A namespace's ResourceQuota on ProblemEvents is honoured: past it a
+// notification is refused with 507 and a message that says why, and
+// nothing is half-written.
+func TestResourceQuotaRefusesWith507(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	tg := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace)
+	// The sample an admin starts from, with room for one event.
+	objs, err := manifests.ReadDir(filepath.Join(controlplane.RepoRoot(), "config", "samples", "quota"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(objs).To(HaveLen(1))
+	var quota corev1.ResourceQuota
+	g.Expect(apiruntime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, &quota)).To(Succeed())
+	g.Expect(quota.Spec.Hard).To(HaveKey(corev1.ResourceName("count/problemevents.problemhook.io")))
+	quota.Namespace = tg.NS
+	quota.Spec.Hard["count/problemevents.problemhook.io"] = resource.MustParse("1")
+	g.Expect(env.Client.Create(ctx, &quota)).To(Succeed())
+	// No quota controller runs here: write the status it would.
+	quota.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard,
+		Used: corev1.ResourceList{"count/problemevents.problemhook.io": resource.MustParse("0")}}
+	g.Expect(env.Client.Status().Update(ctx, &quota)).To(Succeed())
+
+	g.Eventually(func() int {
+		return receivertest.Post(t, tg, `{"State":"OPEN","ProblemID":"1","PID":"quota-1"}`).Status
+	}).Should(Equal(http.StatusAccepted))
+	r := receivertest.Post(t, tg, `{"State":"OPEN","ProblemID":"2","PID":"quota-2"}`)
+	g.Expect(r.Status).To(Equal(http.StatusInsufficientStorage))
+	g.Expect(r.Body.Message).To(HavePrefix("notification not stored: the namespace's ResourceQuota allows no more: "))
+	g.Expect(r.Body.Message).To(ContainSubstring("exceeded quota: problemevents"))
+	g.Expect(env.Events(t, tg.NS)).To(HaveLen(1))
 }
