@@ -45,10 +45,10 @@ const (
 	DefaultMaxEventsPerPoll = 500
 	// DefaultPollTimeout bounds one poll, listing and creating.
 	DefaultPollTimeout = 2 * time.Minute
-	// pollMaxPages and pollMaxResponseBytes bound what one listing holds:
-	// 20 pages of 4 MiB at most.
+	// pollMaxPages and pollMaxResponseBytes bound what one listing reads:
+	// 20 pages, of 8 MiB together at most.
 	pollMaxPages         = 20
-	pollMaxResponseBytes = 4 << 20
+	pollMaxResponseBytes = dynatrace.MaxResponseBytes
 )
 
 // PollReconciler catches up on notifications that never arrived: for each
@@ -278,6 +278,9 @@ func polledSpec(target *problemhookv1alpha1.NotificationTarget, p dynatrace.Prob
 	if err != nil {
 		return nil, fmt.Errorf("problem %q as listed by the API: %w", p.ProblemID, err)
 	}
+	// The client kept the first items of a list that held more: the event
+	// lacks the rest, as a cut notification does.
+	spec.Truncated = spec.Truncated || p.Truncated
 	spec.ReceivedAt = metav1.NewTime(now)
 	spec.Origin = problemhookv1alpha1.OriginPoll
 	return spec, nil

@@ -55,14 +55,12 @@ func (r *Reconciler) comment(ctx context.Context, ev *problemhookv1alpha1.Proble
 	cm, err, done := outcall.Await(ctx, r.calls, outcall.NewKey[*dynatrace.Comment](ev.UID, "comment"), client.ObjectKeyFromObject(ev), func(ctx context.Context) (*dynatrace.Comment, error) {
 		ctx, cancel := context.WithTimeout(ctx, dtconn.CallTimeout)
 		defer cancel()
-		existing, err := c.Comments(ctx, problemID)
-		if err != nil {
-			return nil, err
-		}
-		for _, cm := range existing {
-			if cm.Context == CommentContext && strings.Contains(cm.Content, marker) {
-				return &cm, nil
-			}
+		// Paging stops at the first comment of its own.
+		found, err := c.FindComment(ctx, problemID, func(cm *dynatrace.Comment) bool {
+			return cm.Context == CommentContext && strings.Contains(cm.Content, marker)
+		})
+		if err != nil || found != nil {
+			return found, err
 		}
 		return nil, c.PostComment(ctx, problemID, dynatrace.CommentRequest{Message: text, Context: CommentContext})
 	})

@@ -6,7 +6,6 @@ package dynatrace
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -42,7 +41,8 @@ const (
 	// DefaultMaxBackoff is the default longest wait between two attempts
 	// after server or network errors.
 	DefaultMaxBackoff = 10 * time.Second
-	// MaxResponseBytes is the largest response body the client reads.
+	// MaxResponseBytes bounds the bytes one call reads, across its pages,
+	// and the bytes the items it keeps take once decoded.
 	MaxResponseBytes = 8 << 20
 
 	// DefaultQuiet is the default time no request is sent after one got
@@ -293,8 +293,10 @@ type call struct {
 	// idempotent calls are retried on every retryable failure, the others
 	// only on 429, which Dynatrace answers before doing anything.
 	idempotent bool
-	// maxBytes bounds the answer's body; MaxResponseBytes when zero.
-	maxBytes int
+	// budget bounds what the answer may hold, and what decoding it may
+	// keep; a call of its own, of MaxResponseBytes, when nil. The pages of
+	// a listing share one.
+	budget *budget
 }
 
 // escapedPath is the path under /api/v2. Each element is escaped on its own,
@@ -309,8 +311,8 @@ func (cl *call) escapedPath() string {
 }
 
 // do makes the call, retrying as the call allows, and decodes the JSON answer
-// into out unless out is nil.
-func (c *Client) do(ctx context.Context, cl call, out any) error {
+// with decode unless it is nil. decode starts afresh for each attempt.
+func (c *Client) do(ctx context.Context, cl call, decode func(*decoder) error) error {
 	var body []byte
 	if cl.body != nil {
 		var err error
@@ -324,13 +326,17 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 		target += "?" + cl.query.Encode()
 	}
 	log := logr.FromContextOrDiscard(ctx)
+	b := cl.budget
+	if b == nil {
+		b = newBudget(MaxResponseBytes)
+	}
 	for attempt := 1; ; attempt++ {
 		if until := c.quietUntil.Load(); time.Now().UnixNano() < until {
 			metrics.DynatraceRequests.WithLabelValues(cl.endpoint(), metrics.DynatraceNotAsked).Inc()
 			return fmt.Errorf("%w: a request got no answer within %s; none is sent until %s",
 				ErrNotAnswering, c.timeout, time.Unix(0, until).UTC().Format(time.RFC3339))
 		}
-		status, err := c.attempt(ctx, cl.method, target, body, out, cmp.Or(cl.maxBytes, MaxResponseBytes))
+		status, err := c.attempt(ctx, cl.method, target, body, decode, b)
 		code := metrics.DynatraceNoAnswer
 		if status != 0 {
 			code = strconv.Itoa(status)
@@ -417,15 +423,15 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // attempt sends the request once, within the per-attempt timeout, and
-// returns the answer's status code, 0 when there was none. It reads at
-// most maxBytes of the answer.
-func (c *Client) attempt(ctx context.Context, method, target string, body []byte, out any, maxBytes int) (int, error) {
+// returns the answer's status code, 0 when there was none. It reads the
+// answer within b.
+func (c *Client) attempt(ctx context.Context, method, target string, body []byte, decode func(*decoder) error, b *budget) (int, error) {
 	resp, err := c.send(ctx, method, target, body)
 	if err != nil {
 		return 0, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	return resp.StatusCode, c.read(resp, method, target, out, maxBytes)
+	return resp.StatusCode, c.read(resp, method, target, decode, b)
 }
 
 // send sends the request once, within the per-attempt timeout.
@@ -476,30 +482,71 @@ func (b *cancelOnClose) Close() error {
 	return b.ReadCloser.Close()
 }
 
-// read reads, up to maxBytes, and decodes an answer into out, unless out is nil.
-func (c *Client) read(resp *http.Response, method, target string, out any, maxBytes int) error {
-	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(maxBytes)+1))
-	if err != nil {
-		return &transportError{err: fmt.Errorf("%s %s: reading response: %w", method, redactQuery(target), err)}
-	}
-	if len(data) > maxBytes {
-		return fmt.Errorf("%s %s: response larger than %d bytes", method, redactQuery(target), maxBytes)
-	}
+// read decodes an answer with decode, unless decode is nil, as it reads
+// it: at most b.read bytes, keeping at most b.keep bytes of items. Only an
+// answer read whole spends b.
+func (c *Client) read(resp *http.Response, method, target string, decode func(*decoder) error, b *budget) error {
+	where := method + " " + redactQuery(target)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// An error's message is all that is kept of it.
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+		if err != nil {
+			return &transportError{err: fmt.Errorf("%s: reading response: %w", where, err)}
+		}
 		return c.apiError(resp, data)
 	}
-	if out == nil {
-		return nil
-	}
-	if mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mediaType != "application/json" {
+	body := &countingReader{r: io.LimitReader(resp.Body, b.read+1)}
+	keep := b.keep
+	var err error
+	if decode == nil {
+		_, err = io.Copy(io.Discard, body)
+	} else if mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mediaType != "application/json" {
 		// Typically a proxy's login page: the URL is not the API's.
-		return fmt.Errorf("%s %s: got %d with Content-Type %q, want application/json: %s",
-			method, redactQuery(target), resp.StatusCode, resp.Header.Get("Content-Type"), c.excerpt(data))
+		data, _ := io.ReadAll(io.LimitReader(body, maxErrorBytes))
+		return fmt.Errorf("%s: got %d with Content-Type %q, want application/json: %s",
+			where, resp.StatusCode, resp.Header.Get("Content-Type"), c.excerpt(data))
+	} else {
+		d := newDecoder(body, b)
+		if err = decode(d); err == nil {
+			err = d.end()
+		}
+		if errors.Is(err, errStop) {
+			err = nil
+		}
+		keep = d.keep
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: decoding response: %w", method, redactQuery(target), err)
+	switch {
+	case body.n > b.read:
+		// Checked first: a body cut at the limit does not decode either.
+		return fmt.Errorf("%s: %w", where, &budgetError{limit: b.read, total: b.total})
+	case body.err != nil:
+		return &transportError{err: fmt.Errorf("%s: reading response: %w", where, body.err)}
+	case err != nil:
+		return fmt.Errorf("%s: decoding response: %w", where, err)
 	}
+	b.read, b.keep = b.read-body.n, keep
 	return nil
+}
+
+// maxErrorBytes bounds what is read of an error answer, or of an answer
+// that is not JSON: a message and an excerpt are all that is kept.
+const maxErrorBytes = 64 << 10
+
+// countingReader counts the bytes read, and keeps the reader's first error
+// other than io.EOF, so that a failed read is told from a bad answer.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // redactQuery drops the query: the path says enough in an error.

@@ -153,7 +153,7 @@ func (c *Client) apiError(resp *http.Response, data []byte) *APIError {
 	case json.Unmarshal(data, &body) == nil && body.Error != nil,
 		// The Settings API answers a refused object in a list, one item
 		// per object: the first refusal is the error.
-		json.Unmarshal(data, &[]any{}) == nil && firstItemError(data, &body):
+		firstItemError(data, &body):
 		e.Code = body.Error.Code
 		e.Message = c.redact(body.Error.Message)
 		e.ConstraintViolations = body.Error.ConstraintViolations

@@ -1,11 +1,13 @@
 package dynatrace
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -28,7 +30,8 @@ const (
 )
 
 // Problem is a problem as the Problems API v2 returns it. Fields the API adds
-// later are ignored.
+// later are ignored, and each list keeps at most the items problemhook can
+// use (see Truncated).
 type Problem struct {
 	// ProblemID is the internal id, the one the API takes.
 	ProblemID string `json:"problemId"`
@@ -71,6 +74,10 @@ type Problem struct {
 	K8sClusterUID []string `json:"k8s.cluster.uid,omitempty"`
 	// K8sNamespaceName names the Kubernetes namespaces of the problem, when known.
 	K8sNamespaceName []string `json:"k8s.namespace.name,omitempty"`
+	// Truncated says that a list of the answer held more items than the
+	// client keeps: it kept the first ones. Entities, tags and zones are
+	// kept up to a ProblemEvent's bounds.
+	Truncated bool `json:"-"`
 }
 
 // EntityStub names a monitored entity.
@@ -220,16 +227,16 @@ type ListOptions struct {
 	PageSize int
 	// MaxPages bounds the pages read; default DefaultMaxPages.
 	MaxPages int
-	// MaxResponseBytes bounds each page's body; default MaxResponseBytes.
-	// With MaxPages it bounds what a listing holds in memory.
+	// MaxResponseBytes bounds the bodies of all pages together, and what
+	// the problems they hold take once decoded; default MaxResponseBytes.
 	MaxResponseBytes int
 }
 
 // problemPage is one page of GET /problems.
 type problemPage struct {
-	NextPageKey string    `json:"nextPageKey"`
-	Problems    []Problem `json:"problems"`
-	Warnings    []string  `json:"warnings"`
+	NextPageKey string
+	Problems    []Problem
+	Warnings    []string
 }
 
 // GetProblem returns the problem with the internal id problemID, with its
@@ -245,7 +252,11 @@ func (c *Client) GetProblem(ctx context.Context, problemID string) (*Problem, er
 		path:       []string{"problems", problemID},
 		query:      url.Values{"fields": {fields([]string{FieldEvidenceDetails, FieldImpactAnalysis})}},
 		idempotent: true,
-	}, &p)
+	}, func(d *decoder) error {
+		p = Problem{}
+		_, err := decodeProblem(d, &p)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("getting Dynatrace problem %q: %w", problemID, err)
 	}
@@ -253,8 +264,9 @@ func (c *Client) GetProblem(ctx context.Context, problemID string) (*Problem, er
 }
 
 // ListProblems returns the problems o selects, reading every page. When there
-// are more than o.MaxPages pages, it returns those it read and an error
-// wrapping ErrPageLimit.
+// are more than o.MaxPages pages, or the pages hold more than
+// o.MaxResponseBytes, it returns those it read and an error wrapping
+// ErrPageLimit.
 func (c *Client) ListProblems(ctx context.Context, o ListOptions) ([]Problem, error) {
 	query := url.Values{}
 	for name, v := range map[string]string{
@@ -268,13 +280,19 @@ func (c *Client) ListProblems(ctx context.Context, o ListOptions) ([]Problem, er
 	if o.PageSize != 0 {
 		query.Set("pageSize", strconv.Itoa(o.PageSize))
 	}
-	problems, err := allPages(ctx, c, []string{"problems"}, query, o.MaxPages, o.MaxResponseBytes, func(p *problemPage) ([]Problem, string) {
+	b := newBudget(cmp.Or(o.MaxResponseBytes, MaxResponseBytes))
+	problems, err := pages(ctx, c, []string{"problems"}, query, o.MaxPages, b, func(d *decoder) ([]Problem, string, error) {
+		var p problemPage
+		_, err := d.object(func(name string) error { return p.member(d, name) })
+		if err != nil {
+			return nil, "", err
+		}
 		for _, w := range p.Warnings {
 			// Say, a selector naming an unknown management zone: the list
 			// is then not what the caller meant.
 			logr.FromContextOrDiscard(ctx).Info("Dynatrace API warning", "endpoint", "GET /problems", "warning", w)
 		}
-		return p.Problems, p.NextPageKey
+		return p.Problems, p.NextPageKey, nil
 	})
 	if err != nil {
 		return problems, fmt.Errorf("listing Dynatrace problems: %w", err)
@@ -285,12 +303,57 @@ func (c *Client) ListProblems(ctx context.Context, o ListOptions) ([]Problem, er
 // Comments returns all comments on the problem with the internal id
 // problemID, in the API's order.
 func (c *Client) Comments(ctx context.Context, problemID string) ([]Comment, error) {
+	return c.comments(ctx, problemID, nil)
+}
+
+// FindComment returns the first comment, in the API's order, on the problem
+// with the internal id problemID that match accepts, or nil when there is
+// none. It reads no further page once it has found one, and keeps no other
+// comment.
+func (c *Client) FindComment(ctx context.Context, problemID string, match func(*Comment) bool) (*Comment, error) {
+	found, err := c.comments(ctx, problemID, match)
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	return &found[0], nil
+}
+
+// comments lists the comments on a problem: all of them when match is nil,
+// else the first that match accepts.
+func (c *Client) comments(ctx context.Context, problemID string, match func(*Comment) bool) ([]Comment, error) {
 	if err := checkProblemID(problemID); err != nil {
 		return nil, err
 	}
 	query := url.Values{"pageSize": {strconv.Itoa(MaxPageSize)}}
-	comments, err := allPages(ctx, c, []string{"problems", problemID, "comments"}, query, DefaultMaxPages, 0,
-		func(l *CommentList) ([]Comment, string) { return l.Comments, l.NextPageKey })
+	size := int(reflect.TypeFor[Comment]().Size())
+	comments, err := pages(ctx, c, []string{"problems", problemID, "comments"}, query, DefaultMaxPages, newBudget(MaxResponseBytes),
+		func(d *decoder) (kept []Comment, next string, err error) {
+			var cm Comment
+			_, err = d.object(func(name string) error {
+				switch name {
+				case "nextPageKey":
+					return d.value(&next)
+				case "comments":
+					return pageItems(d, "comments", func() error {
+						cm = Comment{}
+						if err := d.value(&cm); err != nil || cm == (Comment{}) || (match != nil && !match(&cm)) {
+							return err
+						}
+						if err := d.charge(size); err != nil {
+							return err
+						}
+						kept = append(kept, cm)
+						if match != nil {
+							next = "" // found: the rest is not read
+							return errStop
+						}
+						return nil
+					})
+				}
+				return d.skip()
+			})
+			return kept, next, err
+		})
 	if err != nil {
 		return nil, fmt.Errorf("listing comments on Dynatrace problem %q: %w", problemID, err)
 	}
@@ -319,27 +382,41 @@ func (c *Client) PostComment(ctx context.Context, problemID string, in CommentRe
 	return nil
 }
 
-// allPages reads the pages of a listing at path, starting with query. items
-// returns a page's items and its next page key. Later pages send only the
-// key, and the fields, as the API requires.
-func allPages[P, T any](ctx context.Context, c *Client, path []string, query url.Values, maxPages, maxBytes int,
-	items func(*P) ([]T, string)) ([]T, error) {
+// pages reads the pages of a listing at path, starting with query, all
+// within b. page decodes one page and returns its items and the next page
+// key; it starts afresh when a page is read again, and a page adds its
+// items once read whole. Later pages send only the key, and the fields, as
+// the API requires. When the listing has more than maxPages pages, or more
+// than b holds, it returns the items of the pages read whole and an error
+// wrapping ErrPageLimit.
+func pages[T any](ctx context.Context, c *Client, path []string, query url.Values, maxPages int, b *budget,
+	page func(*decoder) ([]T, string, error)) ([]T, error) {
 	if maxPages <= 0 {
 		maxPages = DefaultMaxPages
 	}
 	var all []T
-	for page := 1; ; page++ {
-		var p P
-		if err := c.do(ctx, call{method: http.MethodGet, path: path, query: query, idempotent: true, maxBytes: maxBytes}, &p); err != nil {
+	for n := 1; ; n++ {
+		var (
+			got  []T
+			next string
+		)
+		err := c.do(ctx, call{method: http.MethodGet, path: path, query: query, idempotent: true, budget: b}, func(d *decoder) (err error) {
+			got, next, err = page(d)
+			return err
+		})
+		var tooLarge *budgetError
+		switch {
+		case n > 1 && errors.As(err, &tooLarge):
+			return all, fmt.Errorf("%w: stopped at page %d: %w; narrow the selection", ErrPageLimit, n, err)
+		case err != nil:
 			return nil, err
 		}
-		got, next := items(&p)
 		all = append(all, got...)
 		if next == "" {
 			return all, nil
 		}
-		if page == maxPages {
-			return all, fmt.Errorf("%w: stopped after %d pages; narrow the selection", ErrPageLimit, page)
+		if n == maxPages {
+			return all, fmt.Errorf("%w: stopped after %d pages; narrow the selection", ErrPageLimit, n)
 		}
 		later := url.Values{"nextPageKey": {next}}
 		if f, ok := query["fields"]; ok {

@@ -416,3 +416,30 @@ func TestPostCommentRefusesEmptyMessage(t *testing.T) {
 	g.Expect(errors.As(err, new(*dynatrace.APIError))).To(BeFalse())
 	g.Expect(s.Requests()).To(BeEmpty())
 }
+
+func TestFindCommentStopsAtTheFirst(t *testing.T) {
+	g := NewWithT(t)
+	s := newFake(t, dynatracetest.ServerOptions{})
+	p := problem("P1", "ERROR", "SERVICES", time.Hour)
+	p.RecentComments = &dynatrace.CommentList{}
+	for i := range 1001 {
+		p.RecentComments.Comments = append(p.RecentComments.Comments, dynatrace.Comment{ID: fmt.Sprint(i), Content: fmt.Sprint("comment ", i)})
+	}
+	s.AddProblem(p)
+	c, _ := newClient(t, dynatrace.Options{URL: s.URL()})
+	ctx := context.Background()
+
+	found, err := c.FindComment(ctx, "P1", func(cm *dynatrace.Comment) bool { return cm.Content == "comment 300" }) // on the second page, newest first
+
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(found).To(HaveField("ID", "300"))
+	g.Expect(s.Requests()).To(HaveLen(2), "the third page is not read")
+
+	t.Run("none", func(t *testing.T) {
+		g := NewWithT(t)
+		found, err := c.FindComment(ctx, "P1", func(cm *dynatrace.Comment) bool { return cm.Context == "problemhook" })
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(found).To(BeNil())
+		g.Expect(s.Requests()).To(HaveLen(2 + 3))
+	})
+}
