@@ -14,7 +14,8 @@
 // One file per group of drills: restarts.go (processes killed),
 // duplicates.go (the same notification many times, to several replicas),
 // faults.go (Dynatrace failing), rotation.go (a Secret rotated),
-// bounds.go (template bombs, a flood at one target), fuzz.go (every fuzz
+// bounds.go (template bombs, a flood at one target), memory.go (what
+// once cost hundreds of MiB, all at once), fuzz.go (every fuzz
 // target of the module) and leaks.go (the leak search); sender.go sends as Dynatrace
 // would and stands in for the HTTP endpoint, checks.go holds what the
 // drills check, jobcontroller.go plays the Job controller of a cluster
@@ -205,6 +206,7 @@ func (d *drills) run(ctx context.Context, root, only, fuzzTime string) (int, err
 		{"template-bombs", d.templateBombs},
 		{"flood", d.flood},
 		{"thousand-entities", d.thousandEntities},
+		{"memory", d.memory},
 		{"fuzz", func(ctx context.Context) result { return fuzzTargets(ctx, root, fuzzTime) }},
 		{"secrets-never-leak", d.secretsNeverLeak},
 	}

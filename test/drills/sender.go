@@ -68,9 +68,14 @@ func (s sender) post(ctx context.Context, n notification) outcome {
 }
 
 func (s sender) postAs(ctx context.Context, n notification, password string) outcome {
+	return s.postBody(ctx, n.body(), password)
+}
+
+// postBody posts body as it is.
+func (s sender) postBody(ctx context.Context, body []byte, password string) outcome {
 	o := outcome{sent: time.Now()}
 	defer func() { o.done = time.Now() }()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(n.body()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
 		o.err = err
 		return o
@@ -87,16 +92,16 @@ func (s sender) postAs(ctx context.Context, n notification, password string) out
 		o.done = time.Now()
 		return o
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	answered, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	_ = resp.Body.Close()
 	o.status, o.retryAfter, o.done = resp.StatusCode, resp.Header.Get("Retry-After"), time.Now()
 	var answer struct {
 		Result string `json:"result"`
 	}
-	_ = json.Unmarshal(body, &answer)
+	_ = json.Unmarshal(answered, &answer)
 	o.result = answer.Result
 	if o.result == "" {
-		o.result = strings.TrimSpace(string(body))
+		o.result = strings.TrimSpace(string(answered))
 	}
 	return o
 }

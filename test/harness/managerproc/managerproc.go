@@ -8,7 +8,6 @@ package managerproc
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -143,6 +142,11 @@ func (p *Process) Exited() <-chan struct{} { return p.exited }
 
 // RSS is the manager's resident memory, in bytes.
 func (p *Process) RSS() (int64, error) {
+	return p.status("VmRSS:")
+}
+
+// status reads a size in kB from the manager's /proc/<pid>/status.
+func (p *Process) status(field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
@@ -150,12 +154,23 @@ func (p *Process) RSS() (int64, error) {
 	defer func() { _ = f.Close() }()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(s.Text(), field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, errors.New("no VmRSS in /proc/<pid>/status")
+	return 0, fmt.Errorf("no %s in /proc/<pid>/status", field)
+}
+
+// PeakRSS is the most resident memory the manager has held, in bytes,
+// since it started or since ResetPeakRSS.
+func (p *Process) PeakRSS() (int64, error) {
+	return p.status("VmHWM:")
+}
+
+// ResetPeakRSS makes PeakRSS count from now (Linux's clear_refs).
+func (p *Process) ResetPeakRSS() error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.cmd.Process.Pid), []byte("5"), 0)
 }
 
 // Metric sums the samples of the metric name whose labels contain every
