@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"time"
+	_ "time/tzdata" // routes' muteTimeIntervals name IANA zones, whatever the image holds
 
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/client-go/rest"

@@ -4,6 +4,11 @@ package v1alpha1
 // Flux and `kubectl wait --for=condition=Ready` read health from it.
 const ConditionReady = "Ready"
 
+// ConditionSuspended is True on an IntegrationRoute whose spec.suspend is
+// true, with reason Suspended; it is absent otherwise. A suspended route
+// stays Ready: it is valid, and takes new events once resumed.
+const ConditionSuspended = "Suspended"
+
 // Reasons for the Ready condition.
 const (
 	// ReasonReady means the object is valid and in use.

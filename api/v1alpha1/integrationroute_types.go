@@ -51,6 +51,73 @@ type IntegrationRouteSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// muteTimeIntervals are the times the route runs nothing, in
+	// Alertmanager's time_interval shape: an event it matches then records
+	// its runs as Muted, and nothing is created or sent. A time is muted
+	// when any interval holds it.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	MuteTimeIntervals []TimeInterval `json:"muteTimeIntervals,omitempty"`
+
+	// suspend stops the route from matching new events, as during a
+	// maintenance night; the events it already runs go on.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// TimeInterval is a set of times, as Alertmanager's time_interval: it holds
+// a time when each of its lists given holds it; an empty list holds every
+// time.
+type TimeInterval struct {
+	// times of the day, each from startTime up to (not including) endTime.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	Times []TimeRange `json:"times,omitempty"`
+
+	// weekdays, each a day or an inclusive range of days: monday,
+	// saturday:sunday.
+	// +optional
+	// +kubebuilder:validation:MaxItems=7
+	// +kubebuilder:validation:items:MaxLength=32
+	Weekdays []string `json:"weekdays,omitempty"`
+
+	// daysOfMonth, each a day or an inclusive range: 1, 1:5, and negative
+	// days count from the month's end: -3:-1 is its last three days.
+	// +optional
+	// +kubebuilder:validation:MaxItems=31
+	// +kubebuilder:validation:items:MaxLength=16
+	DaysOfMonth []string `json:"daysOfMonth,omitempty"`
+
+	// months, each a month's name or number, or an inclusive range:
+	// december, 1:3.
+	// +optional
+	// +kubebuilder:validation:MaxItems=12
+	// +kubebuilder:validation:items:MaxLength=32
+	Months []string `json:"months,omitempty"`
+
+	// years, each a year or an inclusive range: 2026, 2026:2027.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=16
+	Years []string `json:"years,omitempty"`
+
+	// location is the IANA time zone the times are in, such as
+	// Europe/Berlin; UTC when empty.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Location string `json:"location,omitempty"`
+}
+
+// TimeRange is a time of the day, from startTime up to (not including)
+// endTime, each HH:MM; endTime may be 24:00.
+type TimeRange struct {
+	// +required
+	// +kubebuilder:validation:Pattern=`^([01][0-9]|2[0-3]):[0-5][0-9]$`
+	StartTime string `json:"startTime"`
+	// +required
+	// +kubebuilder:validation:Pattern=`^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$`
+	EndTime string `json:"endTime"`
 }
 
 // RouteMatch selects ProblemEvents. Each list matches when the event has
@@ -390,6 +457,7 @@ type IntegrationRouteStatus struct {
 // +kubebuilder:resource:shortName=ir,categories=problemhook
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`
 // +kubebuilder:printcolumn:name="Last Match",type=date,JSONPath=`.status.lastMatchTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type IntegrationRoute struct {

@@ -210,7 +210,7 @@ const (
 )
 
 // ActionState is where one action is.
-// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Stopped
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Stopped;Muted
 type ActionState string
 
 const (
@@ -228,11 +228,14 @@ const (
 	ActionFailed ActionState = "Failed"
 	// ActionStopped was stopped, or never started, because the problem resolved.
 	ActionStopped ActionState = "Stopped"
+	// ActionMuted never ran: its route matched during one of its
+	// muteTimeIntervals.
+	ActionMuted ActionState = "Muted"
 )
 
 // Settled reports whether the action has ended and will not change again.
 func (s ActionState) Settled() bool {
-	return s == ActionSucceeded || s == ActionFailed || s == ActionStopped
+	return s == ActionSucceeded || s == ActionFailed || s == ActionStopped || s == ActionMuted
 }
 
 // Action types, as recorded in ActionStatus.Type.

@@ -14,6 +14,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -78,6 +79,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		retErr = errors.Join(retErr, statuspatch.Merge(ctx, r.Client, base, &ir, func(o *problemhookv1alpha1.IntegrationRoute) any { return o.Status }))
 	}()
 	ir.Status.ObservedGeneration = ir.Generation
+	if ir.Spec.Suspend {
+		meta.SetStatusCondition(&ir.Status.Conditions, metav1.Condition{Type: problemhookv1alpha1.ConditionSuspended, Status: metav1.ConditionTrue,
+			ObservedGeneration: ir.Generation, Reason: problemhookv1alpha1.ReasonSuspended,
+			Message: "Suspended: new events do not match the route until spec.suspend is false; the events it already runs go on"})
+	} else {
+		meta.RemoveStatusCondition(&ir.Status.Conditions, problemhookv1alpha1.ConditionSuspended)
+	}
 
 	reason, err := r.validate(ctx, &ir)
 	if err != nil && reason == "" {

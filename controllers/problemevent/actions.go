@@ -84,7 +84,11 @@ func summarise(ev *problemhookv1alpha1.ProblemEvent) bool {
 	n := countStates(ev.Status.Actions)
 	pending, running, succeeded, failed, stopped := n[problemhookv1alpha1.ActionPending], n[problemhookv1alpha1.ActionRunning],
 		n[problemhookv1alpha1.ActionSucceeded], n[problemhookv1alpha1.ActionFailed], n[problemhookv1alpha1.ActionStopped]
+	muted := n[problemhookv1alpha1.ActionMuted]
 	counts := fmt.Sprintf("%d actions: %d succeeded, %d failed, %d stopped, %d running, %d pending", len(ev.Status.Actions), succeeded, failed, stopped, running, pending)
+	if muted > 0 {
+		counts += fmt.Sprintf(", %d muted", muted)
+	}
 	omitted := 0
 	for _, o := range ev.Status.Omitted {
 		omitted += int(o.Omitted)
@@ -93,7 +97,7 @@ func summarise(ev *problemhookv1alpha1.ProblemEvent) bool {
 	for _, c := range []struct {
 		n    int
 		what string
-	}{{succeeded, "succeeded"}, {failed, "failed"}, {stopped, "stopped"}, {running, "running"}, {pending, "pending"}, {omitted, "omitted"}} {
+	}{{succeeded, "succeeded"}, {failed, "failed"}, {stopped, "stopped"}, {muted, "muted"}, {running, "running"}, {pending, "pending"}, {omitted, "omitted"}} {
 		if c.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
 		}
@@ -110,6 +114,9 @@ func summarise(ev *problemhookv1alpha1.ProblemEvent) bool {
 		ev.Status.Phase = problemhookv1alpha1.PhasePending
 	case failed > 0:
 		ev.Status.Phase, status, reason = problemhookv1alpha1.PhaseFailed, metav1.ConditionTrue, problemhookv1alpha1.ReasonFailed
+	case muted == len(ev.Status.Actions):
+		// Every route that matched was muted: nothing ran.
+		ev.Status.Phase, status, reason = problemhookv1alpha1.PhaseSkipped, metav1.ConditionTrue, problemhookv1alpha1.ReasonSkipped
 	default:
 		ev.Status.Phase, status, reason = problemhookv1alpha1.PhaseSucceeded, metav1.ConditionTrue, problemhookv1alpha1.ReasonSucceeded
 	}

@@ -254,6 +254,8 @@ func outcomeSummary(runs []problemhookv1alpha1.ActionStatus) string {
 			return "succeeded"
 		case problemhookv1alpha1.ActionStopped:
 			return "stopped (problem resolved)"
+		case problemhookv1alpha1.ActionMuted:
+			return mutedWhy(a.Message)
 		}
 		if a.ExitCode != nil {
 			return fmt.Sprintf("failed (exit code %d)", *a.ExitCode)
@@ -291,5 +293,18 @@ func outcomeSummary(runs []problemhookv1alpha1.ActionStatus) string {
 	if stopped > 0 {
 		parts = append(parts, fmt.Sprintf("%d stopped (problem resolved)", stopped))
 	}
+	if muted := n[problemhookv1alpha1.ActionMuted]; muted > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", muted, mutedWhy(runs[0].Message)))
+	}
 	return strings.Join(parts, ", ")
+}
+
+// mutedWhy is what a muted run's message says of its mute, for a comment:
+// "muted until 2026-12-08T05:00:00Z by the route's spec.muteTimeIntervals[0]".
+func mutedWhy(msg string) string {
+	why, _, _ := strings.Cut(msg, ": nothing was created or sent")
+	if why == "" {
+		return "muted"
+	}
+	return strings.ToLower(why[:1]) + why[1:]
 }

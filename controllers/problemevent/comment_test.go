@@ -13,6 +13,7 @@ import (
 
 // How the runs of one action read in the comment.
 func TestOutcomeSummary(t *testing.T) {
+	const mutedMsg = "Muted until 2026-12-08T05:00:00Z by the route's spec.muteTimeIntervals[0]: nothing was created or sent"
 	code := func(c int32) *int32 { return &c }
 	one := func(state problemhookv1alpha1.ActionState, exit *int32, msg string) problemhookv1alpha1.ActionStatus {
 		a := run("r", "a", state)
@@ -37,6 +38,10 @@ func TestOutcomeSummary(t *testing.T) {
 		{"fan-out with exit codes", []problemhookv1alpha1.ActionStatus{entity("H-1", succeeded, code(0), ""), entity("H-2", failed, code(3), ""), entity("H-3", failed, code(4), "")},
 			"1 succeeded, 2 failed (exit codes 3, 4)"},
 		{"fan-out, one code", []problemhookv1alpha1.ActionStatus{entity("H-1", failed, code(1), ""), entity("H-2", stopped, nil, "")}, "1 failed (exit code 1), 1 stopped (problem resolved)"},
+		{"muted", []problemhookv1alpha1.ActionStatus{one(problemhookv1alpha1.ActionMuted, nil, mutedMsg)},
+			"muted until 2026-12-08T05:00:00Z by the route's spec.muteTimeIntervals[0]"},
+		{"fan-out, muted", []problemhookv1alpha1.ActionStatus{entity("H-1", problemhookv1alpha1.ActionMuted, nil, mutedMsg), entity("H-2", problemhookv1alpha1.ActionMuted, nil, mutedMsg)},
+			"2 muted until 2026-12-08T05:00:00Z by the route's spec.muteTimeIntervals[0]"},
 		{"fan-out failed before running", []problemhookv1alpha1.ActionStatus{entity("H-1", failed, nil, "Job H-1 was deleted before it ended")}, "1 failed (Job H-1 was deleted before it ended)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,7 +49,7 @@ func (r *Reconciler) route(ctx context.Context, ev *problemhookv1alpha1.ProblemE
 	plan := runPlan{budget: MaxRunBytes}
 	for i := range routes.Items {
 		ir := &routes.Items[i]
-		if ev.Spec.Test && !ir.Spec.IncludeTestNotifications {
+		if ev.Spec.Test && !ir.Spec.IncludeTestNotifications || ir.Spec.Suspend {
 			continue
 		}
 		compiled, err := r.routes.get(ir)
@@ -64,7 +65,12 @@ func (r *Reconciler) route(ctx context.Context, ev *problemhookv1alpha1.ProblemE
 		if !ok {
 			continue
 		}
-		plan.add(ev, ir, compiled, routeActions(ir, compiled, p, metav1.NewTime(r.Now())))
+		now := metav1.NewTime(r.Now())
+		runs := routeActions(ir, compiled, p, now)
+		if muted, i := compiled.Muted(now.Time); muted {
+			mute(runs, i, compiled.MutedUntil(now.Time), now)
+		}
+		plan.add(ev, ir, compiled, runs)
 		r.matches.note(ir, ev)
 	}
 	for _, o := range plan.omitted {
@@ -184,6 +190,20 @@ func routeActions(ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Ro
 		}
 	}
 	return out
+}
+
+// mute settles the runs of a route that matched during its mute time
+// interval i, which lasts until (zero: more than a week): nothing of
+// theirs is created or sent.
+func mute(runs []problemhookv1alpha1.ActionStatus, i int, until time.Time, now metav1.Time) {
+	when := "for more than a week"
+	if !until.IsZero() {
+		when = "until " + until.UTC().Format(time.RFC3339)
+	}
+	msg := fmt.Sprintf("Muted %s by the route's spec.muteTimeIntervals[%d]: nothing was created or sent", when, i)
+	for i := range runs {
+		runs[i].State, runs[i].Message, runs[i].CompletionTime = problemhookv1alpha1.ActionMuted, msg, &now
+	}
 }
 
 func skip(ev *problemhookv1alpha1.ProblemEvent, msg string) {

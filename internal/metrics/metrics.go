@@ -44,6 +44,7 @@ const (
 	ActionSucceeded = "succeeded"
 	ActionFailed    = "failed"
 	ActionStopped   = "stopped"
+	ActionMuted     = "muted"
 )
 
 // Values of MessageAttempts' result label.

@@ -22,6 +22,7 @@ type NotificationTotals struct {
 	Ignored   int64 `json:"ignored"`
 	Rejected  int64 `json:"rejected"`
 	Throttled int64 `json:"throttled"`
+	Shed      int64 `json:"shed"`
 	Failed    int64 `json:"failed"`
 }
 
@@ -31,6 +32,7 @@ type ActionTotals struct {
 	Succeeded int64 `json:"succeeded"`
 	Failed    int64 `json:"failed"`
 	Stopped   int64 `json:"stopped"`
+	Muted     int64 `json:"muted"`
 }
 
 // PollTotals are the catch-up polls and what they recorded.
@@ -81,6 +83,8 @@ func (t *Totals) add(name string, v int64, label func(string) string) {
 			n.Rejected += v
 		case ResultThrottled:
 			n.Throttled += v
+		case ResultShed:
+			n.Shed += v
 		case ResultFailed:
 			n.Failed += v
 		}
@@ -92,6 +96,8 @@ func (t *Totals) add(name string, v int64, label func(string) string) {
 			t.Actions.Failed += v
 		case ActionStopped:
 			t.Actions.Stopped += v
+		case ActionMuted:
+			t.Actions.Muted += v
 		}
 	case PollsName:
 		if label("result") == PollSucceeded {

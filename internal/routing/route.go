@@ -64,6 +64,8 @@ type Route struct {
 	templates map[string]*template.Template
 	// kinds maps each action's name to its kind.
 	kinds map[string]*actionkind.Kind
+	// mutes are the muteTimeIntervals, parsed.
+	mutes []muteInterval
 }
 
 // Compile checks and compiles a route's spec. Its error is a *FieldError, or
@@ -71,7 +73,9 @@ type Route struct {
 // expression does not compile or is not a bool; spec.actions[i].twilio.body,
 // .dingtalk.title, .dingtalk.text or .http.body when a text template does not
 // parse or names a field the problem lacks; spec.actions[i].job.template when
-// the Job template is not a strict batch/v1 JobTemplateSpec. Each template is
+// the Job template is not a strict batch/v1 JobTemplateSpec;
+// spec.muteTimeIntervals[i].weekdays[j] (and the other fields of a time
+// interval) when it is not what Alertmanager accepts there. Each template is
 // rendered for SampleProblem, and refused when that fails or passes a bound
 // of the render budget.
 func Compile(spec *problemhookv1alpha1.IntegrationRouteSpec) (*Route, error) {
@@ -100,6 +104,8 @@ func Compile(spec *problemhookv1alpha1.IntegrationRouteSpec) (*Route, error) {
 	for i := range spec.Actions {
 		errs = append(errs, r.compileAction(i, &spec.Actions[i])...)
 	}
+	mutes, muteErrs := compileMutes(spec.MuteTimeIntervals)
+	r.mutes, errs = mutes, append(errs, muteErrs...)
 	switch len(errs) {
 	case 0:
 		return r, nil
