@@ -106,7 +106,7 @@ func (r *Reconciler) startJob(ctx context.Context, ev *problemhookv1alpha1.Probl
 	if err != nil {
 		// Created before a restart, and it may have ended since: no
 		// change to it will come to announce that.
-		return nil, r.observeJob(ctx, ev, a)
+		return nil, r.observeJob(ctx, ev, ir, a)
 	}
 	ctrl.LoggerFrom(ctx).Info("Created Job", "Job", klog.KObj(job), "route", ir.Name, "action", action.Name, "entity", a.Entity)
 	return job, nil
@@ -146,7 +146,7 @@ func (r *Reconciler) recordJobsCreated(ev *problemhookv1alpha1.ProblemEvent, cre
 
 // observeJob records where a run's Job is: attempts so far, and once it
 // ended, its outcome and exit code.
-func (r *Reconciler) observeJob(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, a *problemhookv1alpha1.ActionStatus) error {
+func (r *Reconciler) observeJob(ctx context.Context, ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv1alpha1.IntegrationRoute, a *problemhookv1alpha1.ActionStatus) error {
 	key := types.NamespacedName{Namespace: ev.Namespace, Name: a.Job}
 	var job batchv1.Job
 	err := r.Get(ctx, key, &job)
@@ -170,7 +170,7 @@ func (r *Reconciler) observeJob(ctx context.Context, ev *problemhookv1alpha1.Pro
 	a.Attempts = jobAttempts(&job)
 	done, succeeded, reason, msg := jobOutcome(&job)
 	if !done {
-		return nil
+		return r.watchPodStart(ctx, ev, ir, a, &job)
 	}
 	var pods corev1.PodList
 	if err := r.APIReader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{jobControllerUIDLabel: string(job.UID)}); err != nil {

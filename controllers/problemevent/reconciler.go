@@ -62,6 +62,11 @@ type Reconciler struct {
 	// MatchNoteInterval bounds how often a route's lastMatch status is
 	// written; DefaultMatchNoteInterval when zero.
 	MatchNoteInterval time.Duration
+	// PodStartTimeout bounds how long a Job's Pod may wait for a reason
+	// that will not clear by itself (an image that cannot be pulled, a
+	// Secret missing, no node) before its run fails and the Job is
+	// deleted; DefaultPodStartTimeout when zero.
+	PodStartTimeout time.Duration
 
 	routes  routeCache
 	pacer   pacing.Pacer
@@ -183,6 +188,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			// Its answer wakes the event; should that be lost, this does.
 			after = sendRecheck
 		}
+		if recheck := min(podStartRecheck, r.podStartTimeout()); startingPods(&ev) && (after == 0 || after > recheck) {
+			after = recheck
+		}
 		return ctrl.Result{RequeueAfter: after}, nil
 	}
 	if err := r.comment(ctx, &ev, target); errors.Is(err, errCallsPending) {
@@ -255,7 +263,7 @@ func (r *Reconciler) drive(ctx context.Context, w *statusWriter, ev *problemhook
 					r.settle(a, problemhookv1alpha1.ActionFailed, outcomeUnknown)
 					r.Recorder.Eventf(ev, nil, corev1.EventTypeWarning, "MessageOutcomeUnknown", "Send", "IntegrationRoute %s action %s: %s", a.Route, a.Action, outcomeUnknown)
 				case a.Job != "":
-					if err := r.observeJob(ctx, ev, a); err != nil {
+					if err := r.observeJob(ctx, ev, ir, a); err != nil {
 						return created, err
 					}
 				}
