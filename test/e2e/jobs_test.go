@@ -11,13 +11,16 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/test/harness/node"
 )
 
 // A notification of a problem with two impacted hosts runs one Pod per
@@ -188,6 +191,58 @@ func TestActiveDeadlineEndsAHangingJob(t *testing.T) {
 			t.Errorf("Pod %s still %s after the deadline", p.Name, p.Status.Phase)
 		}
 	}
+}
+
+// A Job whose template sets no user, in an image that runs as root: the
+// kubelet refuses to start it, since problemhook makes every Job's Pod
+// runAsNonRoot. The run says so in the kubelet's words within a minute,
+// and fails after the manager's --job-pod-start-timeout, its Job deleted,
+// instead of running until the Job's deadline an hour later.
+func TestARunSaysWhyItsPodCannotStart(t *testing.T) {
+	e := newEnv(t)
+	e.apply(fmt.Sprintf(`apiVersion: problemhook.io/v1alpha1
+kind: IntegrationRoute
+metadata: {name: as-root}
+spec:
+  match: {states: [OPEN]}
+  actions:
+  - name: run
+    job:
+      template:
+        spec:
+          backoffLimit: 0
+          template:
+            spec:
+              restartPolicy: Never
+              containers:
+              - {name: run, image: %s, imagePullPolicy: Never, command: ["true"]}
+`, node.BusyboxImage))
+	pid := e.problem("P-9007", "HOST-00000000000E2E71")
+	start := time.Now()
+	e.notify(pid, "P-9007", "OPEN")
+	const kubelet = "container has runAsNonRoot and image will run as root"
+	e.openEvent(pid, "to say why its Pod cannot start", time.Minute, func(ev *problemhookv1alpha1.ProblemEvent) error {
+		if len(ev.Status.Actions) != 1 || !strings.Contains(ev.Status.Actions[0].Message, kubelet) {
+			return fmt.Errorf("runs: %s", actionsLine(ev))
+		}
+		return nil
+	})
+	said := time.Since(start)
+	ev := e.openEvent(pid, "to fail", podStartTimeout+time.Minute, settled(problemhookv1alpha1.PhaseFailed))
+	a := ev.Status.Actions[0]
+	if a.State != problemhookv1alpha1.ActionFailed || !strings.Contains(a.Message, "did not start within "+podStartTimeout.String()) ||
+		!strings.Contains(a.Message, kubelet) || !strings.HasSuffix(a.Message, "Job "+a.Job+" deleted") {
+		t.Errorf("want the run Failed, saying its Pod did not start and why, and its Job deleted; got %s", actionsLine(ev))
+	}
+	e.eventually("the Job is gone", time.Minute, func() error {
+		var job batchv1.Job
+		err := kube.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: a.Job}, &job)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("Job %s still there (%w)", a.Job, err)
+	})
+	t.Logf("said why after %s, failed after %s: %s", said.Round(time.Second), time.Since(start).Round(time.Second), a.Message)
 }
 
 // The manager is killed while an event's Jobs run and started again: each

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -73,7 +74,9 @@ func run(m *testing.M) int {
 	if artifacts == "" {
 		artifacts = os.TempDir()
 	}
-	mgr, err = managerproc.New(manager, kubeconfig, filepath.Join(artifacts, "manager.log"))
+	// A Pod that cannot start fails its run after podStartTimeout, not
+	// the default five minutes.
+	mgr, err = managerproc.New(manager, kubeconfig, filepath.Join(artifacts, "manager.log"), "--job-pod-start-timeout="+podStartTimeout.String())
 	if err == nil {
 		err = mgr.Start(context.Background())
 	}
@@ -84,6 +87,9 @@ func run(m *testing.M) int {
 	defer mgr.Stop()
 	return m.Run()
 }
+
+// podStartTimeout is the manager's --job-pod-start-timeout here.
+const podStartTimeout = 30 * time.Second
 
 // webhookURL is where the manager receives notifications for a target.
 func webhookURL(namespace, target string) string {
