@@ -42,6 +42,29 @@ type Overview struct {
 	metrics.Totals
 	Events  EventCounts     `json:"events"`
 	Targets []TargetSummary `json:"targets"`
+	// Range is the time frame of EventsOverTime: 24h, in buckets of an
+	// hour, or 7d, in buckets of 6 hours.
+	Range string `json:"range"`
+	// EventsOverTime counts the stored events by when they were received,
+	// and their action runs by when they settled, oldest bucket first: a
+	// glance shows notifications that stopped or failures that spiked.
+	EventsOverTime []Bucket `json:"eventsOverTime"`
+
+	chartRange ChartRange
+}
+
+// Ranges are the chart's time frames, for the page's links.
+func (o *Overview) Ranges() []ChartRange { return chartRanges }
+
+// EventsChart draws the events received in each bucket, open and resolved.
+func (o *Overview) EventsChart() *Chart {
+	return newChart("events-chart", "Events received, "+o.chartRange.Label, o.chartRange, o.EventsOverTime, eventSeries, 200)
+}
+
+// ActionsChart draws the action runs that settled in each bucket,
+// succeeded and failed.
+func (o *Overview) ActionsChart() *Chart {
+	return newChart("actions-chart", "Action runs settled, "+o.chartRange.Label, o.chartRange, o.EventsOverTime, actionSeries, 140)
 }
 
 // Replica is one endpoint of the receiver Service.
@@ -76,14 +99,20 @@ type TargetSummary struct {
 	RegisteredMessage string `json:"registeredMessage,omitempty"`
 }
 
-func (d *Server) overview(ctx context.Context, _ *http.Request) (any, error) {
+func (d *Server) overview(ctx context.Context, r *http.Request) (any, error) {
 	now := d.now()
+	cr, err := lookupChartRange(r.URL.Query().Get("range"))
+	if err != nil {
+		return nil, err
+	}
 	o := &Overview{
-		Version:   Version(),
-		Replica:   hostname(),
-		StartTime: d.started,
-		Uptime:    now.Sub(d.started).Round(time.Second).String(),
-		Events:    EventCounts{ByPhase: map[string]int{}},
+		Version:    Version(),
+		Replica:    hostname(),
+		StartTime:  d.started,
+		Uptime:     now.Sub(d.started).Round(time.Second).String(),
+		Events:     EventCounts{ByPhase: map[string]int{}},
+		Range:      cr.Name,
+		chartRange: cr,
 	}
 	o.Replicas, o.ReplicasNote = d.replicas(ctx)
 	totals, err := metrics.ReadTotals(d.gatherer())
@@ -100,12 +129,15 @@ func (d *Server) overview(ctx context.Context, _ *http.Request) (any, error) {
 		return nil, fmt.Errorf("listing ProblemEvents: %w", err)
 	}
 	perTarget := map[string]int{}
+	overTime := newBucketCounter(cr, now)
 	for i := range events.Items {
 		ev := &events.Items[i]
 		o.Events.Total++
 		o.Events.ByPhase[string(cmp.Or(ev.Status.Phase, problemhookv1alpha1.PhasePending))]++
 		perTarget[ev.Namespace+"/"+ev.Spec.Target]++
+		overTime.add(ev)
 	}
+	o.EventsOverTime = overTime.buckets()
 	for i := range targets.Items {
 		t := &targets.Items[i]
 		s := TargetSummary{
