@@ -322,7 +322,7 @@ func TestManagerRunsAsItsServiceAccount(t *testing.T) {
 		g.Expect(code).To(Equal(http.StatusOK))
 		g.Expect(exposition).To(And(
 			ContainSubstring(`problemhook_receiver_notifications_total{format="Dynatrace",namespace="`+ns+`",result="created",target="dynatrace"} 1`),
-			ContainSubstring(`problemhook_actions_total{result="failed",type="Job"} 1`),
+			ContainSubstring(`problemhook_actions_total{namespace="`+ns+`",result="failed",route="legacy",type="Job"} 1`),
 			ContainSubstring(`problemhook_receiver_store_duration_seconds_count 1`),
 		))
 	}).WithTimeout(10 * time.Second).Should(Succeed())

@@ -27,10 +27,14 @@ import (
 	"github.com/problemhook/problemhook/controllers"
 	"github.com/problemhook/problemhook/internal/actionkind"
 	"github.com/problemhook/problemhook/internal/jobs"
+	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/routing"
 	"github.com/problemhook/problemhook/internal/secretref"
 	"github.com/problemhook/problemhook/internal/statuspatch"
 )
+
+// kind labels this reconciler's series of problemhook_ready.
+const kind = "IntegrationRoute"
 
 // routeSecretsIndex indexes IntegrationRoutes by the names of the Secrets they reference.
 const routeSecretsIndex = ".spec.actions.secretNames"
@@ -72,11 +76,15 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	var ir problemhookv1alpha1.IntegrationRoute
 	if err := r.Get(ctx, req.NamespacedName, &ir); err != nil {
+		if apierrors.IsNotFound(err) {
+			metrics.ForgetReady(kind, req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	base := ir.DeepCopy()
 	defer func() {
 		retErr = errors.Join(retErr, statuspatch.Merge(ctx, r.Client, base, &ir, func(o *problemhookv1alpha1.IntegrationRoute) any { return o.Status }))
+		metrics.SetReady(kind, ir.Namespace, ir.Name, meta.IsStatusConditionTrue(ir.Status.Conditions, problemhookv1alpha1.ConditionReady))
 	}()
 	ir.Status.ObservedGeneration = ir.Generation
 	if ir.Spec.Suspend {

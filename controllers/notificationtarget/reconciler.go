@@ -31,9 +31,13 @@ import (
 	"github.com/problemhook/problemhook/internal/credentials"
 	"github.com/problemhook/problemhook/internal/dtconn"
 	"github.com/problemhook/problemhook/internal/dynatrace"
+	"github.com/problemhook/problemhook/internal/metrics"
 	"github.com/problemhook/problemhook/internal/secretref"
 	"github.com/problemhook/problemhook/internal/statuspatch"
 )
+
+// kind labels this reconciler's series of problemhook_ready.
+const kind = "NotificationTarget"
 
 // targetSecretsIndex indexes NotificationTargets by the names of the Secrets they reference.
 const targetSecretsIndex = ".spec.secretNames"
@@ -80,15 +84,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if err := r.Get(ctx, req.NamespacedName, &target); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.sizes.forget(req.NamespacedName)
+			metrics.ForgetReady(kind, req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !target.DeletionTimestamp.IsZero() {
+		metrics.ForgetReady(kind, target.Namespace, target.Name)
 		return ctrl.Result{}, r.unregister(ctx, &target)
 	}
 	base := target.DeepCopy()
 	defer func() {
 		retErr = errors.Join(retErr, statuspatch.Merge(ctx, r.Client, base, &target, func(t *problemhookv1alpha1.NotificationTarget) any { return t.Status }))
+		if target.Spec.Suspend {
+			metrics.ForgetReady(kind, target.Namespace, target.Name)
+			return
+		}
+		metrics.SetReady(kind, target.Namespace, target.Name, meta.IsStatusConditionTrue(target.Status.Conditions, problemhookv1alpha1.ConditionReady))
 	}()
 
 	recheck, err := r.enforceRetention(ctx, &target, r.Now())

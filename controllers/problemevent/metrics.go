@@ -14,6 +14,6 @@ func countSettled(base, ev *problemhookv1alpha1.ProblemEvent) {
 		if !a.State.Settled() || (i < len(base.Status.Actions) && base.Status.Actions[i].State.Settled()) {
 			continue
 		}
-		metrics.Actions.WithLabelValues(a.Type, strings.ToLower(string(a.State))).Inc()
+		metrics.Actions.WithLabelValues(ev.Namespace, a.Route, a.Type, strings.ToLower(string(a.State))).Inc()
 	}
 }

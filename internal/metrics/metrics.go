@@ -18,6 +18,7 @@ const (
 	PollsName                 = "problemhook_polls_total"
 	PollRecordedEventsName    = "problemhook_poll_recorded_events_total"
 	DynatraceRequestsName     = "problemhook_dynatrace_requests_total"
+	ReadyName                 = "problemhook_ready"
 )
 
 // Values of ReceiverNotifications' result label.
@@ -75,7 +76,7 @@ var (
 	// paths must not make series), format and result.
 	ReceiverNotifications = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: ReceiverNotificationsName,
-		Help: "Notifications the receiver answered, by target (namespace, name; empty for an unknown target), format, and result: created (stored), duplicate (already stored), ignored (test notification not stored), rejected (4xx, or 503 for a target that cannot take them), throttled (429: past the target's rate limit), failed (503: the API server could not store it).",
+		Help: "Notifications the receiver answered, by target (namespace, name; empty for an unknown target), format, and result: created (stored), duplicate (already stored), ignored (test notification not stored), rejected (4xx, or 503 for a target that cannot take them), throttled (429: past the target's rate limit), shed (503: the replica was at its bound of notifications being read or stored), failed (503: the API server could not store it).",
 	}, []string{"namespace", "target", "format", "result"})
 
 	// ReceiverStoreDuration is how long the API server took to store (or
@@ -86,11 +87,13 @@ var (
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	})
 
-	// Actions counts the action runs that settled, by type and result.
+	// Actions counts the action runs that settled, by route (the event's
+	// namespace and the IntegrationRoute's name: an alert must say which
+	// route fails), type and result.
 	Actions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: ActionsName,
-		Help: "Action runs that ended, by type (Job, Twilio, DingTalk, HTTP) and result (succeeded, failed, stopped).",
-	}, []string{"type", "result"})
+		Help: "Action runs that ended, by route (namespace, route), type (Job, Twilio, DingTalk, HTTP) and result (succeeded, failed, stopped).",
+	}, []string{"namespace", "route", "type", "result"})
 
 	// MessageAttempts counts the sends of message actions, by type and result.
 	MessageAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -117,9 +120,40 @@ var (
 		Name: DynatraceRequestsName,
 		Help: "Requests to the Dynatrace API, one per attempt, by endpoint (e.g. GET /problems/{problemId}) and status code, or \"error\" when no answer came, or \"not-asked\" for a call refused without a request while the environment was not answering.",
 	}, []string{"endpoint", "code"})
+
+	// Ready is whether each NotificationTarget and IntegrationRoute is
+	// Ready, as its reconciler last saw it: conditions are not metrics,
+	// and a route that stopped being Ready runs nothing until a page
+	// does not come. Only the leader runs the reconcilers, so only the
+	// leader's series are current.
+	Ready = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: ReadyName,
+		Help: "1 when the object's Ready condition is True, 0 when it is not, by kind (NotificationTarget, IntegrationRoute), namespace and name. Suspended targets and deleted objects have no series; only the leader's series are current.",
+	}, []string{"kind", "namespace", "name"})
 )
 
+// Collectors are every problemhook_* metric, as registered with
+// controller-runtime's registry.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{ReceiverNotifications, ReceiverStoreDuration, Actions, MessageAttempts,
+		Polls, PollRecordedEvents, DynatraceRequests, Ready}
+}
+
 func init() {
-	ctrlmetrics.Registry.MustRegister(ReceiverNotifications, ReceiverStoreDuration, Actions, MessageAttempts,
-		Polls, PollRecordedEvents, DynatraceRequests)
+	ctrlmetrics.Registry.MustRegister(Collectors()...)
+}
+
+// SetReady records whether the object of kind in namespace is Ready.
+func SetReady(kind, namespace, name string, ready bool) {
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	Ready.WithLabelValues(kind, namespace, name).Set(v)
+}
+
+// ForgetReady drops the object's series: it was deleted, or is suspended
+// on purpose, and an alert on it would be noise.
+func ForgetReady(kind, namespace, name string) {
+	Ready.DeleteLabelValues(kind, namespace, name)
 }
