@@ -9,6 +9,9 @@ SHELL := /usr/bin/env bash -o pipefail
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
+# promtool, from the Go module of Prometheus 3.x (v0.316.0 is Prometheus 3.16),
+# which checks and tests the alerting rules of config/prometheus.
+PROMETHEUS_VERSION ?= v0.316.0
 # The control plane that tests and `make run` use (built by hack/control-plane.sh).
 export KUBE_VERSION ?= v1.36.3
 export ETCD_VERSION ?= v3.6.8
@@ -27,6 +30,7 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+PROMTOOL ?= $(LOCALBIN)/promtool-$(PROMETHEUS_VERSION)
 ENVTEST_ASSETS = $(LOCALBIN)/k8s/$(KUBE_VERSION)-etcd-$(ETCD_VERSION)
 
 export GOTOOLCHAIN ?= local
@@ -43,10 +47,11 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRDs, the RBAC ClusterRole and the admission policies.
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs, the RBAC ClusterRole, the admission policies and the PrometheusRule.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd:maxDescLen=1024 paths="./..." output:crd:artifacts:config=config/crd/bases
 	go run ./hack/crdref -crds config/crd/bases -out docs/reference.md
 	go run ./hack/admissionpolicy > config/admission/author_permissions.yaml
+	go run ./hack/promrule
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods.
@@ -61,7 +66,7 @@ vet: ## Run go vet.
 	go vet ./...
 
 # What `make manifests generate build-installer` writes.
-GENERATED_PATHS = config/crd/bases config/admission/author_permissions.yaml config/rbac/role.yaml $(wildcard api/*/zz_generated.deepcopy.go) docs/reference.md dist/install.yaml
+GENERATED_PATHS = config/crd/bases config/admission/author_permissions.yaml config/prometheus/prometheusrule.yaml config/rbac/role.yaml $(wildcard api/*/zz_generated.deepcopy.go) docs/reference.md dist/install.yaml
 generated-digest = find $(GENERATED_PATHS) -type f | sort | xargs sha256sum
 
 .PHONY: verify-generated
@@ -87,9 +92,14 @@ lint: $(GOLANGCI_LINT) verify-tracked verify-generated verify-links ## Run golan
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
-test: manifests generate envtest chromium ## Run every test (unit and envtest) and each fuzz target briefly.
+test: manifests generate envtest chromium test-rules ## Run every test (unit and envtest), the alerting rules' tests, and each fuzz target briefly.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -p 1 -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+.PHONY: test-rules
+test-rules: $(PROMTOOL) ## Check the alerting rules of config/prometheus and run their tests with promtool.
+	$(PROMTOOL) check rules config/prometheus/alerts.yaml
+	$(PROMTOOL) test rules config/prometheus/alerts_test.yaml
 
 .PHONY: bench
 bench: build envtest ## Measure the receiver against the API server's own create rate; the table goes to stdout and bin/bench/.
@@ -190,6 +200,9 @@ $(KUSTOMIZE):
 
 $(GOLANGCI_LINT):
 	$(call go-install-tool,$@,github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+$(PROMTOOL):
+	$(call go-install-tool,$@,github.com/prometheus/prometheus/cmd/promtool,$(PROMETHEUS_VERSION))
 
 # go-install-tool installs package $(2) at version $(3) as the file $(1).
 define go-install-tool
