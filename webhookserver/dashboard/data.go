@@ -329,7 +329,7 @@ func actionSummary(runs []problemhookv1alpha1.ActionStatus) string {
 	var parts []string
 	for _, s := range []problemhookv1alpha1.ActionState{
 		problemhookv1alpha1.ActionSucceeded, problemhookv1alpha1.ActionFailed, problemhookv1alpha1.ActionRunning,
-		problemhookv1alpha1.ActionPending, problemhookv1alpha1.ActionStopped,
+		problemhookv1alpha1.ActionPending, problemhookv1alpha1.ActionStopped, problemhookv1alpha1.ActionMuted,
 	} {
 		if n := counts[s]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, s))
