@@ -105,3 +105,15 @@ const (
 	// AnnotationEntity holds the impacted entity a per-entity Job runs for.
 	AnnotationEntity = "problemhook.io/entity"
 )
+
+// Annotations a person sets on a ProblemEvent to ask for something.
+const (
+	// AnnotationRerun names the action of the event whose settled runs
+	// are to run again. Only a user the API server authorizes for the verb
+	// rerun on problemevents may set it (an admission policy checks), and
+	// the manager removes it once it has acted on it.
+	AnnotationRerun = "problemhook.io/rerun"
+	// AnnotationRerunBy names who asks, as the API server authenticated
+	// them: the admission policy refuses any other name.
+	AnnotationRerunBy = "problemhook.io/rerun-by"
+)

@@ -315,6 +315,33 @@ type ActionStatus struct {
 	// completionTime is when the run settled.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// reruns counts the times a person asked for this run again; each
+	// rerun of a Job action creates a Job of its own.
+	// +optional
+	Reruns int32 `json:"reruns,omitempty"`
+}
+
+// Rerun records a person's request to run an action of the event again.
+type Rerun struct {
+	// action whose settled runs ran again.
+	// +kubebuilder:validation:MaxLength=63
+	Action string `json:"action"`
+
+	// by is who asked, as the API server authenticated them.
+	// +kubebuilder:validation:MaxLength=253
+	By string `json:"by"`
+
+	// time the manager acted on the request.
+	Time metav1.Time `json:"time"`
+
+	// requested is when the request was made, as the API server recorded
+	// it: a request already acted on is not acted on again.
+	// +optional
+	Requested *metav1.Time `json:"requested,omitempty"`
+
+	// runs is how many runs ran again; 0 when the action had no settled run.
+	Runs int32 `json:"runs"`
 }
 
 // OmittedRuns counts the runs of one action an event does not hold.
@@ -456,6 +483,12 @@ type ProblemEventStatus struct {
 	// comment records the comment posted to the Dynatrace problem.
 	// +optional
 	Comment *CommentStatus `json:"comment,omitempty"`
+
+	// reruns records the requests to run an action again, oldest first,
+	// the last 16 kept.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	Reruns []Rerun `json:"reruns,omitempty"`
 
 	// conditions describe the event's processing; Ready is True once every action has settled.
 	// +optional

@@ -75,6 +75,7 @@ func (r *Reconciler) startJob(ctx context.Context, ev *problemhookv1alpha1.Probl
 	}
 	job, err := jobs.New(p, ir, action, entity)
 	if err == nil {
+		job.Name = jobs.RerunName(job.Name, a.Reruns)
 		err = r.Jobs.NodeAccess(job, "job.template")
 	}
 	if err != nil {

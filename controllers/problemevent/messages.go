@@ -129,7 +129,7 @@ func (r *Reconciler) sendMessages(ctx context.Context, w *statusWriter, ev *prob
 	until := time.Now().Add(outcall.AwaitWindow)
 	for _, s := range sends {
 		a := &ev.Status.Actions[s.run]
-		outcall.Begin(ctx, r.calls, sendKey(ev, s.run, a.Attempts), client.ObjectKeyFromObject(ev), func(ctx context.Context) (sent, error) {
+		outcall.Begin(ctx, r.calls, sendKey(ev, s.run, a), client.ObjectKeyFromObject(ev), func(ctx context.Context) (sent, error) {
 			ctx, cancel := context.WithTimeout(ctx, notify.DefaultTimeout)
 			defer cancel()
 			res, err := s.Send(ctx, r.Notifier)
@@ -138,7 +138,7 @@ func (r *Reconciler) sendMessages(ctx context.Context, w *statusWriter, ev *prob
 	}
 	for _, s := range sends {
 		a := &ev.Status.Actions[s.run]
-		if value, err, done := outcall.Result(ctx, r.calls, sendKey(ev, s.run, a.Attempts), until); done {
+		if value, err, done := outcall.Result(ctx, r.calls, sendKey(ev, s.run, a), until); done {
 			r.settleSend(ctx, ev, ir, a, value, err)
 		}
 	}
@@ -164,8 +164,8 @@ func secretMask(secrets map[string]map[string][]byte) []string {
 }
 
 // sendKey names the call of one attempt of one run.
-func sendKey(ev *problemhookv1alpha1.ProblemEvent, run int, attempt int32) outcall.Key[sent] {
-	return outcall.NewKey[sent](ev.UID, fmt.Sprintf("send/%d/%d", run, attempt))
+func sendKey(ev *problemhookv1alpha1.ProblemEvent, run int, a *problemhookv1alpha1.ActionStatus) outcall.Key[sent] {
+	return outcall.NewKey[sent](ev.UID, fmt.Sprintf("send/%d/%d/%d", run, a.Reruns, a.Attempts))
 }
 
 // settleSend records the answer of a send in its run.

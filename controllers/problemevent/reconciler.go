@@ -104,7 +104,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("watching IntegrationRoutes: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&problemhookv1alpha1.ProblemEvent{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A rerun is asked for with an annotation, which changes no generation.
+		For(&problemhookv1alpha1.ProblemEvent{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&batchv1.Job{}).
 		Watches(&problemhookv1alpha1.ProblemEvent{}, handler.EnqueueRequestsFromMapFunc(openEventOf), builder.WithPredicates(resolvedCreated)).
 		WatchesRawSource(source.Channel(r.calls.Wake(), &handler.TypedEnqueueRequestForObject[client.Object]{})).
@@ -165,6 +166,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	target, err := r.target(ctx, &ev)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if _, asked := ev.Annotations[problemhookv1alpha1.AnnotationRerun]; asked {
+		if err := r.rerun(ctx, w, &ev); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if ev.Status.Phase == "" {
 		switch err := r.route(ctx, &ev, target); {
@@ -252,9 +258,9 @@ func (r *Reconciler) drive(ctx context.Context, w *statusWriter, ev *problemhook
 				a := &ev.Status.Actions[i]
 				switch {
 				case a.State != problemhookv1alpha1.ActionRunning:
-				case actionkind.IsMessage(a.Type) && outcall.Running(r.calls, sendKey(ev, i, a.Attempts)):
+				case actionkind.IsMessage(a.Type) && outcall.Running(r.calls, sendKey(ev, i, a)):
 					// In flight beside a reconcile: its answer, if it came.
-					if value, err, done := outcall.Result(ctx, r.calls, sendKey(ev, i, a.Attempts), time.Now()); done {
+					if value, err, done := outcall.Result(ctx, r.calls, sendKey(ev, i, a), time.Now()); done {
 						r.settleSend(ctx, ev, ir, a, value, err)
 					}
 				case actionkind.IsMessage(a.Type):

@@ -106,6 +106,18 @@ func Name(event, route, action, entity string) string {
 	return prefix + "-" + suffix
 }
 
+// RerunName is the name of the Job of a run asked for again the rerun-th
+// time: the first Job's name with a suffix of its own, so that each rerun
+// creates a Job once, and never meets the Job of the run before it.
+func RerunName(name string, rerun int32) string {
+	if rerun == 0 {
+		return name
+	}
+	// Name ends in a dash and ten hex digits; they are replaced.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00rerun\x00%d", name, rerun))
+	return name[:max(len(name)-11, 0)] + "-" + hex.EncodeToString(sum[:5])
+}
+
 // restrict fills in what the template leaves unsaid of the restricted Pod
 // Security profile: non-root, the runtime's seccomp profile, no privilege
 // escalation, no capabilities. What the template sets is left as it is.

@@ -72,3 +72,16 @@ func TestBoundedProblemJSON(t *testing.T) {
 		})
 	}
 }
+
+// Each rerun's Job has a name of its own, as long as the first's, and
+// the same name for the same rerun.
+func TestRerunName(t *testing.T) {
+	g := NewWithT(t)
+	first := Name("dynatrace-9bbaaff2fb155f74-open", strings.Repeat("r", 40), strings.Repeat("a", 40), "HOST-1")
+	g.Expect(RerunName(first, 0)).To(Equal(first))
+	one, two := RerunName(first, 1), RerunName(first, 2)
+	g.Expect([]string{one, two}).To(HaveEach(And(HaveLen(len(first)), HavePrefix(first[:len(first)-10]))))
+	g.Expect(one).NotTo(Equal(first))
+	g.Expect(two).NotTo(Equal(one))
+	g.Expect(RerunName(first, 1)).To(Equal(one))
+}
