@@ -92,7 +92,7 @@ var (
 	// route fails), type and result.
 	Actions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: ActionsName,
-		Help: "Action runs that ended, by route (namespace, route), type (Job, Twilio, DingTalk, HTTP) and result (succeeded, failed, stopped).",
+		Help: "Action runs that ended, by route (namespace, route), type (Job, Twilio, DingTalk, HTTP) and result (succeeded, failed, stopped, muted).",
 	}, []string{"namespace", "route", "type", "result"})
 
 	// MessageAttempts counts the sends of message actions, by type and result.
