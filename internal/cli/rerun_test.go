@@ -1,0 +1,48 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/cli"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
+)
+
+// Rerun annotates the event with the action and the name the API server
+// gives the caller, and refuses an action the event does not have.
+func TestRerun(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := controlplane.NewNamespace(t, k8s, "cli-rerun")
+	ev := &problemhookv1alpha1.ProblemEvent{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ev"}, Spec: problemhookv1alpha1.ProblemEventSpec{
+		Source: problemhookv1alpha1.FormatDynatrace, ProblemID: "-1_1V2", State: problemhookv1alpha1.StateOpen, Target: "dynatrace", ReceivedAt: metav1.Now(),
+	}}
+	g.Expect(k8s.Create(ctx, ev)).To(Succeed())
+	ev.Status.Actions = []problemhookv1alpha1.ActionStatus{
+		{Route: "r", Action: "restart", Type: problemhookv1alpha1.ActionTypeJob, State: problemhookv1alpha1.ActionFailed},
+		{Route: "r", Action: "page", Type: problemhookv1alpha1.ActionTypeHTTP, State: problemhookv1alpha1.ActionSucceeded},
+	}
+	g.Expect(k8s.Status().Update(ctx, ev)).To(Succeed())
+	review := &authenticationv1.SelfSubjectReview{}
+	g.Expect(k8s.Create(ctx, review)).To(Succeed())
+	me := review.Status.UserInfo.Username
+
+	var out bytes.Buffer
+	key := client.ObjectKeyFromObject(ev)
+	g.Expect(cli.Rerun(ctx, k8s, key, "scale", &out)).To(MatchError(
+		`ProblemEvent ` + ns + `/ev has no action "scale": its actions are restart, page`))
+	g.Expect(cli.Rerun(ctx, k8s, key, "restart", &out)).To(Succeed())
+	g.Expect(out.String()).To(HavePrefix("Asked for action restart of ProblemEvent " + ns + "/ev to run again, as " + me))
+	var got problemhookv1alpha1.ProblemEvent
+	g.Expect(k8s.Get(ctx, key, &got)).To(Succeed())
+	g.Expect(got.Annotations).To(HaveKeyWithValue(problemhookv1alpha1.AnnotationRerun, "restart"))
+	g.Expect(got.Annotations).To(HaveKeyWithValue(problemhookv1alpha1.AnnotationRerunBy, me))
+	g.Expect(cli.Rerun(ctx, k8s, client.ObjectKey{Namespace: ns, Name: "gone"}, "restart", &out)).To(MatchError("ProblemEvent " + ns + "/gone not found"))
+}
