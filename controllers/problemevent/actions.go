@@ -19,10 +19,7 @@ import (
 // entityKey identifies an impacted entity in status: its id, or its name
 // when the sender gave no id.
 func entityKey(e routing.Entity) string {
-	if e.ID != "" {
-		return e.ID
-	}
-	return e.Name
+	return routing.EntityKey(e)
 }
 
 // actionGroup is the runs of one route, by action, in the route's order.

@@ -160,34 +160,18 @@ func (pl *runPlan) action(ev *problemhookv1alpha1.ProblemEvent, ir *problemhookv
 // routeActions lists the action runs a matching route asks for, in its order.
 func routeActions(ir *problemhookv1alpha1.IntegrationRoute, compiled *routing.Route, p *routing.Problem, now metav1.Time) []problemhookv1alpha1.ActionStatus {
 	var out []problemhookv1alpha1.ActionStatus
-	for _, a := range ir.Spec.Actions {
-		run := problemhookv1alpha1.ActionStatus{Route: ir.Name, Action: a.Name, Type: actionkind.Of(&a).Type, State: problemhookv1alpha1.ActionPending}
-		if to := actionkind.Of(&a).Recipients(&a); to != nil {
-			for _, to := range to {
-				run.Recipient = notify.MaskPhone(to)
-				out = append(out, run)
-			}
-			continue
-		}
-		if a.Job == nil || !a.Job.PerImpactedEntity {
-			out = append(out, run)
-			continue
-		}
-		entities := compiled.Entities(p)
-		if len(entities) == 0 {
+	for _, r := range compiled.Runs(ir.Spec.Actions, p) {
+		run := problemhookv1alpha1.ActionStatus{Route: ir.Name, Action: r.Action.Name, Type: actionkind.Of(r.Action).Type, State: problemhookv1alpha1.ActionPending}
+		switch {
+		case r.Recipient != "":
+			run.Recipient = notify.MaskPhone(r.Recipient)
+		case r.Entity != nil:
+			run.Entity = entityKey(*r.Entity)
+		case r.NoEntities:
 			run.State, run.CompletionTime = problemhookv1alpha1.ActionFailed, &now
 			run.Message = "No impacted entities to run a Job for: the notification named none, and Dynatrace gave none"
-			out = append(out, run)
-			continue
 		}
-		seen := map[string]bool{}
-		for _, e := range entities {
-			if k := entityKey(e); !seen[k] {
-				seen[k] = true
-				run.Entity = k
-				out = append(out, run)
-			}
-		}
+		out = append(out, run)
 	}
 	return out
 }

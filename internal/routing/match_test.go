@@ -120,8 +120,108 @@ func TestMatches(t *testing.T) {
 				tt.modify(p)
 			}
 			g.Expect(r.Matches(p)).To(Equal(tt.want))
+			why, err := r.WhyNot(p)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(why == "").To(Equal(tt.want), "WhyNot says %q", why)
 		})
 	}
+}
+
+func TestWhyNot(t *testing.T) {
+	type match = problemhookv1alpha1.RouteMatch
+	tests := []struct {
+		name    string
+		targets []string
+		match   match
+		modify  func(*routing.Problem)
+		want    string
+	}{
+		{name: "target", targets: []string{"guance"},
+			want: `spec.targets [guance] does not list the event's target "dynatrace"`},
+		{name: "state", match: match{States: []problemhookv1alpha1.ProblemState{problemhookv1alpha1.StateResolved}},
+			want: `spec.match.states [RESOLVED] does not hold the problem's state "OPEN"`},
+		{name: "severity", match: match{Severities: []string{"AVAILABILITY", "ERROR"}},
+			want: `spec.match.severities [AVAILABILITY, ERROR] does not hold the problem's severity "RESOURCE_CONTENTION"`},
+		{name: "INFO", modify: func(p *routing.Problem) { p.Severity = "INFO" },
+			want: "the problem's severity is INFO, which runs only a route whose spec.match.severities lists it"},
+		{name: "impact", match: match{Impacts: []string{"SERVICE"}},
+			want: `spec.match.impacts [SERVICE] does not hold the problem's impact "INFRASTRUCTURE"`},
+		{name: "first missing tag", match: match{Tags: []string{"env:prod", "tier:gold", "x"}},
+			want: `spec.match.tags: the problem has no tag "tier:gold" (its tags: [env:prod, [Kubernetes]app:shop, team, owner:ops:night])`},
+		{name: "management zones", match: match{ManagementZones: []string{"Billing"}},
+			want: "spec.match.managementZones [Billing] holds none of the problem's management zones [Shop, Prod]"},
+		{name: "entities", match: match{EntityTypes: []string{"HOST"}, EntityNames: []string{"checkout"}},
+			want: "no impacted entity is of a type in spec.match.entityTypes [HOST] and named in spec.match.entityNames [checkout] (impacted: [HOST web01, SERVICE checkout])"},
+		{name: "entity names", match: match{EntityNames: []string{"db01"}},
+			want: "no impacted entity is named in spec.match.entityNames [db01] (impacted: [HOST web01, SERVICE checkout])"},
+		{name: "expression", match: match{Expression: `problem.title.startsWith("Disk")`},
+			want: "spec.match.expression is false for the problem"},
+		{name: "the first criterion that fails is named", targets: []string{"dynatrace"},
+			match: match{Severities: []string{"ERROR"}, Tags: []string{"tier:gold"}, Expression: "false"},
+			want:  `spec.match.severities [ERROR] does not hold the problem's severity "RESOURCE_CONTENTION"`},
+		{name: "match", targets: []string{"dynatrace"}, match: match{Expression: "true"}, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			r, err := routing.Compile(&problemhookv1alpha1.IntegrationRouteSpec{
+				Targets: tt.targets, Match: tt.match, Actions: []problemhookv1alpha1.Action{jobAction("run")},
+			})
+			g.Expect(err).NotTo(HaveOccurred())
+			p := problem()
+			if tt.modify != nil {
+				tt.modify(p)
+			}
+			g.Expect(r.WhyNot(p)).To(Equal(tt.want))
+		})
+	}
+
+	g := NewWithT(t)
+	r, err := routing.Compile(&problemhookv1alpha1.IntegrationRouteSpec{
+		Match: problemhookv1alpha1.RouteMatch{Expression: `problem.tags[10] == "x"`}, Actions: []problemhookv1alpha1.Action{jobAction("run")},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = r.WhyNot(problem())
+	g.Expect(err).To(MatchError(ContainSubstring("evaluating spec.match.expression")))
+}
+
+func TestRuns(t *testing.T) {
+	g := NewWithT(t)
+	perEntity := jobAction("per-entity")
+	perEntity.Job.PerImpactedEntity = true
+	sms := twilioAction("{{.Title}}")
+	sms.Twilio.To = []string{"+4917000001", "+4917000002"}
+	actions := []problemhookv1alpha1.Action{jobAction("once"), perEntity, sms, httpAction("")}
+	r, err := routing.Compile(&problemhookv1alpha1.IntegrationRouteSpec{
+		Match: problemhookv1alpha1.RouteMatch{EntityTypes: []string{"HOST"}}, Actions: actions,
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	p := problem()
+	p.ImpactedEntities = append(p.ImpactedEntities, routing.Entity{ID: "HOST-1", Name: "web01 again", Type: "HOST"}, routing.Entity{Name: "web02", Type: "HOST"})
+	type run struct{ action, entity, recipient string }
+	var got []run
+	for _, r := range r.Runs(actions, p) {
+		g.Expect(r.NoEntities).To(BeFalse())
+		x := run{action: r.Action.Name, recipient: r.Recipient}
+		if r.Entity != nil {
+			x.entity = routing.EntityKey(*r.Entity)
+		}
+		got = append(got, x)
+	}
+	g.Expect(got).To(Equal([]run{
+		{action: "once"},
+		{action: "per-entity", entity: "HOST-1"},
+		{action: "per-entity", entity: "web02"},
+		{action: "sms", recipient: "+4917000001"},
+		{action: "sms", recipient: "+4917000002"},
+		{action: "itsm"},
+	}))
+
+	p.ImpactedEntities = nil
+	runs := r.Runs(actions[1:2], p)
+	g.Expect(runs).To(HaveLen(1))
+	g.Expect(runs[0].NoEntities).To(BeTrue())
 }
 
 func TestCompileExpressionErrors(t *testing.T) {

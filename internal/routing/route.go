@@ -156,40 +156,129 @@ func (r *Route) compileAction(i int, a *problemhookv1alpha1.Action) []error {
 // (any, when it names none) and meets every criterion of its match. It returns an error only when the CEL expression fails to evaluate,
 // e.g. when it exceeds its cost limit.
 func (r *Route) Matches(p *Problem) (bool, error) {
+	failed, err := r.mismatch(p)
+	return failed == "" && err == nil, err
+}
+
+// The criteria of a match, in the order Matches tries them: the first
+// that fails is the one WhyNot names.
+const (
+	criterionTargets         = "targets"
+	criterionStates          = "states"
+	criterionSeverities      = "severities"
+	criterionImpacts         = "impacts"
+	criterionTags            = "tags"
+	criterionManagementZones = "managementZones"
+	criterionEntities        = "entities"
+	criterionExpression      = "expression"
+)
+
+// mismatch returns the first criterion the problem fails, or "" when it
+// meets them all. It builds no text: Matches runs for every event and route.
+func (r *Route) mismatch(p *Problem) (string, error) {
 	if p == nil {
-		return false, errors.New("matching route: no problem")
+		return "", errors.New("matching route: no problem")
 	}
 	if len(r.targets) > 0 && !slices.Contains(r.targets, p.Target) {
-		return false, nil
+		return criterionTargets, nil
 	}
 	m := &r.match
 	if len(m.States) > 0 && !slices.Contains(m.States, problemhookv1alpha1.ProblemState(p.State)) {
-		return false, nil
+		return criterionStates, nil
 	}
 	// An INFO event says nothing is abnormal: only a route that asks for
 	// INFO runs for it, not one that names no severity.
-	info := strings.EqualFold(p.Severity, problemhookv1alpha1.SeverityInfo)
-	if (len(m.Severities) > 0 || info) && !slices.ContainsFunc(m.Severities, func(s string) bool { return strings.EqualFold(s, p.Severity) }) {
-		return false, nil
+	if (len(m.Severities) > 0 || isInfo(p)) && !slices.ContainsFunc(m.Severities, func(s string) bool { return strings.EqualFold(s, p.Severity) }) {
+		return criterionSeverities, nil
 	}
 	if len(r.impacts) > 0 && !slices.Contains(r.impacts, impactKey(p.Impact)) {
-		return false, nil
+		return criterionImpacts, nil
 	}
-	for _, want := range m.Tags {
-		if !hasTag(p.Tags, want) {
-			return false, nil
-		}
+	if r.missingTag(p) != "" {
+		return criterionTags, nil
 	}
 	if len(m.ManagementZones) > 0 && !slices.ContainsFunc(p.ManagementZones, func(z string) bool { return slices.Contains(m.ManagementZones, z) }) {
-		return false, nil
+		return criterionManagementZones, nil
 	}
 	if r.filtersEntities() && !slices.ContainsFunc(p.ImpactedEntities, r.entityMatches) {
-		return false, nil
+		return criterionEntities, nil
 	}
 	if r.program == nil {
-		return true, nil
+		return "", nil
 	}
-	return evalExpression(r.program, p)
+	ok, err := evalExpression(r.program, p)
+	if err != nil || ok {
+		return "", err
+	}
+	return criterionExpression, nil
+}
+
+func isInfo(p *Problem) bool {
+	return strings.EqualFold(p.Severity, problemhookv1alpha1.SeverityInfo)
+}
+
+// missingTag returns the first tag of match.tags the problem lacks, or "".
+func (r *Route) missingTag(p *Problem) string {
+	for _, want := range r.match.Tags {
+		if !hasTag(p.Tags, want) {
+			return want
+		}
+	}
+	return ""
+}
+
+// WhyNot says why the problem does not match the route: the first
+// criterion, in the order Matches tries them, that it fails, with the
+// field that sets it and what the problem has instead. It returns ""
+// when the problem matches, and Matches' error when the expression fails
+// to evaluate. It is for people testing a route, not for matching.
+func (r *Route) WhyNot(p *Problem) (string, error) {
+	failed, err := r.mismatch(p)
+	if err != nil || failed == "" {
+		return "", err
+	}
+	m := &r.match
+	switch failed {
+	case criterionTargets:
+		return fmt.Sprintf("spec.targets %s does not list the event's target %q", list(r.targets), p.Target), nil
+	case criterionStates:
+		return fmt.Sprintf("spec.match.states %s does not hold the problem's state %q", list(m.States), p.State), nil
+	case criterionSeverities:
+		if len(m.Severities) == 0 {
+			return "the problem's severity is INFO, which runs only a route whose spec.match.severities lists it", nil
+		}
+		return fmt.Sprintf("spec.match.severities %s does not hold the problem's severity %q", list(m.Severities), p.Severity), nil
+	case criterionImpacts:
+		return fmt.Sprintf("spec.match.impacts %s does not hold the problem's impact %q", list(m.Impacts), p.Impact), nil
+	case criterionTags:
+		return fmt.Sprintf("spec.match.tags: the problem has no tag %q (its tags: %s)", r.missingTag(p), list(p.Tags)), nil
+	case criterionManagementZones:
+		return fmt.Sprintf("spec.match.managementZones %s holds none of the problem's management zones %s", list(m.ManagementZones), list(p.ManagementZones)), nil
+	case criterionEntities:
+		var want []string
+		if len(m.EntityTypes) > 0 {
+			want = append(want, "of a type in spec.match.entityTypes "+list(m.EntityTypes))
+		}
+		if len(m.EntityNames) > 0 {
+			want = append(want, "named in spec.match.entityNames "+list(m.EntityNames))
+		}
+		impacted := make([]string, 0, len(p.ImpactedEntities))
+		for _, e := range p.ImpactedEntities {
+			impacted = append(impacted, e.Type+" "+e.Name)
+		}
+		return fmt.Sprintf("no impacted entity is %s (impacted: %s)", strings.Join(want, " and "), list(impacted)), nil
+	default:
+		return "spec.match.expression is false for the problem", nil
+	}
+}
+
+// list shows a list of values as [a, b], and an empty one as [].
+func list[S ~string](values []S) string {
+	parts := make([]string, len(values))
+	for i, v := range values {
+		parts[i] = string(v)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
 }
 
 // Entities returns the impacted entities a per-entity Job action fans out
@@ -206,6 +295,64 @@ func (r *Route) Entities(p *Problem) []Entity {
 		}
 	}
 	return out
+}
+
+// Run is one run of an action that a matching route asks for.
+type Run struct {
+	// Action is the action, an element of the spec's actions.
+	Action *problemhookv1alpha1.Action
+	// Entity is the impacted entity of a per-entity Job's run, else nil.
+	Entity *Entity
+	// Recipient is the recipient of a run of a kind that sends to each
+	// (a Twilio number, as the route writes it), else "".
+	Recipient string
+	// NoEntities marks the one run of a per-entity Job for a problem
+	// with no impacted entity to run it for: it fails at once.
+	NoEntities bool
+}
+
+// Runs lists the runs that the route with these actions (its spec's,
+// which it was compiled from) asks for when p matches it, in the order
+// of its actions: one per recipient of a kind that has recipients, one
+// per impacted entity passing the entity criteria of a per-entity Job
+// (once per EntityKey), and one for any other action.
+func (r *Route) Runs(actions []problemhookv1alpha1.Action, p *Problem) []Run {
+	var out []Run
+	for i := range actions {
+		a := &actions[i]
+		if to := actionkind.Of(a).Recipients(a); to != nil {
+			for _, to := range to {
+				out = append(out, Run{Action: a, Recipient: to})
+			}
+			continue
+		}
+		if a.Job == nil || !a.Job.PerImpactedEntity {
+			out = append(out, Run{Action: a})
+			continue
+		}
+		entities := r.Entities(p)
+		if len(entities) == 0 {
+			out = append(out, Run{Action: a, NoEntities: true})
+			continue
+		}
+		seen := map[string]bool{}
+		for j := range entities {
+			if k := EntityKey(entities[j]); !seen[k] {
+				seen[k] = true
+				out = append(out, Run{Action: a, Entity: &entities[j]})
+			}
+		}
+	}
+	return out
+}
+
+// EntityKey names an impacted entity in a run: its id, or its name when
+// the notification gave no id.
+func EntityKey(e Entity) string {
+	if e.ID != "" {
+		return e.ID
+	}
+	return e.Name
 }
 
 // FiltersEntities reports whether the route runs per-entity actions only

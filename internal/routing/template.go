@@ -125,6 +125,21 @@ func (r *Route) Render(action, field string, p *Problem) (string, error) {
 // RenderWithSecrets is Render for a template that may read secrets
 // (http.body with an http.secretRef).
 func (r *Route) RenderWithSecrets(action, field string, p *Problem, secrets Secrets) (string, error) {
+	var secret func(string) (string, error)
+	if secrets != nil {
+		secret = secrets.secret
+	}
+	return r.render(action, field, p, secret)
+}
+
+// RenderSecretsAs is Render for a template that may read secrets, with
+// each {{ secret "key" }} written as placeholder(key): what a route does
+// can be shown without reading its Secrets.
+func (r *Route) RenderSecretsAs(action, field string, p *Problem, placeholder func(key string) string) (string, error) {
+	return r.render(action, field, p, func(key string) (string, error) { return placeholder(key), nil })
+}
+
+func (r *Route) render(action, field string, p *Problem, secret func(string) (string, error)) (string, error) {
 	kind, ok := r.kinds[action]
 	if !ok {
 		return "", fmt.Errorf("rendering %s: route has no action %q", field, action)
@@ -135,10 +150,6 @@ func (r *Route) RenderWithSecrets(action, field string, p *Problem, secrets Secr
 	t, ok := r.templates[templateKey(action, field)]
 	if !ok {
 		return "", nil
-	}
-	var secret func(string) (string, error)
-	if secrets != nil {
-		secret = secrets.secret
 	}
 	out, err := execute(t, p, secret)
 	if err != nil {
