@@ -80,7 +80,7 @@ func prepareCall(in Input, values map[string]map[string][]byte) (Message, error)
 		if err != nil {
 			return Message{}, err
 		}
-		if call.URL, err = joinPath(call.URL, path); err != nil {
+		if call.URL, err = JoinPath(call.URL, path); err != nil {
 			return Message{}, &PrepareError{Msg: "http.path: " + err.Error()}
 		}
 	}
@@ -91,10 +91,10 @@ func prepareCall(in Input, values map[string]map[string][]byte) (Message, error)
 	return Message{Send: func(ctx context.Context, c *notify.Client) (notify.Result, error) { return c.Do(ctx, call) }}, nil
 }
 
-// joinPath appends a rendered http.path to the action's URL. What the
-// problem put in it may add path elements and a query, never reach
-// another host.
-func joinPath(base, path string) (string, error) {
+// JoinPath appends a rendered http.path to the action's URL, as a call
+// is sent. What the problem put in it may add path elements and a query,
+// never reach another host.
+func JoinPath(base, path string) (string, error) {
 	b, err := url.Parse(base)
 	if err != nil {
 		return "", errors.New("the URL does not parse")

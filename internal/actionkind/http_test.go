@@ -18,7 +18,7 @@ func TestJoinPath(t *testing.T) {
 		{"https://hooks.example/base", "/../other", "", `the path "/../other" leaves the URL's host or path`},
 		{"https://hooks.example?token=1", "/x", "", "a URL with a query cannot take a path"},
 	} {
-		got, err := joinPath(tc.base, tc.path)
+		got, err := JoinPath(tc.base, tc.path)
 		if tc.err != "" {
 			g.Expect(err).To(MatchError(tc.err), tc.path)
 			continue

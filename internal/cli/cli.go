@@ -1,7 +1,9 @@
 // Package cli is the command line of the manager binary: `poll` lists a
 // target's recent Dynatrace problems and says which problemhook recorded,
 // `send-test` posts a test notification to the receiver with a target's
-// credentials. Both reach the cluster through the kubeconfig, as kubectl does.
+// credentials. Both reach the cluster through the kubeconfig, as kubectl
+// does. `routes test` tells what routes read from files would do for a
+// notification, offline, as a CI pipeline runs it before the routes ship.
 package cli
 
 import (
@@ -38,10 +40,13 @@ const (
 const program = "manager"
 
 // command is a subcommand: what it is for, and its flags. bind binds them
-// to a FlagSet and returns the invocation they fill in.
+// to a FlagSet and returns the invocation they fill in, for a command
+// that acts on a target through the cluster; main runs instead a command
+// that reads its own arguments and may need no cluster at all.
 type command struct {
 	summary string
 	bind    func(fs *flag.FlagSet) invocation
+	main    func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 // invocation is a command with its options.
@@ -70,6 +75,10 @@ var commands = map[string]command{
 				"`kubectl -n problemhook-system port-forward svc/problemhook-receiver 9292`. Default: the target's status.webhookURL.")
 			return s
 		},
+	},
+	"routes": {
+		summary: "routes test: say what IntegrationRoutes in files would do for a notification, offline.",
+		main:    routesMain,
 	},
 }
 
@@ -109,7 +118,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(args) > 0 {
 			_, _ = fmt.Fprintf(stderr, "error: unknown command %q\n", args[0])
 		}
-		_, _ = fmt.Fprintf(stderr, "Usage: %s <command> --target <namespace>/<name> [flags]\n\nCommands:\n", program)
+		_, _ = fmt.Fprintf(stderr, "Usage: %s <command> [flags]\n\nCommands:\n", program)
 		for _, name := range slices.Sorted(maps.Keys(commands)) {
 			_, _ = fmt.Fprintf(stderr, "  %-10s %s\n", name, commands[name].summary)
 		}
@@ -117,6 +126,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	name, cmd := args[0], commands[args[0]]
+	if cmd.main != nil {
+		return cmd.main(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var kubeconfig, kubeContext, target string
