@@ -65,8 +65,8 @@ type options struct {
 }
 
 func main() {
-	// `manager poll` and `manager send-test` are the command line; the
-	// manager runs when no command is named.
+	// `manager poll`, `manager send-test` and `manager routes test` are
+	// the command line; the manager runs when no command is named.
 	if len(os.Args) > 1 && cli.IsCommand(os.Args[1]) {
 		os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}

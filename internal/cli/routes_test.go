@@ -227,7 +227,7 @@ func TestRoutesTestText(t *testing.T) {
 	g.Expect(stdout).To(HavePrefix(`Problem 221194163 OPEN "Response time degradation" from target problemhook-demo/dynatrace (Dynatrace)` + "\n"))
 	g.Expect(stdout).To(ContainSubstring("ROUTE            MATCHED  RUNS  WHY NOT, OR NOTE\n" +
 		"legacy-incident  no       -     spec.match.severities [AVAILABILITY, ERROR, RESOURCE_CONTENTION] does not hold the problem's severity \"PERFORMANCE\"\n" +
-		"opsgenie         yes      1     \n"))
+		"opsgenie         yes      1\n"))
 	g.Expect(stdout).To(ContainSubstring("  action page (HTTP)\n    request: POST https://events.pagerduty.com/v2/enqueue\n    body: |\n" +
 		`      {"routing_key": "<secret:pagerduty/routing_key>",` + "\n"))
 	g.Expect(stdout).To(ContainSubstring("Not checked offline:\n  - the route's Secrets"))

@@ -533,7 +533,11 @@ func writeRoutesReport(out io.Writer, r *RoutesReport, ev *problemhookv1alpha1.P
 		if rr.Muted != "" {
 			note = strings.TrimPrefix(note+"; muted "+rr.Muted, "; ")
 		}
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", rr.Name, matched, runs, note)
+		line := rr.Name + "\t" + matched + "\t" + runs
+		if note != "" {
+			line += "\t" + note // a line without one ends unpadded
+		}
+		_, _ = fmt.Fprintln(tw, line)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
