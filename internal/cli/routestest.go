@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -165,7 +166,7 @@ func RoutesTest(ctx context.Context, c client.Reader, o RoutesTestOptions, out i
 		return err
 	}
 	p := routing.NewProblem(ev)
-	report := RoutesReport{Problem: p, Unchecked: unchecked, Routes: []RouteResult{}}
+	report := RoutesReport{Problem: p, Unchecked: slices.Clone(unchecked), Routes: []RouteResult{}}
 	if o.Event.Name == "" && ev.Spec.Source != problemhookv1alpha1.FormatGuance {
 		report.Unchecked = append(report.Unchecked,
 			"the problem's details from the Dynatrace API, which fill in what the notification leaves out when the target may read them")
