@@ -80,6 +80,10 @@ var commands = map[string]command{
 		summary: "routes test: say what IntegrationRoutes in files would do for a notification, offline.",
 		main:    routesMain,
 	},
+	"rerun": {
+		summary: "rerun <namespace>/<event> <action>: run the settled runs of an event's action again, as you.",
+		main:    rerunMain,
+	},
 }
 
 type pollInvocation struct{ PollOptions }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/internal/scheme"
 )
 
 // Rerun asks problemhook to run the settled runs of action of the event
@@ -55,4 +58,58 @@ func Rerun(ctx context.Context, c client.Client, event types.NamespacedName, act
 	_, err := fmt.Fprintf(out, "Asked for action %s of ProblemEvent %s to run again, as %s: `kubectl get pe -n %s %s` shows its runs\n",
 		action, event, user, event.Namespace, event.Name)
 	return err
+}
+
+const rerunUsage = `Usage: %s rerun <namespace>/<event> <action> [flags]
+
+Ask problemhook to run the settled runs of an action of a ProblemEvent
+again, as the user the API server authenticates you as. Needs the verb
+rerun on problemevents in the event's namespace.
+
+Flags:
+`
+
+// rerunMain runs `manager rerun NAMESPACE/EVENT ACTION`.
+func rerunMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rerun", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		_, _ = fmt.Fprintf(fs.Output(), rerunUsage, program)
+		fs.PrintDefaults()
+	}
+	var kubeconfig, kubeContext string
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "Path to the kubeconfig file. Default: $KUBECONFIG, else ~/.kube/config, as for kubectl.")
+	fs.StringVar(&kubeContext, "context", "", "The kubeconfig context to use. Default: its current context.")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	usageError := func(err error) int {
+		_, _ = fmt.Fprintf(stderr, "error: %v\nRun '%s rerun -h' for usage.\n", err, program)
+		return exitUsage
+	}
+	if fs.NArg() != 2 {
+		return usageError(errors.New("want two arguments: <namespace>/<event> <action>"))
+	}
+	event, err := parseObjectKey("the event", fs.Arg(0))
+	if err != nil {
+		return usageError(err)
+	}
+	cfg, err := loadConfig(kubeconfig, kubeContext)
+	if err != nil {
+		_, _ = fmt.Fprintf(stderr, "error: %v\n", err)
+		return exitError
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		_, _ = fmt.Fprintf(stderr, "error: connecting to the cluster: %v\n", err)
+		return exitError
+	}
+	if err := Rerun(ctx, c, event, fs.Arg(1), stdout); err != nil {
+		_, _ = fmt.Fprintf(stderr, "error: %v\n", err)
+		return exitError
+	}
+	return exitOK
 }

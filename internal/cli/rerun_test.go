@@ -46,3 +46,13 @@ func TestRerun(t *testing.T) {
 	g.Expect(got.Annotations).To(HaveKeyWithValue(problemhookv1alpha1.AnnotationRerunBy, me))
 	g.Expect(cli.Rerun(ctx, k8s, client.ObjectKey{Namespace: ns, Name: "gone"}, "restart", &out)).To(MatchError("ProblemEvent " + ns + "/gone not found"))
 }
+
+func TestMainRerunUsage(t *testing.T) {
+	g := NewWithT(t)
+	var stdout, stderr bytes.Buffer
+	g.Expect(cli.Main(context.Background(), []string{"rerun", "ns-only"}, &stdout, &stderr)).To(Equal(2))
+	g.Expect(stderr.String()).To(HavePrefix("error: want two arguments: <namespace>/<event> <action>\n"))
+	stderr.Reset()
+	g.Expect(cli.Main(context.Background(), []string{"rerun", "no-slash", "restart"}, &stdout, &stderr)).To(Equal(2))
+	g.Expect(stderr.String()).To(HavePrefix(`error: the event must be <namespace>/<name>, got "no-slash"`))
+}
