@@ -22,6 +22,8 @@ import (
 	"github.com/problemhook/problemhook/controllers/notificationtarget"
 	"github.com/problemhook/problemhook/internal/dynatrace"
 	"github.com/problemhook/problemhook/internal/dynatrace/dynatracetest"
+	"github.com/problemhook/problemhook/internal/metrics"
+	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
 
 // problemAt is a problem that started at start and, unless end is zero, ended at end.
@@ -133,6 +135,17 @@ func TestPollerCatchesUpOnMissedProblems(t *testing.T) {
 	g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", t0.Add(-2*time.Minute)))
 	g.Expect(st.LastPollTime.Time).To(BeTemporally("==", t0))
 	g.Expect(recorder.Events).To(Receive(ContainSubstring("Polled Recorded 4 problem states whose notifications had not arrived")))
+	// The events are counted by state, the notified one not among them,
+	// and the poll's success is stamped with its time.
+	polled := func(state string) float64 {
+		return controlplane.MetricSum(t, metrics.EventsName, map[string]string{"namespace": f.ns, "target": nt.Name, "state": state, "origin": "poll"})
+	}
+	g.Expect(polled("open")).To(Equal(2.0))
+	g.Expect(polled("resolved")).To(Equal(2.0))
+	lastSuccess := func() float64 {
+		return controlplane.MetricSum(t, metrics.PollLastSuccessName, map[string]string{"namespace": f.ns, "target": nt.Name})
+	}
+	g.Expect(lastSuccess()).To(Equal(float64(t0.Unix())))
 
 	// A polled event is what the notification would have stored.
 	var ev problemhookv1alpha1.ProblemEvent
@@ -178,6 +191,7 @@ func TestPollerCatchesUpOnMissedProblems(t *testing.T) {
 	g.Expect(st.LastError).To(ContainSubstring("503"))
 	g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", t0.Add(3*time.Minute)))
 	g.Expect(recorder.Events).To(Receive(HavePrefix("Warning PollFailed")))
+	g.Expect(lastSuccess()).To(Equal(float64(t0.Add(5*time.Minute).Unix())), "a failed poll is no success")
 
 	duringOutage := problemAt(7, t0.Add(4*time.Minute), t0.Add(7*time.Minute))
 	dt.AddProblem(duringOutage)
@@ -192,6 +206,14 @@ func TestPollerCatchesUpOnMissedProblems(t *testing.T) {
 	st = pollStatus()
 	g.Expect(st.LastError).To(BeEmpty())
 	g.Expect(st.CoveredUntil.Time).To(BeTemporally("==", t0.Add(9*time.Minute)))
+	g.Expect(lastSuccess()).To(Equal(float64(t0.Add(11 * time.Minute).Unix())))
+	g.Expect(polled("open") + polled("resolved")).To(Equal(8.0 - 1))
+
+	// A target that stops polling has no series: its age would be noise.
+	g.Expect(k8s.Patch(ctx, nt.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"dynatrace":{"poll":null}}}`)))).To(Succeed())
+	_, err = poller.Reconcile(ctx, req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(controlplane.MetricSum(t, metrics.PollLastSuccessName, map[string]string{"namespace": f.ns})).To(BeZero())
 }
 
 // A manager that was down while problems opened records them when it

@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/problemhook/problemhook/controllers"
@@ -72,10 +73,14 @@ type PollReconciler struct {
 // SetupWithManager registers the poller for the targets that poll.
 func (r *PollReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Deps = r.Defaulted()
-	polling := predicate.NewPredicateFuncs(func(o client.Object) bool {
+	polls := func(o client.Object) bool {
 		t, ok := o.(*problemhookv1alpha1.NotificationTarget)
 		return ok && pollSpec(t) != nil
-	})
+	}
+	polling := predicate.NewPredicateFuncs(polls)
+	// A target that stops polling comes here once more, to drop its
+	// series of the last successful poll.
+	polling.UpdateFunc = func(e event.UpdateEvent) bool { return polls(e.ObjectOld) || polls(e.ObjectNew) }
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("poller").
 		For(&problemhookv1alpha1.NotificationTarget{}, builder.WithPredicates(polling)).
@@ -90,12 +95,20 @@ func (r *PollReconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *PollReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	var target problemhookv1alpha1.NotificationTarget
 	if err := r.Get(ctx, req.NamespacedName, &target); err != nil {
+		if apierrors.IsNotFound(err) {
+			metrics.ForgetPoll(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	spec := pollSpec(&target)
+	if spec == nil || target.Spec.Suspend {
+		// It no longer polls, on purpose: its age would only be noise.
+		metrics.ForgetPoll(target.Namespace, target.Name)
+		return ctrl.Result{}, nil
+	}
 	// A target that is not Ready polls once it is: its status change
-	// brings it back here.
-	if spec == nil || target.Spec.Suspend || !meta.IsStatusConditionTrue(target.Status.Conditions, problemhookv1alpha1.ConditionReady) {
+	// brings it back here. Its age keeps growing meanwhile, and says so.
+	if !meta.IsStatusConditionTrue(target.Status.Conditions, problemhookv1alpha1.ConditionReady) {
 		return ctrl.Result{}, nil
 	}
 	base := target.DeepCopy()
@@ -140,6 +153,7 @@ func (r *PollReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res c
 		return ctrl.Result{RequeueAfter: min(interval, pollRetry)}, nil
 	}
 	metrics.Polls.WithLabelValues(metrics.PollSucceeded).Inc()
+	metrics.SetPollSuccess(target.Namespace, target.Name, now)
 	st.LastError = ""
 	st.Listed, st.Recorded = listed, recorded
 	if covered.After(from) || (st.CoveredUntil == nil && to.After(from)) {
@@ -206,6 +220,7 @@ func (r *PollReconciler) poll(ctx context.Context, target *problemhookv1alpha1.N
 		default:
 			recorded++
 			metrics.PollRecordedEvents.Inc()
+			metrics.CountEvent(target.Namespace, target.Name, string(c.state), metrics.OriginPoll)
 			log.Info("Recorded a problem state whose notification had not arrived", "ProblemEvent", klog.KObj(ev), "problem", c.problem.DisplayID, "state", c.state)
 		}
 	}

@@ -5,6 +5,9 @@
 package metrics
 
 import (
+	"strings"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -13,10 +16,12 @@ import (
 const (
 	ReceiverNotificationsName = "problemhook_receiver_notifications_total"
 	ReceiverStoreDurationName = "problemhook_receiver_store_duration_seconds"
+	EventsName                = "problemhook_events_total"
 	ActionsName               = "problemhook_actions_total"
 	MessageAttemptsName       = "problemhook_message_attempts_total"
 	PollsName                 = "problemhook_polls_total"
 	PollRecordedEventsName    = "problemhook_poll_recorded_events_total"
+	PollLastSuccessName       = "problemhook_poll_last_success_timestamp_seconds"
 	DynatraceRequestsName     = "problemhook_dynatrace_requests_total"
 	ReadyName                 = "problemhook_ready"
 )
@@ -46,6 +51,12 @@ const (
 	ActionFailed    = "failed"
 	ActionStopped   = "stopped"
 	ActionMuted     = "muted"
+)
+
+// Values of Events' origin label: who created the ProblemEvent.
+const (
+	OriginNotification = "notification"
+	OriginPoll         = "poll"
 )
 
 // Values of MessageAttempts' result label.
@@ -87,6 +98,14 @@ var (
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	})
 
+	// Events counts the ProblemEvents created, by target, state and
+	// origin: the receiver's counter counts answers, and a duplicate or a
+	// polled event is not one new event there.
+	Events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: EventsName,
+		Help: "ProblemEvents created, by target (namespace, target), state (open, resolved) and origin (notification: the receiver stored it; poll: the catch-up poller did). Duplicates are not counted.",
+	}, []string{"namespace", "target", "state", "origin"})
+
 	// Actions counts the action runs that settled, by route (the event's
 	// namespace and the IntegrationRoute's name: an alert must say which
 	// route fails), type and result.
@@ -114,6 +133,14 @@ var (
 		Help: "ProblemEvents the catch-up poller created: problem states whose notification had not arrived.",
 	})
 
+	// PollLastSuccess is when each target's last catch-up poll succeeded:
+	// a poller that fails, or no longer runs, is seen by its age, which no
+	// counter of polls shows per target.
+	PollLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: PollLastSuccessName,
+		Help: "Unix time of the last successful catch-up poll, by target (namespace, target). Targets that do not poll, or are suspended, have no series; only the leader's series are current.",
+	}, []string{"namespace", "target"})
+
 	// DynatraceRequests counts the Dynatrace API's answers by endpoint and
 	// status code, one per attempt.
 	DynatraceRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -135,8 +162,8 @@ var (
 // Collectors are every problemhook_* metric, as registered with
 // controller-runtime's registry.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{ReceiverNotifications, ReceiverStoreDuration, Actions, MessageAttempts,
-		Polls, PollRecordedEvents, DynatraceRequests, Ready}
+	return []prometheus.Collector{ReceiverNotifications, ReceiverStoreDuration, Events, Actions, MessageAttempts,
+		Polls, PollRecordedEvents, PollLastSuccess, DynatraceRequests, Ready}
 }
 
 func init() {
@@ -156,4 +183,22 @@ func SetReady(kind, namespace, name string, ready bool) {
 // on purpose, and an alert on it would be noise.
 func ForgetReady(kind, namespace, name string) {
 	Ready.DeleteLabelValues(kind, namespace, name)
+}
+
+// CountEvent counts a ProblemEvent created for the target namespace/target
+// in state (OPEN or RESOLVED, counted in lower case as the event's label
+// holds it) by origin (OriginNotification or OriginPoll).
+func CountEvent(namespace, target, state, origin string) {
+	Events.WithLabelValues(namespace, target, strings.ToLower(state), origin).Inc()
+}
+
+// SetPollSuccess records that the target's poll succeeded at t.
+func SetPollSuccess(namespace, target string, t time.Time) {
+	PollLastSuccess.WithLabelValues(namespace, target).Set(float64(t.Unix()))
+}
+
+// ForgetPoll drops the target's poll series: it was deleted, no longer
+// polls, or is suspended on purpose, and an alert on its age would be noise.
+func ForgetPoll(namespace, target string) {
+	PollLastSuccess.DeleteLabelValues(namespace, target)
 }

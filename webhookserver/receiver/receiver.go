@@ -395,6 +395,7 @@ func (r *Server) store(req *http.Request, target *problemhookv1alpha1.Notificati
 	switch {
 	case err == nil:
 		log.V(1).Info("Stored notification")
+		metrics.CountEvent(target.Namespace, target.Name, string(spec.State), metrics.OriginNotification)
 		return &answer{status: http.StatusAccepted, Result: metrics.ResultCreated, ProblemEvent: name}, nil
 	case apierrors.IsAlreadyExists(err):
 		log.V(1).Info("Acknowledged duplicate notification")

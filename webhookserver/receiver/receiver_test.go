@@ -173,6 +173,15 @@ func TestOpenThenResolvedMakeTwoEvents(t *testing.T) {
 	states := []problemhookv1alpha1.ProblemState{evs[0].Spec.State, evs[1].Spec.State}
 	g.Expect(states).To(ConsistOf(problemhookv1alpha1.StateOpen, problemhookv1alpha1.StateResolved))
 	g.Expect(evs[0].Labels[problemhookv1alpha1.LabelProblemID]).To(Equal(evs[1].Labels[problemhookv1alpha1.LabelProblemID]))
+
+	// Each event is counted once, by state; the duplicate is not.
+	g.Expect(receivertest.Post(t, tg, receivertest.MinimalDynatrace).Status).To(Equal(http.StatusOK))
+	events := func(state string) float64 {
+		return controlplane.MetricSum(t, metrics.EventsName, map[string]string{"namespace": tg.NS, "target": tg.Name, "state": state, "origin": "notification"})
+	}
+	g.Expect(events("open")).To(Equal(1.0))
+	g.Expect(events("resolved")).To(Equal(1.0))
+	g.Expect(controlplane.MetricSum(t, metrics.EventsName, map[string]string{"namespace": tg.NS})).To(Equal(2.0))
 }
 
 func TestConcurrentDeliveriesMakeOneEvent(t *testing.T) {
