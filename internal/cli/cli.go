@@ -164,14 +164,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := inv.prepare(key); err != nil {
 		return usageError(err)
 	}
-	cfg, err := loadConfig(kubeconfig, kubeContext)
+	c, err := connect(kubeconfig, kubeContext)
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "error: %v\n", err)
-		return exitError
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		_, _ = fmt.Fprintf(stderr, "error: connecting to the cluster: %v\n", err)
 		return exitError
 	}
 	// The Dynatrace client logs the API's warnings (a selector naming an
@@ -200,6 +195,20 @@ func parseTarget(s string) (types.NamespacedName, error) {
 		return types.NamespacedName{}, fmt.Errorf("--target %q: name %q is not valid: %s", s, name, strings.Join(errs, "; "))
 	}
 	return types.NamespacedName{Namespace: ns, Name: name}, nil
+}
+
+// connect makes a client of the cluster the kubeconfig names, as kubectl
+// finds it (see loadConfig).
+func connect(kubeconfig, kubeContext string) (client.Client, error) {
+	cfg, err := loadConfig(kubeconfig, kubeContext)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	return c, nil
 }
 
 // loadConfig loads the client configuration as kubectl does: the file

@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/scheme"
 )
 
 // Rerun asks problemhook to run the settled runs of action of the event
@@ -97,17 +96,11 @@ func rerunMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return usageError(err)
 	}
-	cfg, err := loadConfig(kubeconfig, kubeContext)
-	if err != nil {
-		_, _ = fmt.Fprintf(stderr, "error: %v\n", err)
-		return exitError
+	c, err := connect(kubeconfig, kubeContext)
+	if err == nil {
+		err = Rerun(ctx, c, event, fs.Arg(1), stdout)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
-		_, _ = fmt.Fprintf(stderr, "error: connecting to the cluster: %v\n", err)
-		return exitError
-	}
-	if err := Rerun(ctx, c, event, fs.Arg(1), stdout); err != nil {
 		_, _ = fmt.Fprintf(stderr, "error: %v\n", err)
 		return exitError
 	}

@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
-	"github.com/problemhook/problemhook/internal/scheme"
 )
 
 // RoutesTestOptions are the options of `routes test`.
@@ -209,13 +208,9 @@ func routesMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// without so much as reading a kubeconfig.
 	var c client.Reader
 	if o.Event.Name != "" {
-		cfg, err := loadConfig(kubeconfig, kubeContext)
-		if err != nil {
+		var err error
+		if c, err = connect(kubeconfig, kubeContext); err != nil {
 			_, _ = fmt.Fprintf(stderr, "error: %v\n", err)
-			return exitError
-		}
-		if c, err = client.New(cfg, client.Options{Scheme: scheme.New()}); err != nil {
-			_, _ = fmt.Fprintf(stderr, "error: connecting to the cluster: %v\n", err)
 			return exitError
 		}
 	}

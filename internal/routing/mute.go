@@ -123,23 +123,30 @@ func parseRange(names map[string]int, lo, hi int, what string) func(string) (spa
 		return n, nil
 	}
 	return func(s string) (span, error) {
-		b, e, isRange := strings.Cut(s, ":")
-		begin, err := one(b)
-		if err != nil {
-			return span{}, err
-		}
-		end := begin
-		if isRange {
-			if end, err = one(e); err != nil {
-				return span{}, err
-			}
-		}
+		sp, err := parseSpan(s, one)
 		// Weekdays wrap around the week's end; nothing else does.
-		if end < begin && what != "weekday" {
+		if err == nil && sp.end < sp.begin && what != "weekday" {
 			return span{}, fmt.Errorf("%q ends before it begins", s)
 		}
-		return span{begin, end}, nil
+		return sp, err
 	}
+}
+
+// parseSpan reads a value or an inclusive range of values, begin:end, each
+// read by one.
+func parseSpan(s string, one func(string) (int, error)) (span, error) {
+	b, e, isRange := strings.Cut(s, ":")
+	begin, err := one(b)
+	if err != nil {
+		return span{}, err
+	}
+	end := begin
+	if isRange {
+		if end, err = one(e); err != nil {
+			return span{}, err
+		}
+	}
+	return span{begin, end}, nil
 }
 
 // parseDays reads a day of the month or an inclusive range of days, from 1
@@ -152,17 +159,11 @@ func parseDays(s string) (span, error) {
 		}
 		return n, nil
 	}
-	b, e, isRange := strings.Cut(s, ":")
-	begin, err := one(b)
+	sp, err := parseSpan(s, one)
 	if err != nil {
 		return span{}, err
 	}
-	end := begin
-	if isRange {
-		if end, err = one(e); err != nil {
-			return span{}, err
-		}
-	}
+	begin, end := sp.begin, sp.end
 	// As Alertmanager: a range that begins from the end ends from it too,
 	// and one that ends before it begins in a month of 28 days always does.
 	if begin < 0 && end > 0 {
