@@ -117,6 +117,8 @@ func TestInstall(t *testing.T) {
 		"ValidatingAdmissionPolicyBinding/problemhook-integrationroute-author",
 		"ValidatingAdmissionPolicy/problemhook-notificationtarget-author",
 		"ValidatingAdmissionPolicyBinding/problemhook-notificationtarget-author",
+		"ValidatingAdmissionPolicy/problemhook-problemevent-rerun",
+		"ValidatingAdmissionPolicyBinding/problemhook-problemevent-rerun",
 	))
 	deploy := objs["Deployment/problemhook-controller-manager"].(*appsv1.Deployment)
 	g.Expect(*deploy.Spec.Replicas).To(Equal(int32(2)))
