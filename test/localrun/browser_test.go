@@ -1,10 +1,8 @@
 package localrun
 
 import (
-	"context"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,31 +11,16 @@ import (
 	"github.com/chromedp/chromedp"
 	. "github.com/onsi/gomega"
 
+	"github.com/problemhook/problemhook/test/harness/browsertest"
 	"github.com/problemhook/problemhook/test/harness/controlplane"
 )
-
-// chromium finds a Chromium to drive: $CHROMIUM, or Debian's chromium.
-func chromium() (string, bool) {
-	if path := os.Getenv("CHROMIUM"); path != "" {
-		return path, true
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path, true
-		}
-	}
-	return "", false
-}
 
 // TestDashboardInABrowser is what a person does after `make run`: post the
 // printed notification, open the printed dashboard in a real browser, find
 // the event in the table, open it and see its Jobs, and read the problem
 // feed of a week. A screenshot of each page is left in bin/screenshots.
 func TestDashboardInABrowser(t *testing.T) {
-	browser, ok := chromium()
-	if !ok {
-		t.Skip("No Chromium to drive: install Debian's chromium package (make test does when it runs as root), or set CHROMIUM to a Chromium or Chrome binary")
-	}
+	browser := browsertest.Require(t)
 	g := NewWithT(t)
 	tmp := t.TempDir()
 	t.Setenv("KUBECONFIG", filepath.Join(tmp, "no-such-kubeconfig"))
@@ -66,18 +49,7 @@ func TestDashboardInABrowser(t *testing.T) {
 
 	screenshots := filepath.Join(controlplane.RepoRoot(), "bin", "screenshots")
 	g.Expect(os.MkdirAll(screenshots, 0o755)).To(Succeed())
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser),
-		chromedp.NoSandbox, // root in a container has no user namespace to sandbox in
-		chromedp.DisableGPU,
-		chromedp.WindowSize(1366, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelTimeout()
+	ctx := browsertest.Context(t, browser, 3*time.Minute)
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, steps...); err != nil {

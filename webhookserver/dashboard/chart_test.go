@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/test/harness/browsertest"
 	"github.com/problemhook/problemhook/webhookserver/dashboard"
 )
 
@@ -145,19 +144,6 @@ func TestDashboardEventsOverTime(t *testing.T) {
 	g.Expect(regexp.MustCompile(`data-series="failed"`).FindAllString(page, -1)).To(HaveLen(28))
 }
 
-// chromiumPath finds a Chromium to drive: $CHROMIUM, or Debian's chromium.
-func chromiumPath() (string, bool) {
-	if path := os.Getenv("CHROMIUM"); path != "" {
-		return path, true
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path, true
-		}
-	}
-	return "", false
-}
-
 // chartBar is one bar as the browser laid it out.
 type chartBar struct {
 	Start  string             `json:"start"`
@@ -184,25 +170,11 @@ const readBars = `Array.from(document.querySelectorAll("#%s g.bucket")).map(g =>
 // stylesheet (the Content-Security-Policy blocks no part of it), and the
 // link to the week's chart leads to it.
 func TestDashboardChartInABrowser(t *testing.T) {
-	browser, ok := chromiumPath()
-	if !ok {
-		t.Skip("No Chromium to drive: install Debian's chromium package (make chromium does), or set CHROMIUM to a Chromium or Chrome binary")
-	}
+	browser := browsertest.Require(t)
 	g := NewWithT(t)
 	srv, _, _ := seedChart(t, time.Date(2037, 3, 14, 15, 30, 0, 0, time.UTC))
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser),
-		chromedp.NoSandbox, // root in a container has no user namespace to sandbox in
-		chromedp.DisableGPU,
-		chromedp.WindowSize(1366, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancelTimeout()
+	ctx := browsertest.Context(t, browser, 2*time.Minute)
 
 	check := func(rangeName string, n int) {
 		t.Helper()
