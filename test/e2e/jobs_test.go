@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
+	"github.com/problemhook/problemhook/test/harness/fixtures"
 	"github.com/problemhook/problemhook/test/harness/node"
 )
 
@@ -200,23 +201,7 @@ func TestActiveDeadlineEndsAHangingJob(t *testing.T) {
 // instead of running until the Job's deadline an hour later.
 func TestARunSaysWhyItsPodCannotStart(t *testing.T) {
 	e := newEnv(t)
-	e.apply(fmt.Sprintf(`apiVersion: problemhook.io/v1alpha1
-kind: IntegrationRoute
-metadata: {name: as-root}
-spec:
-  match: {states: [OPEN]}
-  actions:
-  - name: run
-    job:
-      template:
-        spec:
-          backoffLimit: 0
-          template:
-            spec:
-              restartPolicy: Never
-              containers:
-              - {name: run, image: %s, imagePullPolicy: Never, command: ["true"]}
-`, node.BusyboxImage))
+	e.apply(fixtures.JobRoute{Name: "as-root", Image: node.BusyboxImage, Script: "true", AsImageUser: true}.Manifest())
 	pid := e.problem("P-9007", "HOST-00000000000E2E71")
 	start := time.Now()
 	e.notify(pid, "P-9007", "OPEN")
