@@ -116,4 +116,18 @@ const (
 	// AnnotationRerunBy names who asks, as the API server authenticated
 	// them: the admission policy refuses any other name.
 	AnnotationRerunBy = "problemhook.io/rerun-by"
+	// AnnotationApprove names the action (or route/action) of the event
+	// whose runs awaiting approval are approved. Only a user the API
+	// server authorizes for the verb approve on problemevents may set it,
+	// and the manager removes it once it has acted on it.
+	AnnotationApprove = "problemhook.io/approve"
+	// AnnotationApproveBy names who approves, as the API server
+	// authenticated them: the admission policy refuses any other name.
+	AnnotationApproveBy = "problemhook.io/approve-by"
+	// AnnotationReject names the action (or route/action) of the event
+	// whose runs awaiting approval are rejected; as AnnotationApprove, it
+	// needs the verb approve.
+	AnnotationReject = "problemhook.io/reject"
+	// AnnotationRejectBy names who rejects, as AnnotationApproveBy.
+	AnnotationRejectBy = "problemhook.io/reject-by"
 )

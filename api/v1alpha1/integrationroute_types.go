@@ -206,6 +206,51 @@ type Action struct {
 	// http calls an HTTP endpoint.
 	// +optional
 	HTTP *HTTPAction `json:"http,omitempty"`
+
+	// delay holds the action back this long after the action before it in
+	// the route settled, or after the event was stored for the route's
+	// first action: a remediation ladder's "wait five minutes, then". The
+	// wait is computed from the times the event's status records, so a
+	// restart or a new leader keeps it.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('24h')",message="delay must be a duration from 0s to 24h, such as 5m"
+	Delay *metav1.Duration `json:"delay,omitempty"`
+
+	// onlyWhileOpen runs the action only while its problem is still open.
+	// Just before the action starts, problemhook looks for a RESOLVED
+	// notification of the problem and, when the target has a Dynatrace
+	// API connection, reads the problem's status from the Problems API:
+	// a closed problem ends the runs Skipped, and nothing is created or
+	// sent. When Dynatrace cannot be asked, the action waits and asks
+	// again within the route's retry policy; it never runs on a guess.
+	// +optional
+	OnlyWhileOpen bool `json:"onlyWhileOpen,omitempty"`
+
+	// approval makes the action wait for a person to approve it.
+	// +optional
+	Approval *ApprovalPolicy `json:"approval,omitempty"`
+}
+
+// ApprovalPolicy makes an action wait for a person's decision before it
+// starts.
+type ApprovalPolicy struct {
+	// required makes the action's runs wait, in the state
+	// AwaitingApproval, until a person who holds the verb approve on
+	// problemevents in the namespace approves them (the event's annotation
+	// problemhook.io/approve) or rejects them (problemhook.io/reject).
+	// +required
+	Required bool `json:"required"`
+
+	// timeout is how long the runs wait for a decision; past it they end
+	// Skipped.
+	// +optional
+	// +kubebuilder:default="30m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('168h')",message="timeout must be a duration from 1s to 168h, such as 30m"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
 // JobAction runs a Kubernetes Job. The problem reaches its containers as
@@ -425,7 +470,8 @@ type RetryPolicy struct {
 	// +optional
 	// +kubebuilder:default="10s"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="backoff must be a duration from 0s to 1h, such as 10s"
 	Backoff metav1.Duration `json:"backoff,omitempty"`
 }
 

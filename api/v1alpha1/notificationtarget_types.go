@@ -291,7 +291,7 @@ type PollSpec struct {
 	// +optional
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$`
 	Interval metav1.Duration `json:"interval,omitempty"`
 
 	// window is how far back a poll looks at most: after an outage longer
@@ -299,7 +299,7 @@ type PollSpec struct {
 	// +optional
 	// +kubebuilder:default="2h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$`
 	Window metav1.Duration `json:"window,omitempty"`
 }
 
@@ -332,7 +332,7 @@ type Retention struct {
 	// maxAge deletes events older than this.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$`
 	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
 
 	// maxEvents keeps at most this many events, deleting the oldest first.

@@ -193,12 +193,18 @@ type ImpactedEntity struct {
 }
 
 // EventPhase is where a ProblemEvent is in its processing.
-// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Skipped
+// +kubebuilder:validation:Enum=Pending;Waiting;AwaitingApproval;Running;Succeeded;Failed;Skipped
 type EventPhase string
 
 const (
-	// PhasePending means no action has started yet.
+	// PhasePending means an action is due to start.
 	PhasePending EventPhase = "Pending"
+	// PhaseWaiting means the actions that have not settled wait for a
+	// time: a delay, a retry, their turn.
+	PhaseWaiting EventPhase = "Waiting"
+	// PhaseAwaitingApproval means an action waits for a person to approve
+	// it, and none runs.
+	PhaseAwaitingApproval EventPhase = "AwaitingApproval"
 	// PhaseRunning means at least one action has not settled.
 	PhaseRunning EventPhase = "Running"
 	// PhaseSucceeded means every action succeeded.
@@ -209,8 +215,14 @@ const (
 	PhaseSkipped EventPhase = "Skipped"
 )
 
+// Done reports whether the event's actions have all settled: its phase
+// will not change again unless a person asks for a rerun.
+func (p EventPhase) Done() bool {
+	return p == PhaseSucceeded || p == PhaseFailed || p == PhaseSkipped
+}
+
 // ActionState is where one action is.
-// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Stopped;Muted
+// +kubebuilder:validation:Enum=Pending;AwaitingApproval;Running;Succeeded;Failed;Stopped;Muted;Skipped
 type ActionState string
 
 const (
@@ -231,11 +243,16 @@ const (
 	// ActionMuted never ran: its route matched during one of its
 	// muteTimeIntervals.
 	ActionMuted ActionState = "Muted"
+	// ActionAwaitingApproval waits for a person to approve or reject it.
+	ActionAwaitingApproval ActionState = "AwaitingApproval"
+	// ActionSkipped never ran: its problem closed before it was due, or
+	// its approval was rejected or timed out. Its message says which.
+	ActionSkipped ActionState = "Skipped"
 )
 
 // Settled reports whether the action has ended and will not change again.
 func (s ActionState) Settled() bool {
-	return s == ActionSucceeded || s == ActionFailed || s == ActionStopped || s == ActionMuted
+	return s == ActionSucceeded || s == ActionFailed || s == ActionStopped || s == ActionMuted || s == ActionSkipped
 }
 
 // Action types, as recorded in ActionStatus.Type.
@@ -303,10 +320,28 @@ type ActionStatus struct {
 	// +kubebuilder:validation:MaxLength=8192
 	Output string `json:"output,omitempty"`
 
-	// nextAttemptTime is when a message run that failed with a retryable
-	// error is tried again.
+	// nextAttemptTime is when a pending run is next due: at the end of
+	// its action's delay, or when a message that failed with a retryable
+	// error, a message waiting its turn, or a check of its problem that
+	// could not be made is tried again.
 	// +optional
 	NextAttemptTime *metav1.Time `json:"nextAttemptTime,omitempty"`
+
+	// clearedTime is when the run of an action that waits (a delay, an
+	// approval, onlyWhileOpen) was cleared to start: it waits before that
+	// time, never after it.
+	// +optional
+	ClearedTime *metav1.Time `json:"clearedTime,omitempty"`
+
+	// failedChecks counts the times problemhook could not learn from
+	// Dynatrace whether the problem was still open before this run of an
+	// onlyWhileOpen action.
+	// +optional
+	FailedChecks int32 `json:"failedChecks,omitempty"`
+
+	// approval records the decision on a run whose action needs one.
+	// +optional
+	Approval *ApprovalStatus `json:"approval,omitempty"`
 
 	// startTime of the first attempt.
 	// +optional
@@ -320,6 +355,41 @@ type ActionStatus struct {
 	// rerun of a Job action creates a Job of its own.
 	// +optional
 	Reruns int32 `json:"reruns,omitempty"`
+}
+
+// ApprovalDecision is what became of a run's wait for approval.
+// +kubebuilder:validation:Enum=Approved;Rejected;TimedOut
+type ApprovalDecision string
+
+const (
+	// ApprovalApproved means a person approved the run, which then started.
+	ApprovalApproved ApprovalDecision = "Approved"
+	// ApprovalRejected means a person rejected the run, which ended Skipped.
+	ApprovalRejected ApprovalDecision = "Rejected"
+	// ApprovalTimedOut means nobody decided within the action's approval
+	// timeout, and the run ended Skipped.
+	ApprovalTimedOut ApprovalDecision = "TimedOut"
+)
+
+// ApprovalStatus records a run's wait for a person's decision.
+type ApprovalStatus struct {
+	// requestedTime is when the run began to wait.
+	// +required
+	RequestedTime metav1.Time `json:"requestedTime"`
+
+	// decision is how the wait ended; empty while it goes on.
+	// +optional
+	Decision ApprovalDecision `json:"decision,omitempty"`
+
+	// by is who approved or rejected the run, as the API server
+	// authenticated them.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	By string `json:"by,omitempty"`
+
+	// time of the decision.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
 }
 
 // Rerun records a person's request to run an action of the event again.

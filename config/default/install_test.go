@@ -119,6 +119,8 @@ func TestInstall(t *testing.T) {
 		"ValidatingAdmissionPolicyBinding/problemhook-notificationtarget-author",
 		"ValidatingAdmissionPolicy/problemhook-problemevent-rerun",
 		"ValidatingAdmissionPolicyBinding/problemhook-problemevent-rerun",
+		"ValidatingAdmissionPolicy/problemhook-problemevent-approve",
+		"ValidatingAdmissionPolicyBinding/problemhook-problemevent-approve",
 	))
 	deploy := objs["Deployment/problemhook-controller-manager"].(*appsv1.Deployment)
 	g.Expect(*deploy.Spec.Replicas).To(Equal(int32(2)))

@@ -60,6 +60,18 @@ func findAction(ir *problemhookv1alpha1.IntegrationRoute, name string) *problemh
 	return nil
 }
 
+// lastSettled is when the last of the runs settled: what the next action
+// of their route waits after.
+func lastSettled(runs []problemhookv1alpha1.ActionStatus, idx []int) time.Time {
+	var last time.Time
+	for _, i := range idx {
+		if t := runs[i].CompletionTime; t != nil && t.After(last) {
+			last = t.Time
+		}
+	}
+	return last
+}
+
 func allSettled(runs []problemhookv1alpha1.ActionStatus, idx []int) bool {
 	for _, i := range idx {
 		if !runs[i].State.Settled() {
@@ -72,7 +84,7 @@ func allSettled(runs []problemhookv1alpha1.ActionStatus, idx []int) bool {
 // settle ends a run in state with a message, now.
 func (r *Reconciler) settle(a *problemhookv1alpha1.ActionStatus, state problemhookv1alpha1.ActionState, msg string) {
 	now := metav1.NewTime(r.Now())
-	a.State, a.Message, a.CompletionTime = state, controllers.Truncate(msg, 1024), &now
+	a.State, a.Message, a.CompletionTime, a.NextAttemptTime = state, controllers.Truncate(msg, 1024), &now, nil
 }
 
 // summarise sets the event's phase and Ready condition from its actions,
@@ -81,20 +93,41 @@ func summarise(ev *problemhookv1alpha1.ProblemEvent) bool {
 	n := countStates(ev.Status.Actions)
 	pending, running, succeeded, failed, stopped := n[problemhookv1alpha1.ActionPending], n[problemhookv1alpha1.ActionRunning],
 		n[problemhookv1alpha1.ActionSucceeded], n[problemhookv1alpha1.ActionFailed], n[problemhookv1alpha1.ActionStopped]
-	muted := n[problemhookv1alpha1.ActionMuted]
+	muted, skipped, awaiting := n[problemhookv1alpha1.ActionMuted], n[problemhookv1alpha1.ActionSkipped], n[problemhookv1alpha1.ActionAwaitingApproval]
+	// Of the pending runs, those that wait for a time: a delay, a retry,
+	// their turn.
+	waiting, until := 0, time.Time{}
+	for _, a := range ev.Status.Actions {
+		if a.State == problemhookv1alpha1.ActionPending && a.NextAttemptTime != nil {
+			waiting++
+			if until.IsZero() || a.NextAttemptTime.Before(&metav1.Time{Time: until}) {
+				until = a.NextAttemptTime.Time
+			}
+		}
+	}
 	counts := fmt.Sprintf("%d actions: %d succeeded, %d failed, %d stopped, %d running, %d pending", len(ev.Status.Actions), succeeded, failed, stopped, running, pending)
-	if muted > 0 {
-		counts += fmt.Sprintf(", %d muted", muted)
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{waiting, "waiting"}, {awaiting, "awaiting approval"}, {skipped, "skipped"}, {muted, "muted"}} {
+		if c.n > 0 {
+			counts += fmt.Sprintf(", %d %s", c.n, c.what)
+		}
 	}
 	omitted := 0
 	for _, o := range ev.Status.Omitted {
 		omitted += int(o.Omitted)
 	}
+	waitingUntil := ""
+	if waiting > 0 {
+		waitingUntil = "waiting until " + until.UTC().Format(time.TimeOnly)
+	}
 	var parts []string
 	for _, c := range []struct {
 		n    int
 		what string
-	}{{succeeded, "succeeded"}, {failed, "failed"}, {stopped, "stopped"}, {muted, "muted"}, {running, "running"}, {pending, "pending"}, {omitted, "omitted"}} {
+	}{{succeeded, "succeeded"}, {failed, "failed"}, {stopped, "stopped"}, {skipped, "skipped"}, {muted, "muted"}, {running, "running"},
+		{awaiting, "awaiting approval"}, {waiting, waitingUntil}, {pending - waiting, "pending"}, {omitted, "omitted"}} {
 		if c.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
 		}
@@ -107,6 +140,10 @@ func summarise(ev *problemhookv1alpha1.ProblemEvent) bool {
 	switch {
 	case running > 0:
 		ev.Status.Phase = problemhookv1alpha1.PhaseRunning
+	case awaiting > 0:
+		ev.Status.Phase = problemhookv1alpha1.PhaseAwaitingApproval
+	case pending > 0 && pending == waiting:
+		ev.Status.Phase = problemhookv1alpha1.PhaseWaiting
 	case pending > 0:
 		ev.Status.Phase = problemhookv1alpha1.PhasePending
 	case failed > 0:
@@ -157,12 +194,13 @@ func ceilSecond(t time.Time) time.Time {
 	return t
 }
 
-// nextAttempt is how long until the earliest retry of the event's message
-// runs is due, or 0 when none waits.
+// nextAttempt is how long until the earliest of the event's waiting runs
+// is due (a delay's end, a retry, an approval's timeout), or 0 when none
+// waits.
 func (r *Reconciler) nextAttempt(ev *problemhookv1alpha1.ProblemEvent) time.Duration {
 	var next time.Duration
 	for _, a := range ev.Status.Actions {
-		if a.State != problemhookv1alpha1.ActionPending || a.NextAttemptTime == nil {
+		if (a.State != problemhookv1alpha1.ActionPending && a.State != problemhookv1alpha1.ActionAwaitingApproval) || a.NextAttemptTime == nil {
 			continue
 		}
 		d := max(a.NextAttemptTime.Sub(r.Now()), time.Millisecond)

@@ -70,6 +70,12 @@ func TestSummarise(t *testing.T) {
 			"2 actions: 1 succeeded, 0 failed, 1 stopped, 0 running, 0 pending"},
 		{"all succeeded", []problemhookv1alpha1.ActionState{succeeded}, problemhookv1alpha1.PhaseSucceeded, true, problemhookv1alpha1.ReasonSucceeded,
 			"1 actions: 1 succeeded, 0 failed, 0 stopped, 0 running, 0 pending"},
+		{"awaiting approval beats pending", []problemhookv1alpha1.ActionState{succeeded, problemhookv1alpha1.ActionAwaitingApproval, pending}, problemhookv1alpha1.PhaseAwaitingApproval, false,
+			problemhookv1alpha1.ReasonProgressing, "3 actions: 1 succeeded, 0 failed, 0 stopped, 0 running, 1 pending, 1 awaiting approval"},
+		{"running beats awaiting approval", []problemhookv1alpha1.ActionState{running, problemhookv1alpha1.ActionAwaitingApproval}, problemhookv1alpha1.PhaseRunning, false,
+			problemhookv1alpha1.ReasonProgressing, "2 actions: 0 succeeded, 0 failed, 0 stopped, 1 running, 0 pending, 1 awaiting approval"},
+		{"skipped is no failure", []problemhookv1alpha1.ActionState{succeeded, problemhookv1alpha1.ActionSkipped}, problemhookv1alpha1.PhaseSucceeded, true,
+			problemhookv1alpha1.ReasonSucceeded, "2 actions: 1 succeeded, 0 failed, 0 stopped, 0 running, 0 pending, 1 skipped"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -87,6 +93,28 @@ func TestSummarise(t *testing.T) {
 			g.Expect(ready.Status).To(Equal(map[bool]metav1.ConditionStatus{true: metav1.ConditionTrue, false: metav1.ConditionFalse}[tc.settled]))
 		})
 	}
+}
+
+// Runs that wait for a time (a delay, a retry) make the event Waiting,
+// and its summary says until when; a run due now keeps it Pending.
+func TestSummariseWaiting(t *testing.T) {
+	g := NewWithT(t)
+	at := func(hms string) *metav1.Time {
+		tm, err := time.Parse(time.DateTime, "2026-12-06 "+hms)
+		g.Expect(err).NotTo(HaveOccurred())
+		return &metav1.Time{Time: tm}
+	}
+	ev := &problemhookv1alpha1.ProblemEvent{}
+	ev.Status.Actions = []problemhookv1alpha1.ActionStatus{run("r", "a", succeeded), run("r", "b", pending), run("q", "c", pending)}
+	ev.Status.Actions[1].NextAttemptTime, ev.Status.Actions[2].NextAttemptTime = at("12:09:00"), at("12:04:10")
+	g.Expect(summarise(ev)).To(BeFalse())
+	g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhaseWaiting))
+	g.Expect(ev.Status.Summary).To(Equal("1 succeeded, 2 waiting until 12:04:10"))
+
+	ev.Status.Actions[2].NextAttemptTime = nil
+	summarise(ev)
+	g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhasePending))
+	g.Expect(ev.Status.Summary).To(Equal("1 succeeded, 1 waiting until 12:09:00, 1 pending"))
 }
 
 // The wait doubles after each failed attempt, and never passes an hour.

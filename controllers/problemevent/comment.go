@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,7 +158,7 @@ func commentText(ev *problemhookv1alpha1.ProblemEvent, commenting map[string]boo
 		// A message is reported per recipient, as the old webhook did:
 		// "Mobile number has been notified: +49*****1234".
 		for _, a := range runs {
-			lines = append(lines, fmt.Sprintf("problemhook %s %s/%s: %s\n", a.Type, k.route, k.action, controllers.Truncate(a.Message, 300)))
+			lines = append(lines, fmt.Sprintf("problemhook %s %s/%s: %s%s\n", a.Type, k.route, k.action, controllers.Truncate(a.Message, 300), approvedBy([]problemhookv1alpha1.ActionStatus{a})))
 		}
 	}
 	// An action none of whose runs the event holds still has its line.
@@ -223,7 +224,7 @@ func jobLine(route, action string, runs []problemhookv1alpha1.ActionStatus, omit
 			line += fmt.Sprintf(" for %d impacted %s", len(runs), noun)
 		}
 	}
-	line += ": " + outcomeSummary(runs)
+	line += ": " + outcomeSummary(runs) + approvedBy(runs)
 	if omitted != nil {
 		line += fmt.Sprintf("; %d not run: %s", omitted.Omitted, omitted.Reason)
 	}
@@ -256,6 +257,8 @@ func outcomeSummary(runs []problemhookv1alpha1.ActionStatus) string {
 			return "stopped (problem resolved)"
 		case problemhookv1alpha1.ActionMuted:
 			return mutedWhy(a.Message)
+		case problemhookv1alpha1.ActionSkipped:
+			return "skipped (" + skippedWhy(a.Message) + ")"
 		}
 		if a.ExitCode != nil {
 			return fmt.Sprintf("failed (exit code %d)", *a.ExitCode)
@@ -296,7 +299,31 @@ func outcomeSummary(runs []problemhookv1alpha1.ActionStatus) string {
 	if muted := n[problemhookv1alpha1.ActionMuted]; muted > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s", muted, mutedWhy(runs[0].Message)))
 	}
+	if skipped := n[problemhookv1alpha1.ActionSkipped]; skipped > 0 {
+		i := slices.IndexFunc(runs, func(a problemhookv1alpha1.ActionStatus) bool { return a.State == problemhookv1alpha1.ActionSkipped })
+		parts = append(parts, fmt.Sprintf("%d skipped (%s)", skipped, skippedWhy(runs[i].Message)))
+	}
 	return strings.Join(parts, ", ")
+}
+
+// skippedWhy is what a skipped run's message says of why, for a comment:
+// "rejected by alice", "approval timed out after 30m0s".
+func skippedWhy(msg string) string {
+	why := strings.TrimPrefix(msg, "Skipped: ")
+	why, _, _ = strings.Cut(why, "; nothing was created or sent")
+	why, _, _ = strings.Cut(why, "; nobody approved or rejected it")
+	return why
+}
+
+// approvedBy says who approved the runs, for a comment: " (approved by
+// alice)", or "" when none needed approval.
+func approvedBy(runs []problemhookv1alpha1.ActionStatus) string {
+	for _, a := range runs {
+		if a.Approval != nil && a.Approval.Decision == problemhookv1alpha1.ApprovalApproved {
+			return " (approved by " + a.Approval.By + ")"
+		}
+	}
+	return ""
 }
 
 // mutedWhy is what a muted run's message says of its mute, for a comment:

@@ -42,6 +42,13 @@ func TestOutcomeSummary(t *testing.T) {
 			"muted until 2026-12-08T05:00:00Z by the route's spec.muteTimeIntervals[0]"},
 		{"fan-out, muted", []problemhookv1alpha1.ActionStatus{entity("H-1", problemhookv1alpha1.ActionMuted, nil, mutedMsg), entity("H-2", problemhookv1alpha1.ActionMuted, nil, mutedMsg)},
 			"2 muted until 2026-12-08T05:00:00Z by the route's spec.muteTimeIntervals[0]"},
+		{"skipped, closed", []problemhookv1alpha1.ActionStatus{one(problemhookv1alpha1.ActionSkipped, nil,
+			"Skipped: the problem closed at 2026-12-06T12:04:10Z in Dynatrace before this step; nothing was created or sent")},
+			"skipped (the problem closed at 2026-12-06T12:04:10Z in Dynatrace before this step)"},
+		{"skipped, timed out", []problemhookv1alpha1.ActionStatus{one(problemhookv1alpha1.ActionSkipped, nil,
+			"Skipped: approval timed out after 30m0s; nobody approved or rejected it, and nothing was created or sent")}, "skipped (approval timed out after 30m0s)"},
+		{"fan-out, rejected", []problemhookv1alpha1.ActionStatus{entity("H-1", problemhookv1alpha1.ActionSkipped, nil, "Skipped: rejected by alice; nothing was created or sent"),
+			entity("H-2", problemhookv1alpha1.ActionSkipped, nil, "Skipped: rejected by alice; nothing was created or sent")}, "2 skipped (rejected by alice)"},
 		{"fan-out failed before running", []problemhookv1alpha1.ActionStatus{entity("H-1", failed, nil, "Job H-1 was deleted before it ended")}, "1 failed (Job H-1 was deleted before it ended)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

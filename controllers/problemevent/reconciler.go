@@ -183,7 +183,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if ev.Status.Phase == problemhookv1alpha1.PhaseSkipped {
 		return ctrl.Result{}, nil
 	}
-	created, err := r.drive(ctx, w, &ev)
+	if decisionAsked(&ev) {
+		if err := r.decide(ctx, w, &ev); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	created, err := r.drive(ctx, w, &ev, target)
 	r.recordJobsCreated(&ev, created)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -238,9 +243,10 @@ func (r *Reconciler) target(ctx context.Context, ev *problemhookv1alpha1.Problem
 }
 
 // drive starts, follows and stops the event's actions. Within a route the
-// actions run in order, each once the one before it has settled; routes
-// run side by side. It returns the Jobs it created, also when it fails.
-func (r *Reconciler) drive(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent) (created []*batchv1.Job, err error) {
+// actions run in order, each once the one before it has settled (and its
+// gate, if it has one, cleared it); routes run side by side. It returns
+// the Jobs it created, also when it fails.
+func (r *Reconciler) drive(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, target *problemhookv1alpha1.NotificationTarget) (created []*batchv1.Job, err error) {
 	resolvedBy, err := r.resolvedBy(ctx, ev)
 	if err != nil {
 		return nil, err
@@ -252,6 +258,7 @@ func (r *Reconciler) drive(ctx context.Context, w *statusWriter, ev *problemhook
 			return created, err
 		}
 		previousSettled := true
+		at := step{after: ev.CreationTimestamp.Time, first: true}
 		for _, runs := range group.actions {
 			action := findAction(ir, ev.Status.Actions[runs[0]].Action)
 			for _, i := range runs {
@@ -283,13 +290,14 @@ func (r *Reconciler) drive(ctx context.Context, w *statusWriter, ev *problemhook
 				}
 			}
 			if previousSettled {
-				jobs, err := r.start(ctx, w, ev, p, ir, action, runs)
+				jobs, err := r.start(ctx, w, ev, p, target, ir, action, runs, at, resolvedBy)
 				created = append(created, jobs...)
 				if err != nil {
 					return created, err
 				}
 			}
 			previousSettled = allSettled(ev.Status.Actions, runs)
+			at = step{after: lastSettled(ev.Status.Actions, runs)}
 		}
 	}
 	return created, nil
@@ -297,7 +305,7 @@ func (r *Reconciler) drive(ctx context.Context, w *statusWriter, ev *problemhook
 
 // start starts the pending runs of an action: its messages, or its Jobs
 // within its parallelism. It returns the Jobs it created.
-func (r *Reconciler) start(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int) ([]*batchv1.Job, error) {
+func (r *Reconciler) start(ctx context.Context, w *statusWriter, ev *problemhookv1alpha1.ProblemEvent, p *routing.Problem, target *problemhookv1alpha1.NotificationTarget, ir *problemhookv1alpha1.IntegrationRoute, action *problemhookv1alpha1.Action, runs []int, at step, resolvedBy string) ([]*batchv1.Job, error) {
 	var gone string
 	switch {
 	case ir == nil:
@@ -308,13 +316,18 @@ func (r *Reconciler) start(ctx context.Context, w *statusWriter, ev *problemhook
 		// A route edited since the event was routed may have turned the
 		// action into another kind: its runs cannot be made as recorded.
 		gone = "action " + action.Name + " is no longer a " + ev.Status.Actions[runs[0]].Type + " action"
-	case action.Job == nil:
-		return nil, r.sendMessages(ctx, w, ev, p, ir, action, runs)
 	default:
+		if cleared, err := r.gate(ctx, ev, target, ir, action, runs, at, resolvedBy); !cleared || err != nil {
+			return nil, err
+		}
+		if action.Job == nil {
+			return nil, r.sendMessages(ctx, w, ev, p, ir, action, runs)
+		}
 		return r.startJobs(ctx, ev, p, ir, action, runs)
 	}
 	for _, i := range runs {
-		if a := &ev.Status.Actions[i]; a.State == problemhookv1alpha1.ActionPending {
+		if a := &ev.Status.Actions[i]; a.State == problemhookv1alpha1.ActionPending || a.State == problemhookv1alpha1.ActionAwaitingApproval {
+			a.NextAttemptTime = nil
 			r.settle(a, problemhookv1alpha1.ActionFailed, "IntegrationRoute "+a.Route+" "+gone)
 		}
 	}

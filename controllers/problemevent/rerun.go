@@ -65,6 +65,7 @@ func (r *Reconciler) rerun(ctx context.Context, w *statusWriter, ev *problemhook
 	if err := r.Patch(ctx, ev, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("removing the rerun request of ProblemEvent %s: %w", ev.Name, err)
 	}
+	w.rebase(ev)
 	return nil
 }
 

@@ -49,3 +49,10 @@ func (w *statusWriter) write(ctx context.Context, ev *problemhookv1alpha1.Proble
 	w.base = ev.DeepCopy()
 	return nil
 }
+
+// rebase takes ev's resourceVersion after a write of its metadata, which
+// left its status as the last write stored it: the next status write is
+// not refused for a change this reconcile made itself.
+func (w *statusWriter) rebase(ev *problemhookv1alpha1.ProblemEvent) {
+	w.base.ResourceVersion = ev.ResourceVersion
+}

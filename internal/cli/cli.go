@@ -82,7 +82,11 @@ var commands = map[string]command{
 	},
 	"rerun": {
 		summary: "rerun <namespace>/<event> <action>: run the settled runs of an event's action again, as you.",
-		main:    rerunMain,
+		main:    rerunCommand.main,
+	},
+	"approve": {
+		summary: "approve <namespace>/<event> <action> [--reject]: approve (or reject) an action's runs that await approval, as you.",
+		main:    approveCommand.main,
 	},
 }
 

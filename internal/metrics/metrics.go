@@ -18,6 +18,7 @@ const (
 	ReceiverStoreDurationName = "problemhook_receiver_store_duration_seconds"
 	EventsName                = "problemhook_events_total"
 	ActionsName               = "problemhook_actions_total"
+	ApprovalsName             = "problemhook_approvals_total"
 	MessageAttemptsName       = "problemhook_message_attempts_total"
 	PollsName                 = "problemhook_polls_total"
 	PollRecordedEventsName    = "problemhook_poll_recorded_events_total"
@@ -51,6 +52,14 @@ const (
 	ActionFailed    = "failed"
 	ActionStopped   = "stopped"
 	ActionMuted     = "muted"
+	ActionSkipped   = "skipped"
+)
+
+// Values of Approvals' decision label.
+const (
+	ApprovalApproved = "approved"
+	ApprovalRejected = "rejected"
+	ApprovalTimedOut = "timed_out"
 )
 
 // Values of Events' origin label: who created the ProblemEvent.
@@ -111,8 +120,15 @@ var (
 	// route fails), type and result.
 	Actions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: ActionsName,
-		Help: "Action runs that ended, by route (namespace, route), type (Job, Twilio, DingTalk, HTTP) and result (succeeded, failed, stopped, muted).",
+		Help: "Action runs that ended, by route (namespace, route), type (Job, Twilio, DingTalk, HTTP) and result (succeeded, failed, stopped, muted, skipped).",
 	}, []string{"namespace", "route", "type", "result"})
+
+	// Approvals counts the decisions on runs that waited for approval, by
+	// route: a route whose approvals time out pages nobody who answers.
+	Approvals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: ApprovalsName,
+		Help: "Decisions on action runs that waited for a person's approval, by route (namespace, route) and decision (approved, rejected, timed_out).",
+	}, []string{"namespace", "route", "decision"})
 
 	// MessageAttempts counts the sends of message actions, by type and result.
 	MessageAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -162,7 +178,7 @@ var (
 // Collectors are every problemhook_* metric, as registered with
 // controller-runtime's registry.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{ReceiverNotifications, ReceiverStoreDuration, Events, Actions, MessageAttempts,
+	return []prometheus.Collector{ReceiverNotifications, ReceiverStoreDuration, Events, Actions, Approvals, MessageAttempts,
 		Polls, PollRecordedEvents, PollLastSuccess, DynatraceRequests, Ready}
 }
 

@@ -33,6 +33,7 @@ type ActionTotals struct {
 	Failed    int64 `json:"failed"`
 	Stopped   int64 `json:"stopped"`
 	Muted     int64 `json:"muted"`
+	Skipped   int64 `json:"skipped"`
 }
 
 // PollTotals are the catch-up polls and what they recorded.
@@ -98,6 +99,8 @@ func (t *Totals) add(name string, v int64, label func(string) string) {
 			t.Actions.Stopped += v
 		case ActionMuted:
 			t.Actions.Muted += v
+		case ActionSkipped:
+			t.Actions.Skipped += v
 		}
 	case PollsName:
 		if label("result") == PollSucceeded {

@@ -38,7 +38,7 @@ func (d *drills) settle(ctx context.Context, ns string, want int, timeout time.D
 		if err == nil {
 			busy := 0
 			for _, ev := range evs {
-				if ev.Status.Phase == "" || ev.Status.Phase == problemhookv1alpha1.PhasePending || ev.Status.Phase == problemhookv1alpha1.PhaseRunning {
+				if !ev.Status.Phase.Done() {
 					busy++
 				}
 			}

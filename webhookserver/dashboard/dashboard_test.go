@@ -145,7 +145,7 @@ func TestDashboardEventsTable(t *testing.T) {
 
 	for query, want := range map[string]string{
 		"state=CLOSED":      `state \"CLOSED\" is not one of OPEN, RESOLVED`,
-		"phase=Done":        `phase \"Done\" is not one of Pending, Running, Succeeded, Failed, Skipped`,
+		"phase=Done":        `phase \"Done\" is not one of Pending, Waiting, AwaitingApproval, Running, Succeeded, Failed, Skipped`,
 		"page=0":            `page \"0\" is not a positive number`,
 		"target=just-name":  `target \"just-name\" is not namespace/name`,
 		"page=1%3Bdrop":     `page \"1;drop\" is not a positive number`,

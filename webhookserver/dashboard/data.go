@@ -230,7 +230,8 @@ type EventRow struct {
 var (
 	states = []string{string(problemhookv1alpha1.StateOpen), string(problemhookv1alpha1.StateResolved)}
 	phases = []string{
-		string(problemhookv1alpha1.PhasePending), string(problemhookv1alpha1.PhaseRunning), string(problemhookv1alpha1.PhaseSucceeded),
+		string(problemhookv1alpha1.PhasePending), string(problemhookv1alpha1.PhaseWaiting), string(problemhookv1alpha1.PhaseAwaitingApproval),
+		string(problemhookv1alpha1.PhaseRunning), string(problemhookv1alpha1.PhaseSucceeded),
 		string(problemhookv1alpha1.PhaseFailed), string(problemhookv1alpha1.PhaseSkipped),
 	}
 )
@@ -329,7 +330,8 @@ func actionSummary(runs []problemhookv1alpha1.ActionStatus) string {
 	var parts []string
 	for _, s := range []problemhookv1alpha1.ActionState{
 		problemhookv1alpha1.ActionSucceeded, problemhookv1alpha1.ActionFailed, problemhookv1alpha1.ActionRunning,
-		problemhookv1alpha1.ActionPending, problemhookv1alpha1.ActionStopped, problemhookv1alpha1.ActionMuted,
+		problemhookv1alpha1.ActionAwaitingApproval, problemhookv1alpha1.ActionPending, problemhookv1alpha1.ActionStopped,
+		problemhookv1alpha1.ActionMuted, problemhookv1alpha1.ActionSkipped,
 	} {
 		if n := counts[s]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, s))
