@@ -105,6 +105,23 @@ func summarise(ev *problemhookv1alpha1.ProblemEvent) bool {
 			}
 		}
 	}
+	// Of the pending runs, those due to start: of the first action of
+	// their route that has not settled, and waiting for no time. The
+	// actions after it wait their turn.
+	due := 0
+	for _, g := range groupActions(ev.Status.Actions) {
+		for _, runs := range g.actions {
+			if allSettled(ev.Status.Actions, runs) {
+				continue
+			}
+			for _, i := range runs {
+				if a := ev.Status.Actions[i]; a.State == problemhookv1alpha1.ActionPending && a.NextAttemptTime == nil {
+					due++
+				}
+			}
+			break
+		}
+	}
 	counts := fmt.Sprintf("%d actions: %d succeeded, %d failed, %d stopped, %d running, %d pending", len(ev.Status.Actions), succeeded, failed, stopped, running, pending)
 	for _, c := range []struct {
 		n    int
@@ -142,7 +159,7 @@ func summarise(ev *problemhookv1alpha1.ProblemEvent) bool {
 		ev.Status.Phase = problemhookv1alpha1.PhaseRunning
 	case awaiting > 0:
 		ev.Status.Phase = problemhookv1alpha1.PhaseAwaitingApproval
-	case pending > 0 && pending == waiting:
+	case due == 0 && waiting > 0:
 		ev.Status.Phase = problemhookv1alpha1.PhaseWaiting
 	case pending > 0:
 		ev.Status.Phase = problemhookv1alpha1.PhasePending

@@ -113,7 +113,13 @@ func TestSummariseWaiting(t *testing.T) {
 
 	ev.Status.Actions[2].NextAttemptTime = nil
 	summarise(ev)
-	g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhasePending))
+	g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhasePending), "q/c is due")
+	g.Expect(ev.Status.Summary).To(Equal("1 succeeded, 1 waiting until 12:09:00, 1 pending"))
+
+	// The actions after a waiting one are not due: they wait with it.
+	ev.Status.Actions[2].Route = "r"
+	summarise(ev)
+	g.Expect(ev.Status.Phase).To(Equal(problemhookv1alpha1.PhaseWaiting))
 	g.Expect(ev.Status.Summary).To(Equal("1 succeeded, 1 waiting until 12:09:00, 1 pending"))
 }
 
