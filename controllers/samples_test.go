@@ -30,6 +30,10 @@ func TestSamplesBecomeReady(t *testing.T) {
 	// The route's Job template passes the API server's dry run.
 	routeReady(t, &problemhookv1alpha1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "problemhook-demo", Name: "legacy-incident"}},
 		metav1.ConditionTrue, problemhookv1alpha1.ReasonReady)
+	// The remediation ladder's Jobs pass the dry run, and its templates
+	// compile.
+	routeReady(t, &problemhookv1alpha1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "problemhook-demo", Name: "restart-ladder"}},
+		metav1.ConditionTrue, problemhookv1alpha1.ReasonReady)
 	// The DingTalk forwarder's templates compile and its Secret resolves.
 	routeReady(t, &problemhookv1alpha1.IntegrationRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "problemhook-demo", Name: "guance-to-dingtalk"}},
 		metav1.ConditionTrue, problemhookv1alpha1.ReasonReady)

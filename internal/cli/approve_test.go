@@ -61,6 +61,14 @@ func TestMainApproveUsage(t *testing.T) {
 	g.Expect(cli.Main(context.Background(), []string{"approve", "ns/ev"}, &stdout, &stderr)).To(Equal(2))
 	g.Expect(stderr.String()).To(HavePrefix("error: want two arguments: <namespace>/<event> <action>\nRun 'manager approve -h' for usage.\n"))
 	stderr.Reset()
+	// Flags may follow the arguments: the kubeconfig named is read, and
+	// found missing.
+	g.Expect(cli.Main(context.Background(), []string{"approve", "ns/ev", "page", "--reject", "--kubeconfig", "/no/such/kubeconfig"}, &stdout, &stderr)).To(Equal(1))
+	g.Expect(stderr.String()).To(And(HavePrefix("error: "), ContainSubstring("/no/such/kubeconfig")))
+	stderr.Reset()
+	g.Expect(cli.Main(context.Background(), []string{"approve", "ns/ev", "page", "extra"}, &stdout, &stderr)).To(Equal(2))
+	g.Expect(stderr.String()).To(HavePrefix("error: want two arguments: <namespace>/<event> <action>\n"))
+	stderr.Reset()
 	g.Expect(cli.Main(context.Background(), []string{"approve", "-h"}, &stdout, &stderr)).To(Equal(0))
 	g.Expect(stderr.String()).To(And(ContainSubstring("Usage: manager approve <namespace>/<event> <action> [flags]"), ContainSubstring("-reject")))
 }

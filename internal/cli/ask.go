@@ -69,26 +69,35 @@ func (cmd eventActionCommand) main(ctx context.Context, args []string, stdout, s
 	if cmd.flags != nil {
 		cmd.flags(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+	// Flags may come before, between or after the arguments, as
+	// kubectl's do: `approve ns/event page --reject`.
+	var positional []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return exitOK
+			}
+			return exitUsage
 		}
-		return exitUsage
+		if fs.NArg() == 0 {
+			break
+		}
+		positional, rest = append(positional, fs.Arg(0)), fs.Args()[1:]
 	}
 	usageError := func(err error) int {
 		_, _ = fmt.Fprintf(stderr, "error: %v\nRun '%s %s -h' for usage.\n", err, program, cmd.name)
 		return exitUsage
 	}
-	if fs.NArg() != 2 {
+	if len(positional) != 2 {
 		return usageError(errors.New("want two arguments: <namespace>/<event> <action>"))
 	}
-	event, err := parseObjectKey("the event", fs.Arg(0))
+	event, err := parseObjectKey("the event", positional[0])
 	if err != nil {
 		return usageError(err)
 	}
 	c, err := connect(kubeconfig, kubeContext)
 	if err == nil {
-		err = cmd.run(ctx, c, event, fs.Arg(1), stdout)
+		err = cmd.run(ctx, c, event, positional[1], stdout)
 	}
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "error: %v\n", err)

@@ -420,3 +420,45 @@ func TestDashboardAnswersOnlyToItsOwnHost(t *testing.T) {
 		}
 	}
 }
+
+// The event page shows a ladder's runs that wait, await approval or were
+// skipped, with why, until when, and who decided.
+func TestDashboardEventShowsALadder(t *testing.T) {
+	g := NewWithT(t)
+	tg := env.NewTarget(t, problemhookv1alpha1.FormatDynatrace)
+	srv := newDashboard(t)
+	ev := storeEvent(t, tg, 7, problemhookv1alpha1.StateOpen, time.Now())
+	at := func(s string) *metav1.Time {
+		tm, err := time.Parse(time.RFC3339, s)
+		g.Expect(err).NotTo(HaveOccurred())
+		return &metav1.Time{Time: tm}
+	}
+	run := func(action string, state problemhookv1alpha1.ActionState, msg string) problemhookv1alpha1.ActionStatus {
+		return problemhookv1alpha1.ActionStatus{Route: "ladder", Action: action, Type: problemhookv1alpha1.ActionTypeJob, State: state, Message: msg}
+	}
+	scaleOut := run("scale-out", problemhookv1alpha1.ActionPending, "Waiting until 2026-12-06T12:04:10Z: delay 5m0s after the action before it settled")
+	scaleOut.NextAttemptTime = at("2026-12-06T12:04:10Z")
+	page := run("page", problemhookv1alpha1.ActionAwaitingApproval, "Awaiting approval until 2026-12-06T12:34:10Z: manager approve "+tg.NS+"/"+ev.Name+" page")
+	page.NextAttemptTime = at("2026-12-06T12:34:10Z")
+	page.Approval = &problemhookv1alpha1.ApprovalStatus{RequestedTime: *at("2026-12-06T12:04:10Z")}
+	drain := run("drain", problemhookv1alpha1.ActionSkipped, "Skipped: rejected by alice; nothing was created or sent")
+	drain.Approval = &problemhookv1alpha1.ApprovalStatus{RequestedTime: *at("2026-12-06T12:04:10Z"), Decision: problemhookv1alpha1.ApprovalRejected,
+		By: "alice", Time: at("2026-12-06T12:05:00Z")}
+	ev.Status.Phase = problemhookv1alpha1.PhaseAwaitingApproval
+	ev.Status.Actions = []problemhookv1alpha1.ActionStatus{run("restart", problemhookv1alpha1.ActionSucceeded, "Job succeeded"), scaleOut, page, drain}
+	g.Expect(env.Client.Status().Update(context.Background(), ev)).To(Succeed())
+
+	path := "/events/" + tg.NS + "/" + ev.Name
+	var body string
+	g.Eventually(func(g Gomega) {
+		var status int
+		status, body, _ = get(t, srv, path)
+		g.Expect(status).To(Equal(http.StatusOK))
+		g.Expect(body).To(ContainSubstring(`class="phase-awaitingapproval">AwaitingApproval`))
+	}).Should(Succeed())
+	g.Expect(body).To(ContainSubstring("Waiting until 2026-12-06T12:04:10Z: delay 5m0s after the action before it settled"))
+	g.Expect(body).To(ContainSubstring("manager approve " + tg.NS + "/" + ev.Name + " page"))
+	g.Expect(body).To(MatchRegexp(`AwaitingApproval<br><small>until [^<]+</small>`))
+	g.Expect(body).To(ContainSubstring(`class="phase-skipped">Skipped<br><small class="approval">Rejected by alice `))
+	g.Expect(body).To(ContainSubstring("Skipped: rejected by alice; nothing was created or sent"))
+}
