@@ -66,7 +66,7 @@ vet: ## Run go vet.
 	go vet ./...
 
 # What `make manifests generate build-installer` writes.
-GENERATED_PATHS = config/crd/bases config/admission/author_permissions.yaml config/prometheus/prometheusrule.yaml config/rbac/role.yaml $(wildcard api/*/zz_generated.deepcopy.go) docs/reference.md dist/install.yaml
+GENERATED_PATHS = config/crd/bases config/admission/author_permissions.yaml config/prometheus/prometheusrule.yaml config/rbac/role.yaml $(wildcard api/*/zz_generated.deepcopy.go) docs/reference.md dist/install.yaml dist/chart
 generated-digest = find $(GENERATED_PATHS) -type f | sort | xargs sha256sum
 
 .PHONY: verify-generated
@@ -185,10 +185,15 @@ ca-certificates: ## Install Debian's ca-certificates, which the manager image tr
 	fi
 
 .PHONY: build-installer
-build-installer: manifests $(KUSTOMIZE) ## Render config/default into dist/install.yaml, for `kubectl apply -f`.
+build-installer: manifests $(KUSTOMIZE) ## Render config/default into dist/install.yaml, for `kubectl apply -f`, and the Helm chart from it.
 	mkdir -p dist
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default > dist/install.yaml
+	$(MAKE) --no-print-directory chart
+
+.PHONY: chart
+chart: ## Generate dist/chart, the Helm chart, from dist/install.yaml and config/prometheus (make build-installer runs it).
+	go run ./hack/chart -version $(VERSION)
 
 ##@ Tools
 
