@@ -155,9 +155,12 @@ $(ENVTEST_ASSETS)/kube-apiserver:
 
 ##@ Build
 
+# `manager --version` says VERSION, which the build sets, and the commit,
+# which the go command stamps in a git checkout (-buildvcs=auto: even where
+# GOFLAGS turns stamping off; make image leaves it out, to be reproducible).
 .PHONY: build
 build: manifests generate ## Build the manager binary into bin/manager.
-	go build -o $(LOCALBIN)/manager .
+	go build -buildvcs=auto -ldflags "-X github.com/problemhook/problemhook/internal/version.Version=$(VERSION)" -o $(LOCALBIN)/manager .
 
 .PHONY: run
 run: build envtest $(if $(NODE),node-assets image) ## Run the manager: on the cluster of KUBECONFIG if reachable, else on an embedded control plane; NODE=1: installed from its image and dist/install.yaml on a single-node cluster here (Linux, root).

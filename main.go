@@ -33,6 +33,7 @@ import (
 	leaderpkg "github.com/problemhook/problemhook/internal/leader"
 	"github.com/problemhook/problemhook/internal/notify"
 	"github.com/problemhook/problemhook/internal/scheme"
+	"github.com/problemhook/problemhook/internal/version"
 	"github.com/problemhook/problemhook/webhookserver/dashboard"
 	"github.com/problemhook/problemhook/webhookserver/receiver"
 )
@@ -108,9 +109,14 @@ func main() {
 		"Dynatrace) may reach although the built-in policy refuses them: loopback, link-local, unspecified, multicast, cloud metadata.")
 	flag.StringVar(&o.egressDeny, "egress-deny-cidrs", "", "Comma-separated ranges that calls made for a tenant may not reach, e.g. the cluster's "+
 		"private ranges. The most specific range given wins.")
+	showVersion := flag.Bool("version", false, "Print the version and the commit, and exit.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String())
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	o.namespace = os.Getenv("POD_NAMESPACE")
