@@ -80,22 +80,9 @@ func TestApprovingNeedsItsOwnVerb(t *testing.T) {
 	grant(t, ns, "bob", "problemevent-editor", edit)
 	grant(t, ns, "carol", "on-call", edit, rbacv1.PolicyRule{APIGroups: []string{"problemhook.io"}, Resources: []string{"problemevents"}, Verbs: []string{"approve"}})
 
-	ev := &problemhookv1alpha1.ProblemEvent{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ev"}, Spec: problemhookv1alpha1.ProblemEventSpec{
-		Source: problemhookv1alpha1.FormatDynatrace, ProblemID: "-1_1V2", State: problemhookv1alpha1.StateOpen, Target: "dynatrace",
-		ReceivedAt: metav1.Now(),
-	}}
-	g.Expect(k8s.Create(ctx, ev)).To(Succeed())
+	ev := newEvent(t, ns)
 	decide := func(c client.Client, key, byKey, by string) error {
-		var cur problemhookv1alpha1.ProblemEvent
-		if err := c.Get(ctx, client.ObjectKeyFromObject(ev), &cur); err != nil {
-			return err
-		}
-		patch := client.MergeFrom(cur.DeepCopy())
-		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, key, "scale-out")
-		if by != "" {
-			metav1.SetMetaDataAnnotation(&cur.ObjectMeta, byKey, by)
-		}
-		return c.Patch(ctx, &cur, patch, client.DryRunAll)
+		return annotateDryRun(c, ev, key, "scale-out", byKey, by)
 	}
 	approve := func(c client.Client, by string) error {
 		return decide(c, problemhookv1alpha1.AnnotationApprove, problemhookv1alpha1.AnnotationApproveBy, by)

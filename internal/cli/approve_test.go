@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	problemhookv1alpha1 "github.com/problemhook/problemhook/api/v1alpha1"
@@ -22,10 +20,7 @@ func TestApprove(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := controlplane.NewNamespace(t, k8s, "cli-approve")
-	ev := &problemhookv1alpha1.ProblemEvent{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ev"}, Spec: problemhookv1alpha1.ProblemEventSpec{
-		Source: problemhookv1alpha1.FormatDynatrace, ProblemID: "-1_1V2", State: problemhookv1alpha1.StateOpen, Target: "dynatrace", ReceivedAt: metav1.Now(),
-	}}
-	g.Expect(k8s.Create(ctx, ev)).To(Succeed())
+	ev := eventWithRuns(t, ns)
 	key := client.ObjectKeyFromObject(ev)
 	var out bytes.Buffer
 	g.Expect(cli.Approve(ctx, k8s, key, "scale-out", false, &out)).To(MatchError("no action of ProblemEvent " + ns + "/ev awaits approval"))
@@ -35,9 +30,7 @@ func TestApprove(t *testing.T) {
 		{Route: "ladder", Action: "scale-out", Type: problemhookv1alpha1.ActionTypeJob, State: problemhookv1alpha1.ActionAwaitingApproval},
 	}
 	g.Expect(k8s.Status().Update(ctx, ev)).To(Succeed())
-	review := &authenticationv1.SelfSubjectReview{}
-	g.Expect(k8s.Create(ctx, review)).To(Succeed())
-	me := review.Status.UserInfo.Username
+	me := whoAmI(t)
 	g.Expect(cli.Approve(ctx, k8s, key, "restart", false, &out)).To(MatchError(
 		`action "restart" of ProblemEvent ` + ns + `/ev does not await approval: ladder/scale-out does`))
 	g.Expect(cli.Approve(ctx, k8s, key, "ladder/scale-out", false, &out)).To(Succeed())

@@ -21,18 +21,11 @@ func TestRerun(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := controlplane.NewNamespace(t, k8s, "cli-rerun")
-	ev := &problemhookv1alpha1.ProblemEvent{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ev"}, Spec: problemhookv1alpha1.ProblemEventSpec{
-		Source: problemhookv1alpha1.FormatDynatrace, ProblemID: "-1_1V2", State: problemhookv1alpha1.StateOpen, Target: "dynatrace", ReceivedAt: metav1.Now(),
-	}}
-	g.Expect(k8s.Create(ctx, ev)).To(Succeed())
-	ev.Status.Actions = []problemhookv1alpha1.ActionStatus{
-		{Route: "r", Action: "restart", Type: problemhookv1alpha1.ActionTypeJob, State: problemhookv1alpha1.ActionFailed},
-		{Route: "r", Action: "page", Type: problemhookv1alpha1.ActionTypeHTTP, State: problemhookv1alpha1.ActionSucceeded},
-	}
-	g.Expect(k8s.Status().Update(ctx, ev)).To(Succeed())
-	review := &authenticationv1.SelfSubjectReview{}
-	g.Expect(k8s.Create(ctx, review)).To(Succeed())
-	me := review.Status.UserInfo.Username
+	ev := eventWithRuns(t, ns,
+		problemhookv1alpha1.ActionStatus{Route: "r", Action: "restart", Type: problemhookv1alpha1.ActionTypeJob, State: problemhookv1alpha1.ActionFailed},
+		problemhookv1alpha1.ActionStatus{Route: "r", Action: "page", Type: problemhookv1alpha1.ActionTypeHTTP, State: problemhookv1alpha1.ActionSucceeded},
+	)
+	me := whoAmI(t)
 
 	var out bytes.Buffer
 	key := client.ObjectKeyFromObject(ev)
@@ -55,4 +48,33 @@ func TestMainRerunUsage(t *testing.T) {
 	stderr.Reset()
 	g.Expect(cli.Main(context.Background(), []string{"rerun", "no-slash", "restart"}, &stdout, &stderr)).To(Equal(2))
 	g.Expect(stderr.String()).To(HavePrefix(`error: the event must be <namespace>/<name>, got "no-slash"`))
+}
+
+// eventWithRuns stores a ProblemEvent in ns whose status holds runs.
+func eventWithRuns(t *testing.T, ns string, runs ...problemhookv1alpha1.ActionStatus) *problemhookv1alpha1.ProblemEvent {
+	t.Helper()
+	ctx := context.Background()
+	ev := &problemhookv1alpha1.ProblemEvent{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ev"}, Spec: problemhookv1alpha1.ProblemEventSpec{
+		Source: problemhookv1alpha1.FormatDynatrace, ProblemID: "-1_1V2", State: problemhookv1alpha1.StateOpen, Target: "dynatrace", ReceivedAt: metav1.Now(),
+	}}
+	if err := k8s.Create(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) > 0 {
+		ev.Status.Actions = runs
+		if err := k8s.Status().Update(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ev
+}
+
+// whoAmI is the user the API server authenticates the tests' client as.
+func whoAmI(t *testing.T) string {
+	t.Helper()
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := k8s.Create(context.Background(), review); err != nil {
+		t.Fatal(err)
+	}
+	return review.Status.UserInfo.Username
 }
