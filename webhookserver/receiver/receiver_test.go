@@ -732,12 +732,30 @@ func TestResourceQuotaRefusesWith507(t *testing.T) {
 	g.Expect(apiruntime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, &quota)).To(Succeed())
 	g.Expect(quota.Spec.Hard).To(HaveKey(corev1.ResourceName("count/problemevents.problemhook.io")))
 	quota.Namespace = tg.NS
-	quota.Spec.Hard["count/problemevents.problemhook.io"] = resource.MustParse("1")
-	g.Expect(env.Client.Create(ctx, &quota)).To(Succeed())
-	// No quota controller runs here: write the status it would.
-	quota.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard,
-		Used: corev1.ResourceList{"count/problemevents.problemhook.io": resource.MustParse("0")}}
-	g.Expect(env.Client.Status().Update(ctx, &quota)).To(Succeed())
+	// No quota controller runs here: the test writes the status it would.
+	setHard := func(n string) {
+		quota.Spec.Hard["count/problemevents.problemhook.io"] = resource.MustParse(n)
+		if quota.ResourceVersion == "" {
+			g.Expect(env.Client.Create(ctx, &quota)).To(Succeed())
+		} else {
+			g.Expect(env.Client.Update(ctx, &quota)).To(Succeed())
+		}
+		quota.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard,
+			Used: corev1.ResourceList{"count/problemevents.problemhook.io": resource.MustParse("0")}}
+		g.Expect(env.Client.Status().Update(ctx, &quota)).To(Succeed())
+	}
+	// The API server's quota admission sees a new quota a moment after it
+	// is stored, and charges nothing to it before: with no room first, a
+	// create refused shows it is seen; then there is room for one event.
+	probe := func() error {
+		ev := problemhookv1alpha1.NewProblemEvent(tg.Obj, &problemhookv1alpha1.ProblemEventSpec{
+			Source: problemhookv1alpha1.FormatDynatrace, ProblemID: "quota-probe", State: problemhookv1alpha1.StateOpen, ReceivedAt: metav1.Now()})
+		return env.Client.Create(ctx, ev, client.DryRunAll)
+	}
+	setHard("0")
+	g.Eventually(probe).Should(MatchError(ContainSubstring("exceeded quota")))
+	setHard("1")
+	g.Eventually(probe).Should(Succeed())
 
 	g.Eventually(func() int {
 		return receivertest.Post(t, tg, `{"State":"OPEN","ProblemID":"1","PID":"quota-1"}`).Status
