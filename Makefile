@@ -175,7 +175,7 @@ docker-build: ## Build the manager image (needs a Docker engine).
 
 .PHONY: image
 image: generate ca-certificates ## Build the manager image without a Docker engine, as an OCI layout in bin/image (and bin/image.tar), and print its digest.
-	go run ./hack/image -out $(LOCALBIN)/image -tar $(LOCALBIN)/image.tar -name $(IMG)
+	go run ./hack/image -out $(LOCALBIN)/image -tar $(LOCALBIN)/image.tar -name $(IMG) -version $(VERSION)
 
 .PHONY: ca-certificates
 ca-certificates: ## Install Debian's ca-certificates, which the manager image trusts, when it is missing and this is root with apt-get.

@@ -70,10 +70,21 @@ type Options struct {
 	CACerts string
 }
 
+// VersionVar is the variable the release is linked into, with -X, as
+// the Makefile's build does.
+const VersionVar = "github.com/problemhook/problemhook/internal/version.Version"
+
 // BuildBinary builds the manager of the module at repoRoot into out, as
-// the Dockerfile does, for the host's architecture.
-func BuildBinary(ctx context.Context, repoRoot, out string) error {
-	args := append([]string{"build"}, GoBuildFlags...)
+// the Dockerfile does, for the host's architecture. A version other than
+// "" is linked into VersionVar, so that `manager --version` says it.
+func BuildBinary(ctx context.Context, repoRoot, out, version string) error {
+	args := []string{"build"}
+	for _, f := range GoBuildFlags {
+		if strings.HasPrefix(f, "-ldflags=") && version != "" {
+			f += " -X " + VersionVar + "=" + version
+		}
+		args = append(args, f)
+	}
 	args = append(args, "-o", out, ".")
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = repoRoot

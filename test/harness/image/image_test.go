@@ -160,7 +160,7 @@ func TestManagerImageIsReproducible(t *testing.T) {
 	g := NewWithT(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "manager")
-	g.Expect(image.BuildBinary(t.Context(), repoRoot(t), bin)).To(Succeed())
+	g.Expect(image.BuildBinary(t.Context(), repoRoot(t), bin, "")).To(Succeed())
 	certs := writeFile(t, "certs")
 	const name = "ghcr.io/problemhook/problemhook:test"
 
@@ -514,5 +514,18 @@ func repoRoot(t *testing.T) string {
 			t.Fatal("no go.mod above the test's directory")
 		}
 		dir = parent
+	}
+}
+
+// The release is linked into the variable `make build` sets: a -X naming
+// a variable that does not exist is ignored by the linker, silently, and
+// internal/version's test holds the Makefile to that package.
+func TestVersionVarIsTheMakefiles(t *testing.T) {
+	makefile, err := os.ReadFile(filepath.Join(repoRoot(t), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "-X " + image.VersionVar + "=$(VERSION)"; !strings.Contains(string(makefile), want) {
+		t.Errorf("the Makefile's build does not pass %q", want)
 	}
 }
