@@ -177,6 +177,10 @@ docker-build: ## Build the manager image (needs a Docker engine).
 image: generate ca-certificates ## Build the manager image without a Docker engine, as an OCI layout in bin/image (and bin/image.tar), and print its digest.
 	go run ./hack/image -out $(LOCALBIN)/image -tar $(LOCALBIN)/image.tar -name $(IMG) -version $(VERSION)
 
+.PHONY: release
+release: generate ca-certificates ## Write release VERSION (X.Y.Z or vX.Y.Z) into dist/release/vX.Y.Z: the image as an OCI tar, install.yaml and the chart pinned to its digest, the CRDs, an SBOM and SHA256SUMS.
+	go run ./hack/release -version $(VERSION)
+
 .PHONY: ca-certificates
 ca-certificates: ## Install Debian's ca-certificates, which the manager image trusts, when it is missing and this is root with apt-get.
 	@if [ -f /etc/ssl/certs/ca-certificates.crt ]; then :; \
