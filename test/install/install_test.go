@@ -39,6 +39,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -72,10 +73,12 @@ const (
 // suite is what the steps share: the node, its clients, and the Dynatrace
 // stand-in that the manager's Pods reach inside the node's network.
 type suite struct {
-	t       *testing.T
-	nodeDir string
-	kube    client.Client
-	cs      *kubernetes.Clientset
+	t          *testing.T
+	nodeDir    string
+	kubeconfig string
+	cfg        *rest.Config
+	kube       client.Client
+	cs         *kubernetes.Clientset
 	// inNode connects inside the node's network namespace: to Services
 	// and Pods, as a client in the cluster would.
 	inNode *http.Client
@@ -90,10 +93,29 @@ type suite struct {
 // anything on the way.
 func TestInstalledAsAUserInstallsIt(t *testing.T) {
 	s := newSuite(t)
-	steps := []struct {
-		name string
-		run  func(*suite)
-	}{
+	install, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "dist", "install.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := manifests.Decode(install)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := manifests.Apply(context.Background(), s.cfg, objs); err != nil {
+		t.Fatalf("applying dist/install.yaml: %v", err)
+	}
+	s.addTenant()
+	// A second target, with the same credentials and no route, takes the
+	// restart's stream: 400 Jobs would measure the node, not the receiver.
+	s.apply(fmt.Sprintf(`
+apiVersion: problemhook.io/v1alpha1
+kind: NotificationTarget
+metadata: {name: %s}
+spec:
+  format: Dynatrace
+  auth: {basic: {secretRef: {name: %s}}}
+`, streamTarget, fixtures.AuthSecret))
+	s.run([]step{
 		{"the Deployment is 2/2 Available under the restricted level", (*suite).available},
 		{"a notification to the Service runs its Job and comments", (*suite).throughTheService},
 		{"each replica takes notifications", (*suite).eachReplica},
@@ -101,18 +123,36 @@ func TestInstalledAsAUserInstallsIt(t *testing.T) {
 		{"a rollout restart during a stream loses nothing", (*suite).rolloutRestart},
 		{"a reader's token gets /metrics through its Service", (*suite).metrics},
 		{"the ServiceAccount is never refused, and uses its rights", (*suite).neverRefused},
-	}
-	for _, step := range steps {
-		ok := t.Run(step.name, func(t *testing.T) {
-			step.run(&suite{t: t, nodeDir: s.nodeDir, kube: s.kube, cs: s.cs, inNode: s.inNode, dt: s.dt, ns: s.ns})
+	})
+}
+
+// step is one subtest of an install test; the steps of a test run in
+// order, and the first that fails ends the test.
+type step struct {
+	name string
+	run  func(*suite)
+}
+
+// run runs the steps in order, each as a subtest with the suite's state,
+// and stops at the first that fails, after logging what a person needs
+// to see why.
+func (s *suite) run(steps []step) {
+	for _, st := range steps {
+		ok := s.t.Run(st.name, func(t *testing.T) {
+			sub := *s
+			sub.t = t
+			st.run(&sub)
 		})
 		if !ok {
 			s.dump()
-			t.FailNow()
+			s.t.FailNow()
 		}
 	}
 }
 
+// newSuite connects to the node, imports the image `make image` built,
+// and starts the Dynatrace stand-in inside the node's network. Installing
+// problemhook, and then the tenant (addTenant), is the test's own.
 func newSuite(t *testing.T) *suite {
 	kubeconfig, nodeDir, image := os.Getenv("E2E_KUBECONFIG"), os.Getenv("E2E_NODE_DIR"), os.Getenv("E2E_IMAGE")
 	if kubeconfig == "" || nodeDir == "" || image == "" {
@@ -123,7 +163,7 @@ func newSuite(t *testing.T) *suite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &suite{t: t, nodeDir: nodeDir}
+	s := &suite{t: t, nodeDir: nodeDir, kubeconfig: kubeconfig, cfg: cfg}
 	if s.kube, err = client.New(cfg, client.Options{Scheme: scheme.New()}); err != nil {
 		t.Fatal(err)
 	}
@@ -135,17 +175,6 @@ func newSuite(t *testing.T) *suite {
 	if err := node.ImportImage(ctx, nodeDir, image); err != nil {
 		t.Fatal(err)
 	}
-	install, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "dist", "install.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := manifests.Decode(install)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := manifests.Apply(ctx, cfg, objs); err != nil {
-		t.Fatalf("applying dist/install.yaml: %v", err)
-	}
 
 	// The stand-in listens on the node's address, inside its network.
 	l, err := node.Listen(nodeDir, "tcp", net.JoinHostPort(node.NodeIP, "0"))
@@ -155,21 +184,16 @@ func newSuite(t *testing.T) *suite {
 	s.dt = dynatracetest.NewServer(dynatracetest.ServerOptions{Listener: l})
 	t.Cleanup(s.dt.Close)
 	s.dt.AddToken(dtToken, dynatracetest.ScopeRead, dynatracetest.ScopeWrite)
-
-	s.ns = controlplane.NewNamespace(t, s.kube, "tenant")
-	s.apply(fixtures.DynatraceTarget{User: webhookUser, Password: webhookPassword, Token: dtToken, DynatraceURL: s.dt.URL()}.Manifest())
-	// A second target, with the same credentials and no route, takes the
-	// restart's stream: 400 Jobs would measure the node, not the receiver.
-	s.apply(fmt.Sprintf(`
-apiVersion: problemhook.io/v1alpha1
-kind: NotificationTarget
-metadata: {name: %s}
-spec:
-  format: Dynatrace
-  auth: {basic: {secretRef: {name: %s}}}
-`, streamTarget, fixtures.AuthSecret))
-	s.apply(fixtures.JobRoute{Name: "legacy", Image: node.BusyboxImage, Script: `echo "problem $PROBLEM_ID"; exit 4`}.Manifest())
 	return s
+}
+
+// addTenant makes the tenant's namespace, once problemhook's CRDs are
+// installed, with a Dynatrace target and a route whose Job prints the
+// problem and exits 4.
+func (s *suite) addTenant() {
+	s.ns = controlplane.NewNamespace(s.t, s.kube, "tenant")
+	s.apply(fixtures.DynatraceTarget{User: webhookUser, Password: webhookPassword, Token: dtToken, DynatraceURL: s.dt.URL()}.Manifest())
+	s.apply(fixtures.JobRoute{Name: "legacy", Image: node.BusyboxImage, Script: `echo "problem $PROBLEM_ID"; exit 4`}.Manifest())
 }
 
 // available waits for both replicas, and checks what the user would: the
