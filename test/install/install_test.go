@@ -3,10 +3,11 @@
 // Package install proves problemhook as a user installs it: the image
 // `make image` built, imported into a real node (test/harness/node) under
 // the name dist/install.yaml gives it, and dist/install.yaml applied as it
-// is. The manager then runs as two Pods of its Deployment, as its
-// ServiceAccount, under the restricted Pod Security level, and reaches the
-// API server through the kubernetes Service. `make e2e` runs it on a node
-// of its own; see hack/e2e.sh.
+// is, or dist/chart installed and uninstalled by Helm's own library
+// (helm_test.go). The manager then runs as two Pods of its Deployment, as
+// its ServiceAccount, under the restricted Pod Security level, and reaches
+// the API server through the kubernetes Service. `make e2e` runs each test
+// on a node of its own; see hack/e2e.sh.
 package install
 
 import (
