@@ -2,8 +2,9 @@
 # `make e2e`: brings a real single-node cluster up on this machine
 # (test/harness/node), runs the end-to-end tests against it with the manager
 # as a process on the host, then on a fresh node installs problemhook as a
-# user does (its image and dist/install.yaml), and takes the node down again,
-# also when a test fails or on Ctrl-C. The node runs in a network namespace of its own. It
+# user does (its image and dist/install.yaml), on another installs and
+# uninstalls it with its Helm chart, and takes the node down again, also
+# when a test fails or on Ctrl-C. The node runs in a network namespace of its own. It
 # then checks that the host is as it was: network links and routes, mounts,
 # iptables and nftables rules, forwarding sysctls, programs and the node's
 # host paths.
@@ -52,7 +53,7 @@ mkdir -p "${artifacts}"
 
 # A node left behind by a run that was killed outright goes first.
 bin/node down --dir "${dir}"
-rm -rf "${artifacts}/node-logs" "${artifacts}/install-node-logs" "${artifacts}/manager.log"
+rm -rf "${artifacts}/node-logs" "${artifacts}/install-node-logs" "${artifacts}/helm-node-logs" "${artifacts}/manager.log"
 bin/node snapshot --out "${artifacts}/host-before.json"
 
 finish() {
@@ -86,12 +87,23 @@ t=$(date +%s)
 bin/node down --dir "${dir}" --keep-logs "${artifacts}/node-logs"
 kubeconfig="$(bin/node up --dir "${dir}" --assets "${assets}" --pause "${artifacts}/pause")"
 E2E_KUBECONFIG="${kubeconfig}" E2E_NODE_DIR="${dir}" E2E_IMAGE="${PWD}/bin/image.tar" \
-	go test -tags e2e -count=1 -timeout 15m -v ./test/install
+	go test -tags e2e -count=1 -timeout 15m -v -run '^TestInstalledAsAUserInstallsIt$' ./test/install
 phase "installed as a user installs it" "$t"
+
+# The same image installed by Helm's install action from dist/chart, and
+# uninstalled, on a fresh node: nothing of the kubectl install may help it.
+# Only test/install: other packages' TestMain would run too, and test/e2e's
+# installs the CRDs that the chart must own.
+t=$(date +%s)
+bin/node down --dir "${dir}" --keep-logs "${artifacts}/install-node-logs"
+kubeconfig="$(bin/node up --dir "${dir}" --assets "${assets}" --pause "${artifacts}/pause")"
+E2E_KUBECONFIG="${kubeconfig}" E2E_NODE_DIR="${dir}" E2E_IMAGE="${PWD}/bin/image.tar" \
+	go test -tags e2e -count=1 -timeout 15m -v -run '^TestInstalledWithHelm$' ./test/install
+phase "installed with Helm, and uninstalled" "$t"
 
 # `make run NODE=1` brings up a node of its own, in the same place.
 t=$(date +%s)
-bin/node down --dir "${dir}" --keep-logs "${artifacts}/install-node-logs"
+bin/node down --dir "${dir}" --keep-logs "${artifacts}/helm-node-logs"
 E2E_NODE_DIR="${dir}" E2E_PAUSE="${artifacts}/pause" KUBEBUILDER_ASSETS="${assets}" \
 	go test -tags e2e -count=1 -timeout 10m -v -run '^TestMakeRunOnANode$' ./test/localrun
 phase "make run NODE=1" "$t"
