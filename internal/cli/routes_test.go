@@ -92,17 +92,19 @@ func TestRoutesTestSamples(t *testing.T) {
 		r := routesTestJSON(t, append(samplePaths, "--payload", dynatraceRich, "--format", "Dynatrace")...)
 		g.Expect(r.Problem.Target).To(Equal("dynatrace"))
 		g.Expect(r.Problem.Namespace).To(Equal("problemhook-demo"))
-		g.Expect(r.Routes).To(HaveLen(6))
+		g.Expect(r.Routes).To(HaveLen(7))
 		names := []string{}
 		for _, rr := range r.Routes {
 			names = append(names, rr.Name)
 			g.Expect(rr.Ready).To(BeTrue(), rr.Name)
 		}
-		g.Expect(names).To(Equal([]string{"guance-to-dingtalk", "legacy-incident", "opsgenie", "pagerduty", "slack", "teams"}))
+		g.Expect(names).To(Equal([]string{"guance-to-dingtalk", "legacy-incident", "opsgenie", "pagerduty", "restart-ladder", "slack", "teams"}))
 		routes := byName(r)
 		g.Expect(routes["guance-to-dingtalk"].Reason).To(Equal(`spec.targets [guance] does not list the event's target "dynatrace"`))
 		g.Expect(routes["legacy-incident"].Reason).To(Equal(
 			`spec.match.severities [AVAILABILITY, ERROR, RESOURCE_CONTENTION] does not hold the problem's severity "PERFORMANCE"`))
+		g.Expect(routes["restart-ladder"].Reason).To(Equal(
+			`spec.match.tags: the problem has no tag "remediation:restart" (its tags: [env:prod, team:shop, frontend])`))
 		for _, name := range []string{"opsgenie", "pagerduty", "slack", "teams"} {
 			g.Expect(routes[name].Matched).To(BeTrue(), name)
 			g.Expect(routes[name].Actions).To(HaveLen(1), name)
@@ -126,6 +128,24 @@ func TestRoutesTestSamples(t *testing.T) {
 		g.Expect(slack.URL).To(Equal("<secret:slack/url>"))
 		g.Expect(slack.Body).To(HavePrefix(`{"text": ":rotating_light: OPEN 221194163: Response time degradation <https://abc12345.live`))
 		g.Expect(routes["teams"].Actions[0].Runs[0].HTTP.Body).To(ContainSubstring(`"text": "Severity PERFORMANCE, impact SERVICE"`))
+	})
+
+	// The remediation ladder's message tells the on-call the command that
+	// approves its last step, rendered for the event.
+	t.Run("Dynatrace ladder", func(t *testing.T) {
+		g := NewWithT(t)
+		rich, err := os.ReadFile(dynatraceRich)
+		g.Expect(err).NotTo(HaveOccurred())
+		tagged := writeFile(t, t.TempDir(), "tagged.json",
+			strings.Replace(string(rich), `"Tags": "env:prod, team:shop, frontend"`, `"Tags": "env:prod, remediation:restart"`, 1))
+		r := routesTestJSON(t, "--routes", filepath.Join(samples, "ladder.yaml"), "--payload", tagged, "--format", "Dynatrace")
+		g.Expect(r.Routes).To(HaveLen(1))
+		ladder := r.Routes[0]
+		g.Expect(ladder.Matched).To(BeTrue(), ladder.Reason)
+		g.Expect(ladder.Actions).To(HaveLen(4))
+		ask := ladder.Actions[2]
+		g.Expect(ask.Name).To(Equal("ask"))
+		g.Expect(ask.Runs[0].HTTP.Body).To(MatchRegexp(`To page the team: manager approve problemhook-demo/dynatrace-[0-9a-f]{16}-open page \(or --reject\)`))
 	})
 
 	t.Run("Dynatrace per-entity Job", func(t *testing.T) {
