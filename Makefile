@@ -178,8 +178,9 @@ image: generate ca-certificates ## Build the manager image without a Docker engi
 	go run ./hack/image -out $(LOCALBIN)/image -tar $(LOCALBIN)/image.tar -name $(IMG) -version $(VERSION)
 
 .PHONY: release
-release: generate ca-certificates ## Write release VERSION (X.Y.Z or vX.Y.Z) into dist/release/vX.Y.Z: the image as an OCI tar, install.yaml and the chart pinned to its digest, the CRDs, an SBOM and SHA256SUMS.
+release: generate ca-certificates ## Write release VERSION (X.Y.Z or vX.Y.Z) into dist/release/vX.Y.Z: the image as an OCI tar, install.yaml and the chart pinned to its digest, the CRDs, an SBOM and SHA256SUMS; then names this commit in hack/previous-release.
 	go run ./hack/release -version $(VERSION)
+	sed -i "s/^[0-9a-f]\{40\}$$/$$(git rev-parse HEAD)/" hack/previous-release
 
 .PHONY: ca-certificates
 ca-certificates: ## Install Debian's ca-certificates, which the manager image trusts, when it is missing and this is root with apt-get.
