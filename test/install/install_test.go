@@ -106,16 +106,7 @@ func TestInstalledAsAUserInstallsIt(t *testing.T) {
 		t.Fatalf("applying dist/install.yaml: %v", err)
 	}
 	s.addTenant()
-	// A second target, with the same credentials and no route, takes the
-	// restart's stream: 400 Jobs would measure the node, not the receiver.
-	s.apply(fmt.Sprintf(`
-apiVersion: problemhook.io/v1alpha1
-kind: NotificationTarget
-metadata: {name: %s}
-spec:
-  format: Dynatrace
-  auth: {basic: {secretRef: {name: %s}}}
-`, streamTarget, fixtures.AuthSecret))
+	s.addStreamTarget()
 	s.run([]step{
 		{"the Deployment is 2/2 Available under the restricted level", (*suite).available},
 		{"a notification to the Service runs its Job and comments", (*suite).throughTheService},
@@ -155,11 +146,36 @@ func (s *suite) run(steps []step) {
 // and starts the Dynatrace stand-in inside the node's network. Installing
 // problemhook, and then the tenant (addTenant), is the test's own.
 func newSuite(t *testing.T) *suite {
-	kubeconfig, nodeDir, image := os.Getenv("E2E_KUBECONFIG"), os.Getenv("E2E_NODE_DIR"), os.Getenv("E2E_IMAGE")
-	if kubeconfig == "" || nodeDir == "" || image == "" {
-		t.Fatal("E2E_KUBECONFIG, E2E_NODE_DIR and E2E_IMAGE (the tar `make image` writes) must be set: run this with `make e2e`")
+	s := connect(t)
+	s.importImage(newImage(t))
+	return s
+}
+
+// newImage is the tar `make image` wrote.
+func newImage(t *testing.T) string {
+	image := os.Getenv("E2E_IMAGE")
+	if image == "" {
+		t.Fatal("E2E_IMAGE (the tar `make image` writes) must be set: run this with `make e2e`")
 	}
-	ctx := context.Background()
+	return image
+}
+
+// importImage imports the image tar at path into the node, under the name
+// the tar gives it.
+func (s *suite) importImage(path string) {
+	s.t.Helper()
+	if err := node.ImportImage(context.Background(), s.nodeDir, path); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// connect connects to the node and starts the Dynatrace stand-in inside
+// the node's network; it imports no image.
+func connect(t *testing.T) *suite {
+	kubeconfig, nodeDir := os.Getenv("E2E_KUBECONFIG"), os.Getenv("E2E_NODE_DIR")
+	if kubeconfig == "" || nodeDir == "" {
+		t.Fatal("E2E_KUBECONFIG and E2E_NODE_DIR must be set: run this with `make e2e`")
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		t.Fatal(err)
@@ -173,10 +189,6 @@ func newSuite(t *testing.T) *suite {
 	}
 	s.inNode = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{DialContext: node.Dialer(nodeDir), DisableKeepAlives: true}}
 
-	if err := node.ImportImage(ctx, nodeDir, image); err != nil {
-		t.Fatal(err)
-	}
-
 	// The stand-in listens on the node's address, inside its network.
 	l, err := node.Listen(nodeDir, "tcp", net.JoinHostPort(node.NodeIP, "0"))
 	if err != nil {
@@ -188,13 +200,32 @@ func newSuite(t *testing.T) *suite {
 	return s
 }
 
-// addTenant makes the tenant's namespace, once problemhook's CRDs are
-// installed, with a Dynatrace target and a route whose Job prints the
-// problem and exits 4.
+// addTenant makes the tenant's namespace with its target (addTarget) and
+// a route whose Job prints the problem and exits 4.
 func (s *suite) addTenant() {
+	s.addTarget()
+	s.apply(fixtures.JobRoute{Name: "legacy", Image: node.BusyboxImage, Script: `echo "problem $PROBLEM_ID"; exit 4`}.Manifest())
+}
+
+// addTarget makes the tenant's namespace, once problemhook's CRDs are
+// installed, with a Dynatrace target that comments on the stand-in.
+func (s *suite) addTarget() {
 	s.ns = controlplane.NewNamespace(s.t, s.kube, "tenant")
 	s.apply(fixtures.DynatraceTarget{User: webhookUser, Password: webhookPassword, Token: dtToken, DynatraceURL: s.dt.URL()}.Manifest())
-	s.apply(fixtures.JobRoute{Name: "legacy", Image: node.BusyboxImage, Script: `echo "problem $PROBLEM_ID"; exit 4`}.Manifest())
+}
+
+// addStreamTarget adds a second target, with the same credentials and no
+// route, that takes a stream of notifications (streamDuring): 400 Jobs
+// would measure the node, not the receiver.
+func (s *suite) addStreamTarget() {
+	s.apply(fmt.Sprintf(`
+apiVersion: problemhook.io/v1alpha1
+kind: NotificationTarget
+metadata: {name: %s}
+spec:
+  format: Dynatrace
+  auth: {basic: {secretRef: {name: %s}}}
+`, streamTarget, fixtures.AuthSecret))
 }
 
 // available waits for both replicas, and checks what the user would: the
@@ -299,14 +330,22 @@ func (s *suite) handover() {
 
 // rolloutRestart restarts the Deployment, as `kubectl rollout restart`
 // does, two seconds into a steady stream of 400 distinct notifications at
-// 20/s to the receiver's Service. A notification answered 2xx must be
-// stored, one answered 503 must say Retry-After and be stored when sent
-// again after it, and no connection may fail: Dynatrace does not send a
-// notification twice, so a replica that stops listening while the Service
-// still routes to it loses what it would have been sent.
+// 20/s to the receiver's Service (streamDuring).
 func (s *suite) rolloutRestart() {
+	s.streamDuring(400, 8000, s.restart)
+}
+
+// streamDuring posts n distinct notifications at 20/s to the receiver's
+// Service for the stream target, numbered from first, starts during two
+// seconds in, and waits for both. A notification answered 2xx must be
+// stored exactly once, one answered 503 must say Retry-After and be
+// stored when sent again after it, and no connection may fail: Dynatrace
+// does not send a notification twice, so a replica that stops listening
+// while the Service still routes to it loses what it would have been
+// sent.
+func (s *suite) streamDuring(n, first int, during func(context.Context) error) {
 	ctx := context.Background()
-	const n, rate = 400, 20
+	const rate = 20
 	svc, err := s.cs.CoreV1().Services(systemNamespace).Get(ctx, receiverService, metav1.GetOptions{})
 	if err != nil {
 		s.t.Fatal(err)
@@ -321,19 +360,19 @@ func (s *suite) rolloutRestart() {
 	outcomes := make([]outcome, n)
 	var wg sync.WaitGroup
 	start := time.Now()
-	restarted := make(chan error, 1)
+	done := make(chan error, 1)
 	for i := range n {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate)))
 		if i == 2*rate {
-			go func() { restarted <- s.restart(ctx) }()
+			go func() { done <- during(ctx) }()
 		}
 		wg.Go(func() {
 			o := &outcomes[i]
-			o.pid = fmt.Sprintf("%d_%dV2", time.Now().UnixNano(), 8000+i)
+			o.pid = fmt.Sprintf("%d_%dV2", time.Now().UnixNano(), first+i)
 			deadline := time.Now().Add(time.Minute)
 			for {
 				t0 := time.Now()
-				status, retryAfter, err := s.post(addr, streamTarget, o.pid, fmt.Sprintf("P-%d", 8000+i))
+				status, retryAfter, err := s.post(addr, streamTarget, o.pid, fmt.Sprintf("P-%d", first+i))
 				o.longest = max(o.longest, time.Since(t0))
 				if err != nil {
 					o.err = fmt.Errorf("attempt %d: %w", len(o.attempts)+1, err)
@@ -359,8 +398,8 @@ func (s *suite) rolloutRestart() {
 	}
 	wg.Wait()
 	streamed := time.Since(start)
-	if err := <-restarted; err != nil {
-		s.t.Fatalf("restarting the Deployment: %v", err)
+	if err := <-done; err != nil {
+		s.t.Fatalf("during the stream: %v", err)
 	}
 	var resent, failed int
 	var longest time.Duration
@@ -374,7 +413,7 @@ func (s *suite) rolloutRestart() {
 			s.t.Errorf("%s: %v (answers %v)", o.pid, o.err, o.attempts)
 		}
 	}
-	s.t.Logf("%d notifications in %.1f s across the restart, done %.1f s after the stream began: %d answered 503 at first and stored when sent again, %d failed; the longest answer took %.2f s",
+	s.t.Logf("%d notifications in %.1f s across the rollout, done %.1f s after the stream began: %d answered 503 at first and stored when sent again, %d failed; the longest answer took %.2f s",
 		n, streamed.Seconds(), time.Since(start).Seconds(), resent, failed, longest.Seconds())
 	if longest > 5*time.Second {
 		s.t.Errorf("a notification waited %.1f s for its answer: more than a few seconds", longest.Seconds())
@@ -402,6 +441,12 @@ func (s *suite) restart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.rolledOut(ctx, d.Generation)
+}
+
+// rolledOut waits until the Deployment's rollout of generation is
+// complete: every replica new and available.
+func (s *suite) rolledOut(ctx context.Context, generation int64) error {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		cur, err := s.cs.AppsV1().Deployments(systemNamespace).Get(ctx, deployment, metav1.GetOptions{})
@@ -409,7 +454,7 @@ func (s *suite) restart(ctx context.Context) error {
 			return err
 		}
 		st := cur.Status
-		if st.ObservedGeneration >= d.Generation && st.UpdatedReplicas == 2 && st.AvailableReplicas == 2 && st.Replicas == 2 {
+		if st.ObservedGeneration >= generation && st.UpdatedReplicas == 2 && st.AvailableReplicas == 2 && st.Replicas == 2 {
 			return nil
 		}
 		if time.Now().After(deadline) {

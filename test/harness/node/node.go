@@ -291,6 +291,16 @@ func ImportImage(ctx context.Context, dir, path string) error {
 	return nil
 }
 
+// TagImage gives the image named source on the node at dir the name
+// target as well, replacing what target named before.
+func TagImage(ctx context.Context, dir, source, target string) error {
+	u := &up{o: Options{Dir: dir}.Defaults()}
+	if out, err := u.ctr(ctx, "images", "tag", "--force", source, target); err != nil {
+		return fmt.Errorf("tagging %s as %s: %w: %s", source, target, err, out)
+	}
+	return nil
+}
+
 // ctr runs containerd's own client on the node's containerd, in the
 // namespace the kubelet's images and containers are in.
 func (u *up) ctr(ctx context.Context, args ...string) ([]byte, error) {
