@@ -3,7 +3,8 @@
 # (test/harness/node), runs the end-to-end tests against it with the manager
 # as a process on the host, then on a fresh node installs problemhook as a
 # user does (its image and dist/install.yaml), on another installs and
-# uninstalls it with its Helm chart, and takes the node down again, also
+# uninstalls it with its Helm chart, on another upgrades it from the
+# previous release (hack/previous-release), and takes the node down again, also
 # when a test fails or on Ctrl-C. The node runs in a network namespace of its own. It
 # then checks that the host is as it was: network links and routes, mounts,
 # iptables and nftables rules, forwarding sysctls, programs and the node's
@@ -53,7 +54,7 @@ mkdir -p "${artifacts}"
 
 # A node left behind by a run that was killed outright goes first.
 bin/node down --dir "${dir}"
-rm -rf "${artifacts}/node-logs" "${artifacts}/install-node-logs" "${artifacts}/helm-node-logs" "${artifacts}/manager.log"
+rm -rf "${artifacts}/node-logs" "${artifacts}/install-node-logs" "${artifacts}/helm-node-logs" "${artifacts}/upgrade-node-logs" "${artifacts}/manager.log"
 bin/node snapshot --out "${artifacts}/host-before.json"
 
 finish() {
@@ -101,9 +102,21 @@ E2E_KUBECONFIG="${kubeconfig}" E2E_NODE_DIR="${dir}" E2E_IMAGE="${PWD}/bin/image
 	go test -tags e2e -count=1 -timeout 15m -v -run '^TestInstalledWithHelm$' ./test/install
 phase "installed with Helm, and uninstalled" "$t"
 
+# The previous release, built from its own commit (and kept in
+# bin/previous), installed and upgraded to this commit on a fresh node,
+# as docs/install.md says: the new image imported, dist/install.yaml
+# applied, while Jobs run, messages wait and notifications stream in.
+t=$(date +%s)
+previous="$(hack/previous-release.sh)"
+bin/node down --dir "${dir}" --keep-logs "${artifacts}/helm-node-logs"
+kubeconfig="$(bin/node up --dir "${dir}" --assets "${assets}" --pause "${artifacts}/pause")"
+E2E_KUBECONFIG="${kubeconfig}" E2E_NODE_DIR="${dir}" E2E_IMAGE="${PWD}/bin/image.tar" E2E_PREVIOUS="${previous}" \
+	go test -tags e2e -count=1 -timeout 15m -v -run '^TestUpgradeFromPreviousRelease$' ./test/install
+phase "upgraded from the previous release" "$t"
+
 # `make run NODE=1` brings up a node of its own, in the same place.
 t=$(date +%s)
-bin/node down --dir "${dir}" --keep-logs "${artifacts}/helm-node-logs"
+bin/node down --dir "${dir}" --keep-logs "${artifacts}/upgrade-node-logs"
 E2E_NODE_DIR="${dir}" E2E_PAUSE="${artifacts}/pause" KUBEBUILDER_ASSETS="${assets}" \
 	go test -tags e2e -count=1 -timeout 10m -v -run '^TestMakeRunOnANode$' ./test/localrun
 phase "make run NODE=1" "$t"
