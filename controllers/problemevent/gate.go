@@ -130,9 +130,8 @@ func (r *Reconciler) approved(ev *problemhookv1alpha1.ProblemEvent, action *prob
 			deadline := metav1.NewTime(requested.Add(timeout))
 			a.State, a.NextAttemptTime = problemhookv1alpha1.ActionAwaitingApproval, &deadline
 			a.Approval = &problemhookv1alpha1.ApprovalStatus{RequestedTime: requested}
-			a.Message = fmt.Sprintf("Awaiting approval until %s: %s", deadline.UTC().Format(time.RFC3339), ApproveCommand(ev.Namespace, ev.Name, a.Action))
-			r.Recorder.Eventf(ev, nil, corev1.EventTypeNormal, "AwaitingApproval", "Approve", "IntegrationRoute %s action %s awaits approval until %s: %s",
-				a.Route, a.Action, deadline.UTC().Format(time.RFC3339), ApproveCommand(ev.Namespace, ev.Name, a.Action))
+			a.Message = fmt.Sprintf("Awaiting approval until %s: %s", deadline.UTC().Format(time.RFC3339), approveCommand(ev.Namespace, ev.Name, a.Action))
+			r.Recorder.Eventf(ev, nil, corev1.EventTypeNormal, "AwaitingApproval", "Approve", "IntegrationRoute %s action %s: %s", a.Route, a.Action, a.Message)
 			all = false
 		case a.Approval.Decision == problemhookv1alpha1.ApprovalApproved:
 		case a.Approval.Decision == "" && !now.Before(a.Approval.RequestedTime.Add(timeout)):
@@ -148,10 +147,10 @@ func (r *Reconciler) approved(ev *problemhookv1alpha1.ProblemEvent, action *prob
 	return all
 }
 
-// ApproveCommand is the command that approves an event's action, as the
-// runs awaiting approval say it; a message action's template can render
-// it with approveCommand.
-func ApproveCommand(namespace, event, action string) string {
+// approveCommand is the command that approves an event's action, as the
+// runs awaiting approval say it. A message action's template renders the
+// same from .Namespace and .Event (docs/oncall.md).
+func approveCommand(namespace, event, action string) string {
 	return fmt.Sprintf("manager approve %s/%s %s", namespace, event, action)
 }
 
