@@ -1,16 +1,9 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // requestCounts are the API server's requests by verb, resource and
@@ -19,24 +12,7 @@ type requestCounts map[string]float64
 
 // apiRequests reads the API server's request counters.
 func (b *bench) apiRequests(ctx context.Context) (requestCounts, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(b.cfg.Host, "/")+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := b.api.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("the API server's /metrics answered %d: %s", resp.StatusCode, body)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	families, err := b.metrics(ctx, strings.TrimSuffix(b.cfg.Host, "/")+"/metrics", b.api)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,10 @@ type options struct {
 	// scale are the stored-event counts of the scale phase.
 	scale []int
 	quick bool
+	// shared runs every phase on one control plane, and compact compacts
+	// and defragments its etcd before each phase: to look for what one
+	// phase leaves to the next.
+	shared, compact bool
 	// phases are the phases to run, by name; all when empty.
 	phases []string
 }
@@ -70,6 +74,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	flags.StringVar(&o.manager, "manager", filepath.Join(o.root, "bin", "manager"), "The manager binary to run.")
 	flags.IntVar(&o.n, "n", 1000, "Notifications (and raw creates) per throughput cell.")
 	flags.DurationVar(&o.duration, "duration", 5*time.Second, "How long each fixed-rate latency run offers load.")
+	flags.BoolVar(&o.shared, "shared", false, "Run every phase on one control plane, not each on its own: each then meets what the phases before it left.")
+	flags.BoolVar(&o.compact, "compact", false, "Compact etcd's history and defragment it before each phase (with -shared).")
 	flags.BoolVar(&o.quick, "quick", false, "Fewer notifications and events: a smoke run, not figures to report.")
 	phases := flags.String("phases", "", "Comma-separated phases to run (throughput, latency, jobs, scale); all when empty. A run of some phases is for finding a cause, not figures to report.")
 	if err := flags.Parse(args); err != nil {
@@ -101,9 +107,14 @@ type bench struct {
 	// and /debug/pprof.
 	api *http.Client
 	mgr *managerproc.Process
+	env *controlplane.Environment
+	// etcdURL is where etcd takes its clients.
+	etcdURL string
 	// standby is set while the bench holds the leader Lease, so that the
 	// manager runs its receiver only.
-	standby    bool
+	standby bool
+	// stopped is set while the manager is stopped for a pipeline cell.
+	stopped    bool
 	kubeconfig string
 	results    Results
 	// out gets the table, log the progress.
@@ -117,33 +128,6 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	b := &bench{o: o, out: stdout, log: stderr}
 	b.results.Machine = machine()
-	b.logf("Starting the embedded control plane")
-	env, err := controlplane.Start(o.root)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = env.Stop() }()
-	b.cfg = rest.CopyConfig(env.Config)
-	b.cfg.QPS, b.cfg.Burst = managerQPS, managerBurst
-	if b.k8s, err = client.New(b.cfg, client.Options{Scheme: scheme.New()}); err != nil {
-		return err
-	}
-	if b.api, err = rest.HTTPClientFor(b.cfg); err != nil {
-		return err
-	}
-	kubeconfig := filepath.Join(o.out, "kubeconfig")
-	if err := env.WriteKubeconfig(kubeconfig); err != nil {
-		return err
-	}
-	b.kubeconfig = kubeconfig
-	// The manager starts after the raw creates, which measure the API
-	// server alone.
-	defer func() {
-		if b.mgr != nil {
-			b.mgr.Stop()
-		}
-	}()
-
 	phases := []phase{
 		{"throughput", b.throughput},
 		{"latency", b.latency},
@@ -155,12 +139,22 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return fmt.Errorf("no phase %q", want)
 		}
 	}
+	defer b.stopControlPlane()
 	for _, phase := range phases {
 		if len(o.phases) > 0 && !slices.Contains(o.phases, phase.name) {
 			continue
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		// Each phase starts on a control plane of its own, unless -shared:
+		// what a phase leaves in the API server (its watch cache, grown
+		// to hold the phase's events) slows every phase after it.
+		if b.env == nil || !o.shared {
+			b.stopControlPlane()
+			if err := b.startControlPlane(); err != nil {
+				return err
+			}
 		}
 		// The throughput phase starts the manager, after its raw creates;
 		// without it, the manager starts as the leader.
@@ -169,9 +163,24 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		if o.compact {
+			if err := b.compact(ctx); err != nil {
+				return fmt.Errorf("compacting etcd before %s: %w", phase.name, err)
+			}
+		}
 		b.logf("Phase: %s", phase.name)
 		if err := phase.run(ctx); err != nil {
 			return fmt.Errorf("%s: %w", phase.name, err)
+		}
+		state, err := b.storage(ctx, phase.name)
+		if err != nil {
+			return fmt.Errorf("reading the API server's state after %s: %w", phase.name, err)
+		}
+		b.results.Storage = append(b.results.Storage, state)
+		b.logf("After %s: etcd at revision %d, %.0f MiB; the API server's heap %.0f MiB", phase.name, state.Revision, state.DBMiB, state.APIServerHeapMiB)
+		heap := filepath.Join(o.out, "after-"+phase.name+"-apiserver.heap.pprof")
+		if err := writeProfile(b.api, strings.TrimSuffix(b.cfg.Host, "/")+"/debug/pprof/heap", heap); err != nil {
+			return err
 		}
 	}
 	b.results.print(b.out)
@@ -185,6 +194,38 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(b.out, "\nWritten to %s; profiles in %s\n", path, o.out)
 	return nil
+}
+
+// startControlPlane starts a control plane, with no manager.
+func (b *bench) startControlPlane() error {
+	b.logf("Starting the embedded control plane")
+	env, err := controlplane.Start(b.o.root)
+	if err != nil {
+		return err
+	}
+	b.env, b.mgr, b.standby = env, nil, false
+	b.cfg, b.etcdURL = rest.CopyConfig(env.Config), env.EtcdURL()
+	b.cfg.QPS, b.cfg.Burst = managerQPS, managerBurst
+	if b.k8s, err = client.New(b.cfg, client.Options{Scheme: scheme.New()}); err != nil {
+		return err
+	}
+	if b.api, err = rest.HTTPClientFor(b.cfg); err != nil {
+		return err
+	}
+	b.kubeconfig = filepath.Join(b.o.out, "kubeconfig")
+	return env.WriteKubeconfig(b.kubeconfig)
+}
+
+// stopControlPlane stops the manager and the control plane, if they run.
+func (b *bench) stopControlPlane() {
+	if b.mgr != nil {
+		b.mgr.Stop()
+		b.mgr = nil
+	}
+	if b.env != nil {
+		_ = b.env.Stop()
+		b.env = nil
+	}
 }
 
 // phase is one part of the run.

@@ -15,12 +15,19 @@ import (
 
 // Results is what a run measured.
 type Results struct {
-	Machine    Machine         `json:"machine"`
-	Throughput []Throughput    `json:"throughput"`
-	Latency    []Latency       `json:"latency"`
-	EventToJob *Latency        `json:"eventToJob,omitempty"`
-	Scale      []Scale         `json:"scale"`
-	Restart    *RestartMeasure `json:"restart,omitempty"`
+	Machine    Machine      `json:"machine"`
+	Throughput []Throughput `json:"throughput"`
+	Latency    []Latency    `json:"latency"`
+	EventToJob *Latency     `json:"eventToJob,omitempty"`
+	// EventToJobPipeline is a bare client doing the leader's writes for
+	// each notification of EventToJob, at the same rate.
+	EventToJobPipeline *Latency `json:"eventToJobPipeline,omitempty"`
+	// EventToJobWhere is where the leader's time went in EventToJob.
+	EventToJobWhere *Where          `json:"eventToJobWhere,omitempty"`
+	Scale           []Scale         `json:"scale"`
+	Restart         *RestartMeasure `json:"restart,omitempty"`
+	// Storage is etcd's and the API server's state after each phase.
+	Storage []Storage `json:"storage,omitempty"`
 	// Writes are the API server's writes per notification under each
 	// load, by verb, resource and answer code.
 	Writes map[string]map[string]float64 `json:"writesPerNotification,omitempty"`
@@ -50,7 +57,18 @@ type Throughput struct {
 	AloneRatio         float64 `json:"aloneRatio"`
 	RecvPerSec         float64 `json:"receiverPerSecond"`
 	Ratio              float64 `json:"ratio"`
-	Failed             int     `json:"failed"`
+	// RoutedPerSec is how many notifications a second the leader stored
+	// and routed: from the first POST until a watch saw the status of the
+	// last. PipelinePerSec is a bare client doing the leader's writes for
+	// each notification (the create, then the status patch), with the
+	// manager stopped, right before the leader's cell, measured the same
+	// way; PipelineRatio is RoutedPerSec against it.
+	RoutedPerSec   float64 `json:"routedPerSecond"`
+	PipelinePerSec float64 `json:"pipelinePerSecond"`
+	PipelineRatio  float64 `json:"pipelineRatio"`
+	// Where is where the leader's time went in its cell.
+	Where  *Where `json:"where,omitempty"`
+	Failed int    `json:"failed"`
 }
 
 // Latency is a distribution of latencies under a load.
@@ -137,16 +155,19 @@ func (r *Results) print(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "\nproblemhook benchmark, %s, %d CPUs (%s), %s\n", m.Time, m.CPUs, m.CPU, m.GoVersion)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\nThroughput\t\t\tno manager\tstandby replica\t\t\tleader, routing\t\t\t")
-	fmt.Fprintln(tw, "\tpayload\tconcurrency\traw/s\traw/s\treceiver/s\treceiver/raw\treceiver/s\treceiver/raw\tfailed\t")
+	fmt.Fprintln(tw, "\nThroughput\t\t\tno manager\tstandby replica\t\t\tleader, routing\t\t\t\t\t\t")
+	fmt.Fprintln(tw, "\tpayload\tconcurrency\traw/s\traw/s\treceiver/s\treceiver/raw\treceiver/s\treceiver/raw\tpipeline/s\trouted/s\trouted/pipeline\tfailed\t")
 	for _, t := range r.Throughput {
-		fmt.Fprintf(tw, "\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f %%\t%.0f\t%.0f %%\t%d\t\n",
-			t.Payload, t.Concurrency, t.RawNoManagerPerSec, t.RawPerSec, t.AlonePerSec, 100*t.AloneRatio, t.RecvPerSec, 100*t.Ratio, t.Failed)
+		fmt.Fprintf(tw, "\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f %%\t%.0f\t%.0f %%\t%.0f\t%.0f\t%.0f %%\t%d\t\n",
+			t.Payload, t.Concurrency, t.RawNoManagerPerSec, t.RawPerSec, t.AlonePerSec, 100*t.AloneRatio,
+			t.RecvPerSec, 100*t.Ratio, t.PipelinePerSec, t.RoutedPerSec, 100*t.PipelineRatio, t.Failed)
 	}
 	fmt.Fprintln(tw, "\nLatency\tload\toffered/s\tachieved/s\tp50 ms\tp99 ms\tmax ms\trefused\tresent\tlost\t")
 	rows := r.Latency
-	if r.EventToJob != nil {
-		rows = append(slices.Clone(rows), *r.EventToJob)
+	for _, l := range []*Latency{r.EventToJobPipeline, r.EventToJob} {
+		if l != nil {
+			rows = append(slices.Clone(rows), *l)
+		}
 	}
 	for _, l := range rows {
 		lost := "-"
@@ -162,14 +183,34 @@ func (r *Results) print(w io.Writer) {
 	if rs := r.Restart; rs != nil {
 		fmt.Fprintf(tw, "\nRestart\t%d events\t%.1f s to idle\t%d events written\t\n", rs.Events, rs.Seconds, rs.Rewrites)
 	}
+	if r.EventToJobWhere != nil || slices.ContainsFunc(r.Throughput, func(t Throughput) bool { return t.Where != nil }) {
+		fmt.Fprintln(tw, "\nLeader's time\tpayload\tconcurrency\treconciles\tqueue ms\treconcile ms\tpipeline's patch ms\t")
+		for _, t := range r.Throughput {
+			if w := t.Where; w != nil {
+				fmt.Fprintf(tw, "\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t\n", t.Payload, t.Concurrency, w.Reconciles, w.QueueMs, w.ReconcileMs, w.PipelinePatchMs)
+			}
+		}
+	}
+	if w := r.EventToJobWhere; w != nil {
+		fmt.Fprintf(tw, "\t%s\t\t%d\t%.1f\t%.1f\t\t\n", "POST to Job", w.Reconciles, w.QueueMs, w.ReconcileMs)
+	}
+	if len(r.Storage) > 0 {
+		fmt.Fprintln(tw, "\nLeft after\tphase\tetcd revision\tcompacted to\tetcd MiB\tin use MiB\tAPI server heap MiB\t")
+		for _, s := range r.Storage {
+			fmt.Fprintf(tw, "\t%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t\n", s.Phase, s.Revision, s.Compacted, s.DBMiB, s.InUseMiB, s.APIServerHeapMiB)
+		}
+	}
 	_ = tw.Flush()
+	if median, worst, ok := r.pipelineRatios(); ok {
+		fmt.Fprintf(w, "\n  The leader against its pipeline, over %d cells: median %.0f %%, worst %.0f %%\n", len(r.Throughput), 100*median, 100*worst)
+	}
 	for _, l := range rows {
 		i := slices.IndexFunc(rows, func(b Latency) bool { return b.Name == l.Baseline })
 		if l.Baseline == "" || i < 0 || rows[i].P50 == 0 || rows[i].P99 == 0 || rows[i].Achieved == 0 {
 			continue
 		}
 		base := rows[i]
-		fmt.Fprintf(w, "\n  %s against %s, in the same run: stored at first %.2f×, p50 %.2f×, p99 %.2f×\n",
+		fmt.Fprintf(w, "\n  %s against %s, in the same run: achieved %.2f×, p50 %.2f×, p99 %.2f×\n",
 			l.Name, base.Name, l.Achieved/base.Achieved, l.P50/base.P50, l.P99/base.P99)
 	}
 	if len(r.Writes) > 0 {
@@ -184,4 +225,25 @@ func (r *Results) print(w io.Writer) {
 			fmt.Fprintf(w, "    %s: %.2f (%s)\n", name, total, strings.Join(parts, ", "))
 		}
 	}
+}
+
+// pipelineRatios are the median and the worst of the cells' leader against
+// pipeline ratios; ok is false when no cell measured one.
+func (r *Results) pipelineRatios() (median, worst float64, ok bool) {
+	var ratios []float64
+	for _, t := range r.Throughput {
+		if t.PipelinePerSec > 0 {
+			ratios = append(ratios, t.PipelineRatio)
+		}
+	}
+	if len(ratios) == 0 {
+		return 0, 0, false
+	}
+	slices.Sort(ratios)
+	n := len(ratios)
+	median = ratios[n/2]
+	if n%2 == 0 {
+		median = (ratios[n/2-1] + ratios[n/2]) / 2
+	}
+	return median, ratios[0], true
 }

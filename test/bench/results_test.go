@@ -52,5 +52,28 @@ func TestRefusalsAndBaseline(t *testing.T) {
 	r.print(&out)
 	g.Expect(out.String()).To(MatchRegexp(`limited +0 +150 +5\.0 +10\.0 +0\.0 +429 ×250 +260 +0\n`))
 	g.Expect(out.String()).To(MatchRegexp(`duplicate, 200/s +[^\n]*none +0 +-`))
-	g.Expect(out.String()).To(ContainSubstring("limited against ack, 200/s, in the same run: stored at first 0.75×, p50 1.25×, p99 0.50×"))
+	g.Expect(out.String()).To(ContainSubstring("limited against ack, 200/s, in the same run: achieved 0.75×, p50 1.25×, p99 0.50×"))
+}
+
+// The leader is compared with its pipeline cell by cell: the median and
+// the worst of the ratios are printed, of the cells that measured one.
+func TestPipelineRatios(t *testing.T) {
+	g := NewWithT(t)
+	r := Results{Throughput: []Throughput{
+		{Payload: "rich", Concurrency: 1, PipelinePerSec: 100, RoutedPerSec: 90, PipelineRatio: 0.9},
+		{Payload: "rich", Concurrency: 8, PipelinePerSec: 200, RoutedPerSec: 140, PipelineRatio: 0.7},
+		{Payload: "minimal", Concurrency: 1, PipelinePerSec: 100, RoutedPerSec: 110, PipelineRatio: 1.1},
+		{Payload: "minimal", Concurrency: 8, PipelinePerSec: 300, RoutedPerSec: 240, PipelineRatio: 0.8},
+	}}
+	median, worst, ok := r.pipelineRatios()
+	g.Expect(ok).To(BeTrue())
+	g.Expect(median).To(BeNumerically("~", 0.85, 1e-9))
+	g.Expect(worst).To(BeNumerically("~", 0.7, 1e-9))
+	var out strings.Builder
+	r.print(&out)
+	g.Expect(out.String()).To(MatchRegexp(`rich +8 +0 +0 +0 +0 % +0 +0 % +200 +140 +70 % +0\n`))
+	g.Expect(out.String()).To(ContainSubstring("The leader against its pipeline, over 4 cells: median 85 %, worst 70 %"))
+
+	_, _, ok = (&Results{Throughput: []Throughput{{Payload: "rich"}}}).pipelineRatios()
+	g.Expect(ok).To(BeFalse())
 }

@@ -123,8 +123,8 @@ func (b *bench) throughput(ctx context.Context) error {
 	if err := b.startManager(ctx); err != nil {
 		return err
 	}
-	seq, err = b.cells(ctx, kinds, seq, "alone", true, func(t *Throughput, raw, received float64) {
-		t.RawPerSec, t.AlonePerSec, t.AloneRatio = raw, received, received/raw
+	seq, err = b.cells(ctx, kinds, seq, "alone", b.rawCell, func(t *Throughput, raw float64, r cellResult) {
+		t.RawPerSec, t.AlonePerSec, t.AloneRatio = raw, r.acked, r.acked/raw
 	})
 	if err != nil {
 		return err
@@ -142,49 +142,82 @@ func (b *bench) throughput(ctx context.Context) error {
 		return err
 	}
 	b.standby = false
-	if _, err := b.cells(ctx, kinds, seq, "with reconcilers", false, func(t *Throughput, _, received float64) {
-		t.RecvPerSec, t.Ratio = received, received/t.RawPerSec
+	// What the leader writes for a notification of each kind, to do the
+	// same in its pipeline cells.
+	ns, err := b.namespace(ctx, "routed")
+	if err != nil {
+		return err
+	}
+	statuses := map[string]*problemhookv1alpha1.ProblemEventStatus{}
+	for _, kind := range kinds {
+		ev, err := b.leaderStatus(ctx, ns, string(kind.body(seq)), routed)
+		if err != nil {
+			return err
+		}
+		seq++
+		statuses[kind.name] = &ev.Status
+		if err := b.k8s.Delete(ctx, ev); err != nil {
+			return err
+		}
+	}
+	var pipelinePatchMs float64
+	pipeline := func(ctx context.Context, kind payloads, c, base int) (perSec float64, err error) {
+		err = b.withoutManager(ctx, func() error {
+			perSec, pipelinePatchMs, err = b.pipelineCell(ctx, kind, c, base, statuses[kind.name])
+			return err
+		})
+		return perSec, err
+	}
+	if _, err := b.cells(ctx, kinds, seq, "with reconcilers", pipeline, func(t *Throughput, pipeline float64, r cellResult) {
+		t.RecvPerSec, t.Ratio = r.acked, r.acked/t.RawPerSec
+		t.RoutedPerSec, t.PipelinePerSec, t.PipelineRatio = r.routed, pipeline, r.routed/pipeline
+		t.Where = r.where
+		if t.Where != nil {
+			t.Where.PipelinePatchMs = pipelinePatchMs
+		}
 	}); err != nil {
 		return err
 	}
 	return b.waitIdle(ctx)
 }
 
-// cells measures the receiver for each payload and concurrency, right
-// after raw creates of the same when raw is set, records each cell with
-// record, and returns the next sequence number. A CPU profile of the manager and the API server is
+// cells measures the receiver for each payload and concurrency, each
+// cell right after its baseline (raw creates, or the leader's pipeline)
+// of the same, records each cell with record, and returns the next
+// sequence number. A CPU profile of the manager and the API server is
 // taken afterwards, of the receiver at concurrency 64, apart from the
 // figures: profiling costs CPU.
-func (b *bench) cells(ctx context.Context, kinds []payloads, seq int, label string, raw bool, record func(t *Throughput, raw, received float64)) (int, error) {
+func (b *bench) cells(ctx context.Context, kinds []payloads, seq int, label string, baseline cell, record func(t *Throughput, baseline float64, r cellResult)) (int, error) {
 	row := 0
 	for _, kind := range kinds {
 		for _, c := range concurrencies {
-			var rawPerSec float64
-			if raw {
-				var err error
-				if rawPerSec, err = b.rawCell(ctx, kind, c, seq); err != nil {
-					return seq, err
-				}
-				seq += b.o.n
+			base, err := baseline(ctx, kind, c, seq)
+			if err != nil {
+				return seq, err
 			}
-			received, failed, err := b.receiverCell(ctx, kind, c, seq)
+			seq += b.o.n
+			r, err := b.receiverCell(ctx, kind, c, seq)
 			if err != nil {
 				return seq, err
 			}
 			seq += b.o.n
 			t := &b.results.Throughput[row]
 			row++
-			t.Failed += failed
-			record(t, rawPerSec, received)
-			b.logf("%s, %s c=%d: receiver %.0f/s, %.0f%% of the standby replica's raw creates (%.0f/s), %d failed", label, kind.name, c, received, 100*received/t.RawPerSec, t.RawPerSec, failed)
+			t.Failed += r.failed
+			record(t, base, r)
+			b.logf("%s, %s c=%d: baseline %.0f/s, receiver %.0f/s, routed %.0f/s, %d failed", label, kind.name, c, base, r.acked, r.routed, r.failed)
 		}
 	}
 	err := b.profiled("receiver-"+kinds[0].name+"-c64-"+strings.ReplaceAll(label, " ", "-"), func() error {
-		_, _, err := b.receiverCell(ctx, kinds[0], 64, seq)
+		_, err := b.receiverCell(ctx, kinds[0], 64, seq)
 		return err
 	})
 	return seq + b.o.n, err
 }
+
+// cell measures n writes of a kind on c workers, numbered from base, and
+// returns how many a second.
+type cell func(ctx context.Context, kind payloads, c, base int) (float64, error)
 
 // rawCell creates n ProblemEvents of a kind directly, as the receiver
 // would create them, on c workers, and returns how many a second.
@@ -214,14 +247,31 @@ func (b *bench) createRaw(ctx context.Context, target *problemhookv1alpha1.Notif
 }
 
 // receiverCell posts n notifications of a kind to the manager's receiver
-// on c connections, and returns how many were stored a second, and how
-// many were not.
-func (b *bench) receiverCell(ctx context.Context, kind payloads, c, base int) (float64, int, error) {
+// on c connections, and returns how many were stored a second, how many
+// were not, and, when the manager leads, how many a second it routed:
+// from the first POST until a watch saw the last event's status written.
+// The leader acknowledges before it routes, so at the end of a cell its
+// writes may lag behind its acknowledgements.
+func (b *bench) receiverCell(ctx context.Context, kind payloads, c, base int) (cellResult, error) {
 	ns, err := b.namespace(ctx, "receiver-"+kind.name)
 	if err != nil {
-		return 0, 0, err
+		return cellResult{}, err
+	}
+	var routedAt *firstSeen
+	if !b.standby {
+		if routedAt, err = b.watchRouted(ctx, ns); err != nil {
+			return cellResult{}, err
+		}
+		defer routedAt.stop()
+	}
+	var before managerTimes
+	if routedAt != nil {
+		if before, err = b.managerTimes(); err != nil {
+			return cellResult{}, err
+		}
 	}
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}}
+	start := time.Now()
 	elapsed, failed, _ := parallel(c, b.o.n, func(i int) error {
 		status, err := b.post(ctx, hc, ns, string(kind.body(base+i)))
 		if err != nil {
@@ -232,7 +282,38 @@ func (b *bench) receiverCell(ctx context.Context, kind payloads, c, base int) (f
 		}
 		return nil
 	})
-	return float64(b.o.n-failed) / elapsed.Seconds(), failed, b.settle(ctx, ns)
+	r := cellResult{acked: float64(b.o.n-failed) / elapsed.Seconds(), failed: failed}
+	if routedAt != nil {
+		last, err := routedAt.done(ctx, b.o.n-failed)
+		if err != nil {
+			return r, fmt.Errorf("routing the events of %s: %w", ns, err)
+		}
+		r.routed = float64(b.o.n-failed) / last.Sub(start).Seconds()
+		after, err := b.managerTimes()
+		if err != nil {
+			return r, err
+		}
+		r.where = after.since(before)
+	}
+	return r, b.settle(ctx, ns)
+}
+
+// cellResult is what a receiver cell measured.
+type cellResult struct {
+	// acked and routed are notifications a second: acknowledged, and
+	// routed by the leader (zero for a standby replica).
+	acked, routed float64
+	failed        int
+	// where is where the leader's time went.
+	where *Where
+}
+
+// watchRouted watches the events of ns for their first status write.
+func (b *bench) watchRouted(ctx context.Context, ns string) (*firstSeen, error) {
+	return b.watchFirst(ctx, ns, &problemhookv1alpha1.ProblemEventList{}, func(o client.Object) (string, bool) {
+		ev, ok := o.(*problemhookv1alpha1.ProblemEvent)
+		return o.GetName(), ok && ev.Status.Phase != "" && !ev.Spec.Test
+	})
 }
 
 // settle waits until the manager has reconciled a cell's events, which is
@@ -276,15 +357,15 @@ func (b *bench) rawNamespace(ctx context.Context, prefix string) (string, *probl
 	return name, target, b.k8s.Create(ctx, target)
 }
 
-// waitIdle waits until the manager's ProblemEvent workqueue is empty.
+// waitIdle waits until the manager's workqueues are empty.
 func (b *bench) waitIdle(ctx context.Context) error {
-	if b.mgr == nil {
+	if b.mgr == nil || b.stopped {
 		return nil
 	}
 	deadline := time.Now().Add(10 * time.Minute)
 	idle := 0
 	for {
-		depth, err := b.mgr.Metric("workqueue_depth", `name="problemevent"`)
+		depth, err := b.mgr.Metric("workqueue_depth")
 		if err != nil {
 			return err
 		}
@@ -297,7 +378,7 @@ func (b *bench) waitIdle(ctx context.Context) error {
 			idle = 0
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the manager's ProblemEvent queue is still %v deep after 10 minutes", depth)
+			return fmt.Errorf("the manager's queues are still %v deep after 10 minutes", depth)
 		}
 		select {
 		case <-ctx.Done():
@@ -344,6 +425,11 @@ func (b *bench) releaseLease(ctx context.Context) error {
 	if err := b.k8s.Delete(ctx, lease); err != nil {
 		return err
 	}
+	return b.waitLeading(ctx)
+}
+
+// waitLeading waits until the manager leads.
+func (b *bench) waitLeading(ctx context.Context) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		leading, err := b.mgr.Metric("leader_election_master_status", `name="`+leaseName+`"`)
@@ -355,6 +441,10 @@ func (b *bench) releaseLease(ctx context.Context) error {
 		case time.Now().After(deadline):
 			return errors.New("the manager did not become the leader within a minute")
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }

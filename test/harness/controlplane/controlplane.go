@@ -65,6 +65,10 @@ func Start(root string) (*Environment, error) {
 	return &Environment{env: env, Config: cfg}, nil
 }
 
+// EtcdURL is where etcd takes its clients: the benchmark reads its state
+// and compacts it through its JSON gateway.
+func (e *Environment) EtcdURL() string { return e.env.ControlPlane.Etcd.URL.String() }
+
 // Stop stops the API server and etcd and removes their data.
 func (e *Environment) Stop() error { return e.env.Stop() }
 
