@@ -99,7 +99,7 @@ func main() {
 	// store. The API server's own priority and fairness protects it.
 	flag.Float64Var(&o.qps, "kube-api-qps", 500, "Client-side rate limit of requests to the API server, per second, for the receiver and the reconcilers each.")
 	flag.IntVar(&o.burst, "kube-api-burst", 1000, "Client-side burst of requests to the API server, for the receiver and the reconcilers each.")
-	flag.IntVar(&o.eventWorkers, "event-workers", 4, "How many ProblemEvents are worked on at once.")
+	flag.IntVar(&o.eventWorkers, "event-workers", 32, "How many ProblemEvents are worked on at once.")
 	flag.DurationVar(&o.podStartTimeout, "job-pod-start-timeout", problemevent.DefaultPodStartTimeout, "How long a Job's Pod may wait for a reason that will not clear by itself (an image that cannot be pulled, a missing Secret, no node) before its run fails and the Job is deleted.")
 	flag.StringVar(&o.jobs.DefaultServiceAccount, "default-service-account", "", "ServiceAccount, in a route's namespace, whose rights the Jobs of a route "+
 		"that names none are created with. Unset, such Jobs are created with the operator's own rights: set it in a cluster that teams share.")
