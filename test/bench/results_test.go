@@ -77,3 +77,13 @@ func TestPipelineRatios(t *testing.T) {
 	_, _, ok = (&Results{Throughput: []Throughput{{Payload: "rich"}}}).pipelineRatios()
 	g.Expect(ok).To(BeFalse())
 }
+
+// Where the leader's time went is the mean of each histogram over the
+// cell: the change of its sum over the change of its count, in ms.
+func TestWhereSince(t *testing.T) {
+	g := NewWithT(t)
+	before := managerTimes{queue: 1, queueN: 10, reconcile: 2, reconcileN: 10}
+	after := managerTimes{queue: 3, queueN: 20, reconcile: 2.5, reconcileN: 30}
+	g.Expect(*after.since(before)).To(Equal(Where{Reconciles: 20, QueueMs: 200, ReconcileMs: 25}))
+	g.Expect(*before.since(before)).To(Equal(Where{}))
+}
