@@ -226,18 +226,8 @@ func (b *bench) clearJobs(ctx context.Context, ns string) error {
 	if err := b.settle(ctx, ns); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		var l batchv1.JobList
-		if err := b.k8s.List(ctx, &l, client.InNamespace(ns), client.Limit(1)); err != nil {
-			return err
-		}
-		if len(l.Items) == 0 {
-			return b.waitIdle(ctx)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the Jobs of %s are still there 2 minutes after their deletion", ns)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := b.waitGone(ctx, ns, &batchv1.JobList{}, "Jobs"); err != nil {
+		return err
 	}
+	return b.waitIdle(ctx)
 }

@@ -16,6 +16,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -326,17 +327,22 @@ func (b *bench) settle(ctx context.Context, ns string) error {
 	if err := b.k8s.DeleteAllOf(ctx, &problemhookv1alpha1.ProblemEvent{}, client.InNamespace(ns)); err != nil {
 		return err
 	}
+	return b.waitGone(ctx, ns, &problemhookv1alpha1.ProblemEventList{}, "events")
+}
+
+// waitGone waits until ns holds no object of list's kind, named what: a
+// deletion is done once its objects are gone.
+func (b *bench) waitGone(ctx context.Context, ns string, list client.ObjectList, what string) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		var l problemhookv1alpha1.ProblemEventList
-		if err := b.k8s.List(ctx, &l, client.InNamespace(ns), client.Limit(1)); err != nil {
+		if err := b.k8s.List(ctx, list, client.InNamespace(ns), client.Limit(1)); err != nil {
 			return err
 		}
-		if len(l.Items) == 0 {
+		if meta.LenList(list) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the events of %s are still there 2 minutes after their deletion", ns)
+			return fmt.Errorf("the %s of %s are still there 2 minutes after their deletion", what, ns)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
