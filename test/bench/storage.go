@@ -56,8 +56,9 @@ func (b *bench) etcd(ctx context.Context, method string, in, out any) error {
 	return json.Unmarshal(data, out)
 }
 
-// storage reads the state of etcd and the API server before phase.
-func (b *bench) storage(ctx context.Context, phase string) (Storage, error) {
+// etcdStatus reads etcd's revision and the size of its database, in
+// bytes, through its maintenance status.
+func (b *bench) etcdStatus(ctx context.Context) (revision int64, size, inUse float64, err error) {
 	// The gateway writes int64s as strings, as proto3's JSON mapping does.
 	var status struct {
 		Header struct {
@@ -67,15 +68,24 @@ func (b *bench) storage(ctx context.Context, phase string) (Storage, error) {
 		DBSizeInUse string `json:"dbSizeInUse"`
 	}
 	if err := b.etcd(ctx, "/v3/maintenance/status", struct{}{}, &status); err != nil {
-		return Storage{}, err
+		return 0, 0, 0, err
 	}
+	if revision, err = strconv.ParseInt(status.Header.Revision, 10, 64); err != nil {
+		return 0, 0, 0, fmt.Errorf("etcd's revision %q: %w", status.Header.Revision, err)
+	}
+	size, _ = strconv.ParseFloat(status.DBSize, 64)
+	inUse, _ = strconv.ParseFloat(status.DBSizeInUse, 64)
+	return revision, size, inUse, nil
+}
+
+// storage reads the state of etcd and the API server after phase.
+func (b *bench) storage(ctx context.Context, phase string) (Storage, error) {
 	s := Storage{Phase: phase}
-	var err error
-	if s.Revision, err = strconv.ParseInt(status.Header.Revision, 10, 64); err != nil {
-		return s, fmt.Errorf("etcd's revision %q: %w", status.Header.Revision, err)
+	revision, size, inUse, err := b.etcdStatus(ctx)
+	if err != nil {
+		return s, err
 	}
-	mib := func(v string) float64 { n, _ := strconv.ParseFloat(v, 64); return n / (1 << 20) }
-	s.DBMiB, s.InUseMiB = mib(status.DBSize), mib(status.DBSizeInUse)
+	s.Revision, s.DBMiB, s.InUseMiB = revision, size/(1<<20), inUse/(1<<20)
 	families, err := b.metrics(ctx, strings.TrimSuffix(b.cfg.Host, "/")+"/metrics", b.api)
 	if err != nil {
 		return s, err
@@ -83,7 +93,6 @@ func (b *bench) storage(ctx context.Context, phase string) (Storage, error) {
 	for _, m := range families["go_memstats_heap_inuse_bytes"].GetMetric() {
 		s.APIServerHeapMiB = m.GetGauge().GetValue() / (1 << 20)
 	}
-
 	etcdMetrics, err := b.metrics(ctx, strings.TrimSuffix(b.etcdURL, "/")+"/metrics", http.DefaultClient)
 	if err != nil {
 		return s, err
@@ -98,12 +107,12 @@ func (b *bench) storage(ctx context.Context, phase string) (Storage, error) {
 // defragments its database, as a cluster's maintenance would: what the
 // phases before left in etcd is then gone.
 func (b *bench) compact(ctx context.Context) error {
-	s, err := b.storage(ctx, "")
+	revision, _, _, err := b.etcdStatus(ctx)
 	if err != nil {
 		return err
 	}
 	var out json.RawMessage
-	if err := b.etcd(ctx, "/v3/kv/compaction", map[string]any{"revision": s.Revision, "physical": true}, &out); err != nil {
+	if err := b.etcd(ctx, "/v3/kv/compaction", map[string]any{"revision": revision, "physical": true}, &out); err != nil {
 		return err
 	}
 	return b.etcd(ctx, "/v3/maintenance/defragment", struct{}{}, &out)
