@@ -43,9 +43,9 @@ func countBuckets(events []problemhookv1alpha1.ProblemEvent, now time.Time) []Bu
 func TestBucketsAllocateNothingPerEvent(t *testing.T) {
 	now := time.Date(2036, 3, 14, 15, 30, 0, 0, time.UTC)
 	few, many := bucketEvents(1000, now), bucketEvents(10000, now)
-	a := testing.AllocsPerRun(10, func() { countBuckets(few, now) })
-	b := testing.AllocsPerRun(10, func() { countBuckets(many, now) })
-	if a != b {
+	a := leastAllocs(func() { countBuckets(few, now) })
+	b := leastAllocs(func() { countBuckets(many, now) })
+	if b > a {
 		t.Errorf("counting 1,000 events allocates %v times, 10,000 events %v times", a, b)
 	}
 	var sum Counts
@@ -55,6 +55,18 @@ func TestBucketsAllocateNothingPerEvent(t *testing.T) {
 	if want := (Counts{Open: 5000, Resolved: 5000, Succeeded: 10000}); sum != want {
 		t.Errorf("counted %+v, want %+v", sum, want)
 	}
+}
+
+// leastAllocs is the fewest allocations f made in any of a few
+// measurements. AllocsPerRun counts every goroutine's allocations, and
+// the package's manager (TestMain) allocates in the background now and
+// then: the least of a few is f's own.
+func leastAllocs(f func()) float64 {
+	least := testing.AllocsPerRun(10, f)
+	for range 4 {
+		least = min(least, testing.AllocsPerRun(10, f))
+	}
+	return least
 }
 
 // BenchmarkDashboardBuckets measures counting 10,000 events into the
