@@ -47,14 +47,22 @@ func writesPer(before, after requestCounts, notifications int) map[string]float6
 	return out
 }
 
-// measureWrites runs work and records the API server's writes per
-// notification it caused under name.
+// measureWrites runs work and records under name the API server's writes
+// per notification it caused, and each process's CPU per notification.
 func (b *bench) measureWrites(ctx context.Context, name string, notifications int, work func() error) error {
 	before, err := b.apiRequests(ctx)
 	if err != nil {
 		return err
 	}
+	cpuBefore, err := b.cpuTimes(ctx)
+	if err != nil {
+		return err
+	}
 	if err := work(); err != nil {
+		return err
+	}
+	cpuAfter, err := b.cpuTimes(ctx)
+	if err != nil {
 		return err
 	}
 	after, err := b.apiRequests(ctx)
@@ -65,5 +73,9 @@ func (b *bench) measureWrites(ctx context.Context, name string, notifications in
 		b.results.Writes = map[string]map[string]float64{}
 	}
 	b.results.Writes[name] = writesPer(before, after, notifications)
+	if b.results.CPU == nil {
+		b.results.CPU = map[string]CPU{}
+	}
+	b.results.CPU[name] = cpuAfter.per(cpuBefore, notifications)
 	return nil
 }

@@ -31,6 +31,9 @@ type Results struct {
 	// Writes are the API server's writes per notification under each
 	// load, by verb, resource and answer code.
 	Writes map[string]map[string]float64 `json:"writesPerNotification,omitempty"`
+	// CPU is each process's processor time per notification under the
+	// same loads.
+	CPU map[string]CPU `json:"cpuPerNotification,omitempty"`
 }
 
 // Machine says where the figures come from.
@@ -200,6 +203,13 @@ func (r *Results) print(w io.Writer) {
 			fmt.Fprintf(tw, "\t%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t\n", s.Phase, s.Revision, s.Compacted, s.DBMiB, s.InUseMiB, s.APIServerHeapMiB)
 		}
 	}
+	if len(r.CPU) > 0 {
+		fmt.Fprintln(tw, "\nCPU per notification, ms\tload\tkube-apiserver\tetcd\tmanager\tbench\ttotal\t")
+		for _, name := range slices.Sorted(maps.Keys(r.CPU)) {
+			c := r.CPU[name]
+			fmt.Fprintf(tw, "\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", name, c.APIServerMs, c.EtcdMs, c.ManagerMs, c.BenchMs, c.TotalMs())
+		}
+	}
 	_ = tw.Flush()
 	if median, worst, ok := r.pipelineRatios(); ok {
 		fmt.Fprintf(w, "\n  The leader against its pipeline, over %d cells: median %.0f %%, worst %.0f %%\n", len(r.Throughput), 100*median, 100*worst)
@@ -212,6 +222,13 @@ func (r *Results) print(w io.Writer) {
 		base := rows[i]
 		fmt.Fprintf(w, "\n  %s against %s, in the same run: achieved %.2f×, p50 %.2f×, p99 %.2f×\n",
 			l.Name, base.Name, l.Achieved/base.Achieved, l.P50/base.P50, l.P99/base.P99)
+		// On a machine whose cores are all busy, a load that costs more
+		// CPU per notification makes fewer of them a second: the rate
+		// the CPU allows is its baseline's, divided by that cost.
+		if c, cb := r.CPU[l.Name], r.CPU[base.Name]; c.TotalMs() > 0 && cb.TotalMs() > 0 {
+			fmt.Fprintf(w, "  CPU per notification %.2f× (kube-apiserver %.2f×); the rate that CPU allows: %.2f× its baseline's\n",
+				c.TotalMs()/cb.TotalMs(), c.APIServerMs/cb.APIServerMs, cb.TotalMs()/c.TotalMs())
+		}
 	}
 	if len(r.Writes) > 0 {
 		fmt.Fprintln(w, "\n  API writes per notification, by verb, resource and answer")

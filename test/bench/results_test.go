@@ -53,6 +53,14 @@ func TestRefusalsAndBaseline(t *testing.T) {
 	g.Expect(out.String()).To(MatchRegexp(`limited +0 +150 +5\.0 +10\.0 +0\.0 +429 ×250 +260 +0\n`))
 	g.Expect(out.String()).To(MatchRegexp(`duplicate, 200/s +[^\n]*none +0 +-`))
 	g.Expect(out.String()).To(ContainSubstring("limited against ack, 200/s, in the same run: achieved 0.75×, p50 1.25×, p99 0.50×"))
+	g.Expect(out.String()).NotTo(ContainSubstring("CPU per notification"))
+
+	// With the CPU of both, the rate that CPU allows is printed beside.
+	r.CPU = map[string]CPU{"ack, 200/s": {APIServerMs: 10, BenchMs: 10}, "limited": {APIServerMs: 15, ManagerMs: 10}}
+	out.Reset()
+	r.print(&out)
+	g.Expect(out.String()).To(ContainSubstring("limited against ack, 200/s, in the same run: achieved 0.75×, p50 1.25×, p99 0.50×\n" +
+		"  CPU per notification 1.25× (kube-apiserver 1.50×); the rate that CPU allows: 0.80× its baseline's\n"))
 }
 
 // The leader is compared with its pipeline cell by cell: the median and
@@ -86,4 +94,26 @@ func TestWhereSince(t *testing.T) {
 	after := managerTimes{queue: 3, queueN: 20, reconcile: 2.5, reconcileN: 30}
 	g.Expect(*after.since(before)).To(Equal(Where{Reconciles: 20, QueueMs: 200, ReconcileMs: 25}))
 	g.Expect(*before.since(before)).To(Equal(Where{}))
+}
+
+// CPU per notification is each process's counter's increase over the
+// notifications; a counter that began again (a manager restarted in
+// between) counts nothing rather than a negative time. The table lists
+// each load with the total.
+func TestCPUPer(t *testing.T) {
+	g := NewWithT(t)
+	before := cpuTimes{apiServer: 100, etcd: 20, manager: 9, bench: 3}
+	after := cpuTimes{apiServer: 104, etcd: 20.5, manager: 1, bench: 4}
+	c := after.per(before, 200)
+	g.Expect(c.APIServerMs).To(BeNumerically("~", 20, 1e-9))
+	g.Expect(c.EtcdMs).To(BeNumerically("~", 2.5, 1e-9))
+	g.Expect(c.ManagerMs).To(BeZero())
+	g.Expect(c.BenchMs).To(BeNumerically("~", 5, 1e-9))
+	g.Expect(c.TotalMs()).To(BeNumerically("~", 27.5, 1e-9))
+	g.Expect(after.per(before, 0)).To(Equal(CPU{}))
+
+	var out strings.Builder
+	(&Results{CPU: map[string]CPU{"POST to Job": c}}).print(&out)
+	g.Expect(out.String()).To(MatchRegexp(`CPU per notification, ms +load +kube-apiserver +etcd +manager +bench +total`))
+	g.Expect(out.String()).To(MatchRegexp(`POST to Job +20\.00 +2\.50 +0\.00 +5\.00 +27\.50`))
 }
