@@ -4,18 +4,16 @@ import (
 	"context"
 	"slices"
 	"strings"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // requestCounts are the API server's requests by verb, resource and
 // answer code, from its apiserver_request_total.
 type requestCounts map[string]float64
 
-// apiRequests reads the API server's request counters.
-func (b *bench) apiRequests(ctx context.Context) (requestCounts, error) {
-	families, err := b.metrics(ctx, strings.TrimSuffix(b.cfg.Host, "/")+"/metrics", b.api)
-	if err != nil {
-		return nil, err
-	}
+// requestCountsOf reads the API server's request counters from its metrics.
+func requestCountsOf(families map[string]*dto.MetricFamily) requestCounts {
 	counts := requestCounts{}
 	for _, m := range families["apiserver_request_total"].GetMetric() {
 		l := map[string]string{}
@@ -28,7 +26,7 @@ func (b *bench) apiRequests(ctx context.Context) (requestCounts, error) {
 		}
 		counts[l["verb"]+" "+resource+" "+l["code"]] += m.GetCounter().GetValue()
 	}
-	return counts, nil
+	return counts
 }
 
 // writesPer is the mutating requests between before and after, per
@@ -50,22 +48,23 @@ func writesPer(before, after requestCounts, notifications int) map[string]float6
 // measureWrites runs work and records under name the API server's writes
 // per notification it caused, and each process's CPU per notification.
 func (b *bench) measureWrites(ctx context.Context, name string, notifications int, work func() error) error {
-	before, err := b.apiRequests(ctx)
-	if err != nil {
-		return err
+	// read takes both from one reading of the API server's metrics.
+	read := func() (requestCounts, cpuTimes, error) {
+		families, err := b.apiServerMetrics(ctx)
+		if err != nil {
+			return nil, cpuTimes{}, err
+		}
+		cpu, err := b.cpuTimes(ctx, families)
+		return requestCountsOf(families), cpu, err
 	}
-	cpuBefore, err := b.cpuTimes(ctx)
+	before, cpuBefore, err := read()
 	if err != nil {
 		return err
 	}
 	if err := work(); err != nil {
 		return err
 	}
-	cpuAfter, err := b.cpuTimes(ctx)
-	if err != nil {
-		return err
-	}
-	after, err := b.apiRequests(ctx)
+	after, cpuAfter, err := read()
 	if err != nil {
 		return err
 	}

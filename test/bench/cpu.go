@@ -2,10 +2,10 @@ package bench
 
 import (
 	"context"
-	"net/http"
-	"strings"
 	"syscall"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // CPU is the processor time each process spent on a load, in
@@ -30,24 +30,15 @@ type cpuTimes struct {
 	apiServer, etcd, manager, bench float64
 }
 
-func (b *bench) cpuTimes(ctx context.Context) (cpuTimes, error) {
-	var t cpuTimes
-	for _, p := range []struct {
-		into *float64
-		url  string
-		hc   *http.Client
-	}{
-		{&t.apiServer, strings.TrimSuffix(b.cfg.Host, "/") + "/metrics", b.api},
-		{&t.etcd, strings.TrimSuffix(b.etcdURL, "/") + "/metrics", http.DefaultClient},
-	} {
-		families, err := b.metrics(ctx, p.url, p.hc)
-		if err != nil {
-			return t, err
-		}
-		for _, m := range families["process_cpu_seconds_total"].GetMetric() {
-			*p.into = m.GetCounter().GetValue()
-		}
+// cpuTimes reads them, the API server's from apiServer, its metrics read
+// a moment ago.
+func (b *bench) cpuTimes(ctx context.Context, apiServer map[string]*dto.MetricFamily) (cpuTimes, error) {
+	t := cpuTimes{apiServer: processCPU(apiServer)}
+	etcd, err := b.etcdMetrics(ctx)
+	if err != nil {
+		return t, err
 	}
+	t.etcd = processCPU(etcd)
 	if b.mgr != nil && !b.stopped {
 		v, err := b.mgr.Metric("process_cpu_seconds_total")
 		if err != nil {
@@ -61,6 +52,15 @@ func (b *bench) cpuTimes(ctx context.Context) (cpuTimes, error) {
 	}
 	t.bench = (time.Duration(ru.Utime.Nano()) + time.Duration(ru.Stime.Nano())).Seconds()
 	return t, nil
+}
+
+// processCPU is a process's process_cpu_seconds_total in its metrics.
+func processCPU(families map[string]*dto.MetricFamily) float64 {
+	var v float64
+	for _, m := range families["process_cpu_seconds_total"].GetMetric() {
+		v = m.GetCounter().GetValue()
+	}
+	return v
 }
 
 // per is the CPU each process spent between t0 and t, per notification.

@@ -86,14 +86,14 @@ func (b *bench) storage(ctx context.Context, phase string) (Storage, error) {
 		return s, err
 	}
 	s.Revision, s.DBMiB, s.InUseMiB = revision, size/(1<<20), inUse/(1<<20)
-	families, err := b.metrics(ctx, strings.TrimSuffix(b.cfg.Host, "/")+"/metrics", b.api)
+	families, err := b.apiServerMetrics(ctx)
 	if err != nil {
 		return s, err
 	}
 	for _, m := range families["go_memstats_heap_inuse_bytes"].GetMetric() {
 		s.APIServerHeapMiB = m.GetGauge().GetValue() / (1 << 20)
 	}
-	etcdMetrics, err := b.metrics(ctx, strings.TrimSuffix(b.etcdURL, "/")+"/metrics", http.DefaultClient)
+	etcdMetrics, err := b.etcdMetrics(ctx)
 	if err != nil {
 		return s, err
 	}
@@ -116,6 +116,16 @@ func (b *bench) compact(ctx context.Context) error {
 		return err
 	}
 	return b.etcd(ctx, "/v3/maintenance/defragment", struct{}{}, &out)
+}
+
+// apiServerMetrics reads kube-apiserver's /metrics.
+func (b *bench) apiServerMetrics(ctx context.Context) (map[string]*dto.MetricFamily, error) {
+	return b.metrics(ctx, strings.TrimSuffix(b.cfg.Host, "/")+"/metrics", b.api)
+}
+
+// etcdMetrics reads etcd's /metrics.
+func (b *bench) etcdMetrics(ctx context.Context) (map[string]*dto.MetricFamily, error) {
+	return b.metrics(ctx, strings.TrimSuffix(b.etcdURL, "/")+"/metrics", http.DefaultClient)
 }
 
 // metrics reads the Prometheus text exposition at url.
