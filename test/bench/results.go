@@ -193,9 +193,9 @@ func (r *Results) print(w io.Writer) {
 				fmt.Fprintf(tw, "\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t\n", t.Payload, t.Concurrency, w.Reconciles, w.QueueMs, w.ReconcileMs, w.PipelinePatchMs)
 			}
 		}
-	}
-	if w := r.EventToJobWhere; w != nil {
-		fmt.Fprintf(tw, "\t%s\t\t%d\t%.1f\t%.1f\t\t\n", "POST to Job", w.Reconciles, w.QueueMs, w.ReconcileMs)
+		if w := r.EventToJobWhere; w != nil {
+			fmt.Fprintf(tw, "\t%s\t\t%d\t%.1f\t%.1f\t\t\n", "POST to Job", w.Reconciles, w.QueueMs, w.ReconcileMs)
+		}
 	}
 	if len(r.Storage) > 0 {
 		fmt.Fprintln(tw, "\nLeft after\tphase\tetcd revision\tcompacted to\tetcd MiB\tin use MiB\tAPI server heap MiB\t")
@@ -211,8 +211,8 @@ func (r *Results) print(w io.Writer) {
 		}
 	}
 	_ = tw.Flush()
-	if median, worst, ok := r.pipelineRatios(); ok {
-		fmt.Fprintf(w, "\n  The leader against its pipeline, over %d cells: median %.0f %%, worst %.0f %%\n", len(r.Throughput), 100*median, 100*worst)
+	if median, worst, cells := r.pipelineRatios(); cells > 0 {
+		fmt.Fprintf(w, "\n  The leader against its pipeline, over %d cells: median %.0f %%, worst %.0f %%\n", cells, 100*median, 100*worst)
 	}
 	for _, l := range rows {
 		i := slices.IndexFunc(rows, func(b Latency) bool { return b.Name == l.Baseline })
@@ -243,8 +243,8 @@ func (r *Results) print(w io.Writer) {
 }
 
 // pipelineRatios are the median and the worst of the cells' leader against
-// pipeline ratios; ok is false when no cell measured one.
-func (r *Results) pipelineRatios() (median, worst float64, ok bool) {
+// pipeline ratios, over the cells that measured one.
+func (r *Results) pipelineRatios() (median, worst float64, cells int) {
 	var ratios []float64
 	for _, t := range r.Throughput {
 		if t.PipelinePerSec > 0 {
@@ -252,7 +252,7 @@ func (r *Results) pipelineRatios() (median, worst float64, ok bool) {
 		}
 	}
 	if len(ratios) == 0 {
-		return 0, 0, false
+		return 0, 0, 0
 	}
 	slices.Sort(ratios)
 	n := len(ratios)
@@ -260,5 +260,5 @@ func (r *Results) pipelineRatios() (median, worst float64, ok bool) {
 	if n%2 == 0 {
 		median = (ratios[n/2-1] + ratios[n/2]) / 2
 	}
-	return median, ratios[0], true
+	return median, ratios[0], n
 }

@@ -72,9 +72,10 @@ func TestPipelineRatios(t *testing.T) {
 		{Payload: "rich", Concurrency: 8, PipelinePerSec: 200, RoutedPerSec: 140, PipelineRatio: 0.7},
 		{Payload: "minimal", Concurrency: 1, PipelinePerSec: 100, RoutedPerSec: 110, PipelineRatio: 1.1},
 		{Payload: "minimal", Concurrency: 8, PipelinePerSec: 300, RoutedPerSec: 240, PipelineRatio: 0.8},
+		{Payload: "minimal", Concurrency: 32},
 	}}
-	median, worst, ok := r.pipelineRatios()
-	g.Expect(ok).To(BeTrue())
+	median, worst, cells := r.pipelineRatios()
+	g.Expect(cells).To(Equal(4))
 	g.Expect(median).To(BeNumerically("~", 0.85, 1e-9))
 	g.Expect(worst).To(BeNumerically("~", 0.7, 1e-9))
 	var out strings.Builder
@@ -82,8 +83,8 @@ func TestPipelineRatios(t *testing.T) {
 	g.Expect(out.String()).To(MatchRegexp(`rich +8 +0 +0 +0 +0 % +0 +0 % +200 +140 +70 % +0\n`))
 	g.Expect(out.String()).To(ContainSubstring("The leader against its pipeline, over 4 cells: median 85 %, worst 70 %"))
 
-	_, _, ok = (&Results{Throughput: []Throughput{{Payload: "rich"}}}).pipelineRatios()
-	g.Expect(ok).To(BeFalse())
+	_, _, cells = (&Results{Throughput: []Throughput{{Payload: "rich"}}}).pipelineRatios()
+	g.Expect(cells).To(BeZero())
 }
 
 // Where the leader's time went is the mean of each histogram over the
